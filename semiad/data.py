@@ -1,0 +1,347 @@
+"""Every data source becomes one SampleSet: ids, model inputs, optional ground truth, originals.
+
+Images are float32 N×C×H×W in [0,1], resized to the project's size (28×28 gray or 32×32 color);
+tables are float32 N×D as read (each detector scales them). Bad files are skipped and reported by
+name in `SampleSet.skipped`; a source with nothing usable raises `DataError`.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+GRAY_SIZE, COLOR_SIZE = 28, 32
+
+
+class DataError(ValueError):
+    """A data source that cannot be used; the message names the file and the reason."""
+
+
+@dataclass
+class SampleSet:
+    ids: list[str]  # unique, stable per sample (what labels are attached to)
+    X: np.ndarray  # model inputs (see module docstring)
+    kind: str  # "image" or "tabular"
+    name: str  # a short description of the source
+    truth: np.ndarray | None = None  # ground truth if known: 1 anomaly, 0 normal
+    classes: list[str] | None = None  # original class per sample (digit, folder), if any
+    paths: list[str] | None = None  # original file per sample, for image folders
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        if len(self.X) != n:
+            raise DataError(f"{self.name}: {len(self.X)} inputs for {n} ids")
+        if len(set(self.ids)) != n:
+            raise DataError(f"{self.name}: sample ids are not unique")
+        for attr in ("truth", "classes", "paths"):
+            value = getattr(self, attr)
+            if value is not None and len(value) != n:
+                raise DataError(f"{self.name}: {attr} has {len(value)} entries for {n} samples")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def thumbnail(self, i: int) -> np.ndarray:
+        """uint8 H×W (gray) or H×W×3 picture of sample i, from the model input."""
+        if self.kind != "image":
+            raise ValueError("tabular samples have no picture")
+        img = np.clip(self.X[i] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
+
+
+# ----- default: scikit-learn's bundled digits -------------------------------------------------
+
+def _one_vs_rest(images: np.ndarray, labels: np.ndarray, normal: Sequence[int], anomaly_fraction: float,
+                 seed: int) -> np.ndarray:
+    """Indices: every sample of the normal classes plus a random draw of the others so that they
+    make up `anomaly_fraction` of the result (sorted, so the set is the same for the same seed)."""
+    if not 0 <= anomaly_fraction < 1:
+        raise DataError(f"anomaly fraction must be in [0, 1), got {anomaly_fraction}")
+    is_normal = np.isin(labels, list(normal))
+    if not is_normal.any():
+        raise DataError(f"no samples of the normal class(es) {list(normal)}")
+    normal_idx = np.flatnonzero(is_normal)
+    other = np.flatnonzero(~is_normal)
+    n_anom = int(round(len(normal_idx) * anomaly_fraction / (1 - anomaly_fraction)))
+    rng = np.random.default_rng(seed)
+    anom_idx = rng.choice(other, size=min(n_anom, len(other)), replace=False)
+    return np.sort(np.concatenate([normal_idx, anom_idx]))
+
+
+def _upscale(images: np.ndarray, size: int) -> np.ndarray:
+    """N×h×w float [0,1] → N×1×size×size by bilinear resize (torch, batched, no PIL per sample)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.as_tensor(images, dtype=torch.float32)[:, None]
+    return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1).numpy()
+
+
+def load_digits(normal: Sequence[int] = (0,), anomaly_fraction: float = 0.1, seed: int = 0) -> SampleSet:
+    """scikit-learn's 1,797 handwritten 8×8 digits, upscaled to 28×28; the other digits are anomalies."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    d = sk_digits()
+    keep = _one_vs_rest(d.images, d.target, normal, anomaly_fraction, seed)
+    X = _upscale(d.images[keep] / 16.0, GRAY_SIZE)
+    labels = d.target[keep]
+    return SampleSet(
+        ids=[f"digit-{i}" for i in keep], X=X, kind="image",
+        name=f"scikit-learn digits, normal {','.join(map(str, normal))}",
+        truth=(~np.isin(labels, list(normal))).astype(np.int8),
+        classes=[str(v) for v in labels],
+    )
+
+
+# ----- MNIST / Fashion-MNIST idx files --------------------------------------------------------
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An idx file (optionally gzipped) as a uint8 array; images N×rows×cols, labels N."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path.name}: cannot read ({e})") from e
+    magic = int.from_bytes(raw[:4], "big") if len(raw) >= 8 else 0
+    if magic == 2051 and len(raw) >= 16:
+        n, r, c = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
+        shape, offset = (n, r, c), 16
+    elif magic == 2049:
+        shape, offset = (int.from_bytes(raw[4:8], "big"),), 8
+    else:
+        raise DataError(f"{path.name}: not an idx image or label file")
+    if len(raw) - offset != int(np.prod(shape)):
+        raise DataError(f"{path.name}: header says {shape} but the file holds {len(raw) - offset} bytes")
+    return np.frombuffer(raw, np.uint8, offset=offset).reshape(shape)
+
+
+def load_mnist(folder: str | Path, normal: Sequence[int] = (0,), split: str = "test",
+               anomaly_fraction: float = 0.1, seed: int = 0) -> SampleSet:
+    """MNIST or Fashion-MNIST from the four standard idx(.gz) files; split "train", "test" or "all"."""
+    folder = Path(folder)
+    if split not in ("train", "test", "all"):
+        raise DataError(f"split must be train, test or all, not {split!r}")
+    images, labels, ids = [], [], []
+    for part, prefix in (("train", "train"), ("test", "t10k")):
+        if split not in (part, "all"):
+            continue
+        img_file = _find(folder, f"{prefix}-images-idx3-ubyte")
+        lab_file = _find(folder, f"{prefix}-labels-idx1-ubyte")
+        imgs, labs = read_idx(img_file), read_idx(lab_file)
+        if len(imgs) != len(labs):
+            raise DataError(f"{img_file.name} has {len(imgs)} images but {lab_file.name} {len(labs)} labels")
+        images.append(imgs)
+        labels.append(labs)
+        ids += [f"{part}-{i}" for i in range(len(imgs))]
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    keep = _one_vs_rest(images, labels, normal, anomaly_fraction, seed)
+    X = (images[keep].astype(np.float32) / 255.0)[:, None]
+    return SampleSet(
+        ids=[ids[i] for i in keep], X=X, kind="image",
+        name=f"{folder.name} ({split}), normal {','.join(map(str, normal))}",
+        truth=(~np.isin(labels[keep], list(normal))).astype(np.int8),
+        classes=[str(v) for v in labels[keep]],
+    )
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx")):
+        if (folder / name).is_file():
+            return folder / name
+    raise DataError(f"{folder}: no {stem}(.gz) file")
+
+
+# ----- a folder of images ---------------------------------------------------------------------
+
+def _read_image(path: Path, size: int, color: bool) -> np.ndarray:
+    """One image as C×size×size float32 in [0,1]; raises DataError with the reason."""
+    from PIL import Image, ImageOps
+
+    if path.stat().st_size == 0:
+        raise DataError("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                    a = np.asarray(im, dtype=np.float32)
+                    hi = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
+                    im = Image.fromarray(np.clip(a / hi * 255.0, 0, 255).astype(np.uint8))
+                if im.mode in ("RGBA", "LA", "P", "PA"):
+                    im = im.convert("RGBA")
+                    background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                    im = Image.alpha_composite(background, im)
+                im = im.convert("RGB" if color else "L").resize((size, size), Image.Resampling.BILINEAR)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError("image too large (decompression bomb limit)") from e
+    except Image.UnidentifiedImageError as e:
+        raise DataError("not an image PIL can read") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"unreadable image ({e})") from e
+    a = np.asarray(im, dtype=np.float32) / 255.0
+    return a.transpose(2, 0, 1) if color else a[None]
+
+
+def _looks_color(files: list[Path], probe: int = 20) -> bool:
+    """Color if any of the first readable files has distinct channels."""
+    from PIL import Image
+
+    for path in files[:probe]:
+        try:
+            with Image.open(path) as im:
+                if im.mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F", "LA"):
+                    continue
+                rgb = np.asarray(im.convert("RGB").resize((16, 16)), dtype=np.int16)
+                if np.abs(rgb[..., 0] - rgb[..., 1]).max() > 8 or np.abs(rgb[..., 1] - rgb[..., 2]).max() > 8:
+                    return True
+        except Exception:  # a bad file is reported by the real read below
+            continue
+    return False
+
+
+def load_image_folder(folder: str | Path, color: bool | None = None, anomaly_folders: Sequence[str] = ()) -> SampleSet:
+    """All png/jpg/bmp/webp files below `folder` (nested folders allowed).
+
+    color=None picks from the data (32×32 RGB if any probed image has color, else 28×28 gray).
+    The first folder level below `folder` is kept as each sample's class; when `anomaly_folders`
+    names some of them, ground truth is 1 for those and 0 for the rest.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    candidates = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    skipped = [(str(p.relative_to(folder)), "not an image file type") for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+    if color is None:
+        color = _looks_color(candidates)
+    size = COLOR_SIZE if color else GRAY_SIZE
+    arrays, ids, paths, classes = [], [], [], []
+    for p in candidates:
+        rel = p.relative_to(folder)
+        try:
+            arrays.append(_read_image(p, size, color))
+        except DataError as e:
+            skipped.append((str(rel), str(e)))
+            continue
+        ids.append(rel.as_posix())
+        paths.append(str(p.resolve()))
+        classes.append(rel.parts[0] if len(rel.parts) > 1 else "")
+    if not arrays:
+        detail = "; ".join(f"{n}: {r}" for n, r in skipped[:5])
+        raise DataError(f"{folder}: no usable images" + (f" ({detail}{' …' if len(skipped) > 5 else ''})" if detail else ""))
+    truth = None
+    if anomaly_folders:
+        unknown = set(anomaly_folders) - set(classes)
+        if unknown:
+            raise DataError(f"{folder}: no sub-folder named {', '.join(sorted(unknown))}")
+        truth = np.isin(classes, list(anomaly_folders)).astype(np.int8)
+    return SampleSet(ids=ids, X=np.stack(arrays), kind="image", name=f"images in {folder.name}",
+                     truth=truth, classes=classes, paths=paths, skipped=skipped)
+
+
+# ----- tables ---------------------------------------------------------------------------------
+
+def _table(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise DataError(f"{path.name}: X must be a non-empty 2-D table, got shape {X.shape}")
+    bad_rows = ~np.isfinite(X).all(axis=1)
+    skipped = [(f"{path.name} row {i}", "missing or non-finite value") for i in np.flatnonzero(bad_rows)]
+    keep = np.flatnonzero(~bad_rows)
+    if len(keep) == 0:
+        raise DataError(f"{path.name}: every row has a missing or non-finite value")
+    if y is not None:
+        y = np.asarray(y).ravel()
+        if len(y) != len(X):
+            raise DataError(f"{path.name}: X has {len(X)} rows but y has {len(y)}")
+        y = (y[keep] != 0).astype(np.int8)
+    return SampleSet(ids=[f"row-{i}" for i in keep], X=X[keep].astype(np.float32), kind="tabular",
+                     name=path.name, truth=y, skipped=skipped)
+
+
+def load_npz(path: str | Path) -> SampleSet:
+    """A .npz with a numeric X (rows = samples) and optional y (non-zero = anomaly). Never unpickles."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            if "X" not in d.files:
+                raise DataError(f"{path.name}: no array named X (found {', '.join(d.files) or 'none'})")
+            X = d["X"]
+            y = d["y"] if "y" in d.files else None
+    except DataError:
+        raise
+    except ValueError as e:  # object arrays need pickle, which we refuse
+        raise DataError(f"{path.name}: holds object arrays, which would need unpickling; refused") from e
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path.name}: not a readable .npz file ({e})") from e
+    if not np.issubdtype(X.dtype, np.number):
+        raise DataError(f"{path.name}: X is not numeric (dtype {X.dtype})")
+    return _table(X.astype(np.float64), y, path)
+
+
+def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
+    """A .csv with a header; numeric columns become features, `label_column` (non-zero = anomaly)
+    the ground truth. Text columns are dropped and reported; rows with gaps are skipped."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError as e:
+        raise DataError(f"{path.name}: empty file") from e
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"{path.name}: not a well-formed CSV ({str(e).strip()})") from e
+    if df.empty:
+        raise DataError(f"{path.name}: no data rows")
+    y = None
+    if label_column is not None:
+        if label_column not in df.columns:
+            raise DataError(f"{path.name}: no column named {label_column!r}")
+        y = pd.to_numeric(df.pop(label_column), errors="coerce").fillna(0).to_numpy()
+    numeric = df.apply(pd.to_numeric, errors="coerce")
+    text = [c for c in df.columns if numeric[c].isna().all() and not df[c].isna().all()]
+    numeric = numeric.drop(columns=text)
+    if numeric.shape[1] == 0:
+        raise DataError(f"{path.name}: no numeric columns")
+    s = _table(numeric.to_numpy(dtype=np.float64), y, path)
+    s.skipped = [(f"{path.name} column {c}", "not numeric") for c in text] + s.skipped
+    return s
+
+
+def load(source: str | Path | None = None, **options) -> SampleSet:
+    """One entry point: None → bundled digits; a folder of idx files → MNIST; another folder →
+    images; .npz / .csv → table. `options` go to the specific loader."""
+    if source is None or str(source) in ("", "digits"):
+        return load_digits(**options)
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if any(path.glob("*-images-idx3-ubyte*")):
+            return load_mnist(path, **options)
+        return load_image_folder(path, **options)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return load_npz(path)
+    if suffix == ".csv":
+        return load_csv(path, **options)
+    raise DataError(f"{path.name}: unsupported file type {suffix!r} (use a folder of images, .npz or .csv)")
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 picture (for thumbnails)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()

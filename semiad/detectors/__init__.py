@@ -1,0 +1,16 @@
+"""Anomaly detectors with one interface: fit / decision_function / embed / save / load."""
+from semiad.detectors.base import BaseDetector, Progress, TrainingStopped
+from semiad.detectors.deepsad import DeepSAD
+
+ALL: list[type[BaseDetector]] = [DeepSAD]
+
+
+def make(method: str, **params) -> BaseDetector:
+    """A detector by its method name ("deepsad", ...)."""
+    by_name = {cls.method: cls for cls in ALL}
+    if method not in by_name:
+        raise ValueError(f"unknown method {method!r}; choose from {sorted(by_name)}")
+    return by_name[method](**params)
+
+
+__all__ = ["ALL", "BaseDetector", "DeepSAD", "Progress", "TrainingStopped", "make"]

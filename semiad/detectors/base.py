@@ -1,0 +1,276 @@
+"""What every detector shares: device, seeding, input scaling, batching, progress, save/load.
+
+A method module only says what makes it different: its networks, its loss and its training
+loop (`_build`, `_fit`, `_score`, `_embed`). Labels follow Deep SAD's semi-targets:
++1 labeled normal, -1 labeled anomaly, 0 unlabeled. Scores: higher = more anomalous.
+"""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass
+class Progress:
+    """One report from a running fit, for progress bars."""
+
+    phase: str  # e.g. "pretrain", "train", "finetune"
+    epoch: int  # epochs (or steps) done in this phase
+    epochs: int  # epochs (or steps) in this phase
+    loss: float  # mean loss of the last epoch
+    fraction: float  # of the whole fit, 0..1
+
+
+ProgressFn = Callable[[Progress], None]
+StopFn = Callable[[], bool]
+
+
+class TrainingStopped(Exception):
+    """Raised inside `fit` when the stop flag is set; the model keeps its last weights."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int | None) -> None:
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def check_inputs(X: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate at the public boundary: 2-D tables or 4-D N×C×H×W images, finite, labels in {-1,0,1}."""
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim not in (2, 4):
+        raise ValueError(f"X must be N×D (tabular) or N×C×H×W (images); got shape {X.shape}")
+    if len(X) == 0:
+        raise ValueError("X is empty")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinite values")
+    if y is None:
+        return X, None
+    y = np.asarray(y).astype(np.int64).ravel()
+    if len(y) != len(X):
+        raise ValueError(f"y has {len(y)} entries but X has {len(X)} samples")
+    if not np.isin(y, (-1, 0, 1)).all():
+        raise ValueError("y must hold semi-targets: +1 labeled normal, -1 labeled anomaly, 0 unlabeled")
+    return X, y
+
+
+def batch_slices(n: int, batch_size: int, generator: torch.Generator | None, shuffle: bool) -> list[torch.Tensor | slice]:
+    """Index batches for one epoch over a resident tensor (no DataLoader).
+
+    drop_last only when there are at least two full batches, so a small pool still trains
+    (methods.md pitfall 4); a trailing batch of one is merged into the previous one because
+    BatchNorm cannot train on a single sample.
+    """
+    if n == 0:
+        return []
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    if n >= 2 * batch_size:
+        cuts = list(range(0, n - batch_size + 1, batch_size))
+        return [order[i:i + batch_size] for i in cuts]
+    bounds = list(range(0, n, batch_size)) + [n]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+        bounds.pop(-2)
+    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+class BaseDetector:
+    """Shared machinery; subclasses set `method`, `input_range` and the four hooks."""
+
+    method: ClassVar[str] = "base"
+    # Images arrive in [0,1]; tabular columns are scaled per method, fit once on the first pool.
+    input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+
+    def __init__(self, device: str = "auto", seed: int | None = 0, batch_size: int = 128,
+                 score_batch_size: int = 2048) -> None:
+        self.device = device
+        self.seed = seed
+        self.batch_size = batch_size
+        self.score_batch_size = score_batch_size
+
+    # ----- hooks -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
+        raise NotImplementedError
+
+    def _score(self, X: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _embed(self, X: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _modules(self) -> dict[str, nn.Module]:
+        """Named modules whose state_dicts make up the saved model."""
+        raise NotImplementedError
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Tensors and plain values besides module weights that the score needs (e.g. c)."""
+        return {}
+
+    def _set_extra_state(self, extra: dict[str, Any]) -> None:
+        pass
+
+    # ----- public API -----------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, as stored (scikit-learn habit)."""
+        import inspect
+
+        names = []
+        for cls in type(self).__mro__:
+            if "__init__" in cls.__dict__:
+                names += [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        return {n: getattr(self, n) for n in dict.fromkeys(names) if n not in ("kwargs",)}
+
+    @property
+    def fitted(self) -> bool:
+        return hasattr(self, "input_shape_")
+
+    def fit(self, X: Any, y: Any = None, warm_start: bool = False,
+            progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> "BaseDetector":
+        X, y = check_inputs(X, y)
+        if y is None:
+            y = np.zeros(len(X), dtype=np.int64)
+        warm = warm_start and self.fitted
+        if warm and tuple(X.shape[1:]) != self.input_shape_:
+            raise ValueError(f"warm start needs inputs of shape {self.input_shape_}, got {tuple(X.shape[1:])}")
+        self.device_ = resolve_device(self.device)
+        seed_everything(self.seed if not warm else (None if self.seed is None else self.seed + self.n_fits_))
+        if not warm:
+            self.input_shape_ = tuple(int(s) for s in X.shape[1:])
+            self.n_fits_ = 0
+            self._fit_scaler(X)
+            self._build()
+        self.n_fits_ += 1
+        Xt = self._to_tensor(X)
+        yt = torch.as_tensor(y, device=self.device_)
+
+        def report(p: Progress) -> None:
+            if should_stop is not None and should_stop():
+                raise TrainingStopped()
+            if progress is not None:
+                progress(p)
+
+        self._fit(Xt, yt, warm, report)
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Anomaly score per sample, eval mode, higher = more anomalous."""
+        return self._batched(self._score, X).astype(np.float64)
+
+    def embed(self, X: Any) -> np.ndarray:
+        """Latent vector per sample (the space shown on the map)."""
+        return self._batched(self._embed, X)
+
+    def save(self, path: str | Path) -> None:
+        if not self.fitted:
+            raise RuntimeError("fit the detector before saving it")
+        blob = {
+            "format": "semiad-detector-1",
+            "method": self.method,
+            "params": json.dumps(self.get_params()),
+            "input_shape": list(self.input_shape_),
+            "n_fits": self.n_fits_,
+            "scaler": {k: torch.as_tensor(v) for k, v in self.scaler_.items()},
+            "modules": {name: m.state_dict() for name, m in self._modules().items()},
+            "extra": self._extra_state(),
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(blob, tmp)
+        tmp.replace(path)  # atomic: a crash never leaves half a model file
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> "BaseDetector":
+        """Load a saved detector; weights_only=True, so a pickle with code is refused."""
+        blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict) or blob.get("format") != "semiad-detector-1":
+            raise ValueError(f"{path} is not a semiad model file")
+        if cls.method not in ("base", blob["method"]):
+            raise ValueError(f"{path} holds a {blob['method']} model, not {cls.method}")
+        det_cls = cls if cls.method != "base" else registry()[blob["method"]]
+        params = json.loads(blob["params"])
+        params["device"] = device
+        det = det_cls(**params)
+        det.device_ = resolve_device(device)
+        det.input_shape_ = tuple(blob["input_shape"])
+        det.n_fits_ = int(blob["n_fits"])
+        det.scaler_ = {k: v.numpy() for k, v in blob["scaler"].items()}
+        det._build()
+        for name, module in det._modules().items():
+            module.load_state_dict(blob["modules"][name])
+        det._set_extra_state(blob["extra"])
+        return det
+
+    # ----- helpers for subclasses ------------------------------------------------------------
+    def _fit_scaler(self, X: np.ndarray) -> None:
+        """Tabular only: standardize, then min-max into `input_range`; frozen after the first fit."""
+        if X.ndim != 2:
+            self.scaler_ = {}
+            return
+        mean = X.mean(axis=0)
+        std = X.std(axis=0)
+        std[std == 0] = 1.0
+        Z = (X - mean) / std
+        lo, hi = Z.min(axis=0), Z.max(axis=0)
+        span = hi - lo
+        span[span == 0] = 1.0
+        self.scaler_ = {"mean": mean, "std": std, "min": lo, "span": span}
+
+    def _scale(self, X: np.ndarray) -> np.ndarray:
+        if not self.scaler_:
+            lo, hi = self.input_range
+            return X if (lo, hi) == (0.0, 1.0) else X * (hi - lo) + lo
+        s = self.scaler_
+        unit = ((X - s["mean"]) / s["std"] - s["min"]) / s["span"]
+        lo, hi = self.input_range
+        return (unit * (hi - lo) + lo).astype(np.float32)
+
+    def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(self._scale(X)), dtype=torch.float32, device=self.device_)
+
+    def _batched(self, fn: Callable[[torch.Tensor], torch.Tensor], X: Any) -> np.ndarray:
+        if not self.fitted:
+            raise RuntimeError("fit the detector first")
+        X, _ = check_inputs(X)
+        if tuple(X.shape[1:]) != self.input_shape_:
+            raise ValueError(f"expected inputs of shape {self.input_shape_}, got {tuple(X.shape[1:])}")
+        if not hasattr(self, "device_"):
+            self.device_ = resolve_device(self.device)
+        for m in self._modules().values():
+            m.eval()
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(X), self.score_batch_size):
+                xb = self._to_tensor(X[i:i + self.score_batch_size])
+                out.append(fn(xb).float().cpu())
+        return torch.cat(out).numpy()
+
+    def _generator(self) -> torch.Generator:
+        g = torch.Generator()
+        g.manual_seed(0 if self.seed is None else self.seed * 1000 + self.n_fits_)
+        return g
+
+
+def registry() -> dict[str, type[BaseDetector]]:
+    """Method name -> detector class, for loading a model file of unknown method."""
+    from semiad import detectors
+
+    return {cls.method: cls for cls in detectors.ALL}

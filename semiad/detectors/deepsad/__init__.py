@@ -1,0 +1,3 @@
+from semiad.detectors.deepsad.model import DeepSAD
+
+__all__ = ["DeepSAD"]
