@@ -1,8 +1,9 @@
 """Anomaly detectors with one interface: fit / decision_function / embed / save / load."""
 from semiad.detectors.base import BaseDetector, Progress, TrainingStopped
 from semiad.detectors.deepsad import DeepSAD
+from semiad.detectors.ganomaly import GANomaly
 
-ALL: list[type[BaseDetector]] = [DeepSAD]
+ALL: list[type[BaseDetector]] = [DeepSAD, GANomaly]
 
 
 def make(method: str, **params) -> BaseDetector:
@@ -13,4 +14,4 @@ def make(method: str, **params) -> BaseDetector:
     return by_name[method](**params)
 
 
-__all__ = ["ALL", "BaseDetector", "DeepSAD", "Progress", "TrainingStopped", "make"]
+__all__ = ["ALL", "BaseDetector", "DeepSAD", "GANomaly", "Progress", "TrainingStopped", "make"]

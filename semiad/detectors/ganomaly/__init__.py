@@ -1,0 +1,3 @@
+from semiad.detectors.ganomaly.model import GANomaly
+
+__all__ = ["GANomaly"]
