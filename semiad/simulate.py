@@ -57,7 +57,7 @@ class Simulation:
                  "json": folder / "rounds.json", "png": folder / "curves.png"}
         self.frame().to_csv(paths["csv"], index=False)
         pd.DataFrame(self.queries).to_csv(paths["queries"], index=False)
-        paths["json"].write_text(json.dumps(_plain(self.to_dict()), indent=1))
+        paths["json"].write_text(json.dumps(json_safe(self.to_dict()), indent=1))
         plot_curves({self.config["strategy"]: self.rounds}, paths["png"],
                     title=title or " · ".join(str(v) for v in (self.config["method"], self.config["strategy"],
                                                                  self.config.get("data")) if v),
@@ -65,12 +65,12 @@ class Simulation:
         return paths
 
 
-def _plain(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON-safe copy: numpy scalars to Python, NaN to None."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not np.isfinite(value):
@@ -133,7 +133,7 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
         det.fit(X, y)
         fit_s = time.perf_counter() - start
     config = {"method": det.method, "strategy": strategy, "rounds": rounds, "batch": batch, "seed": seed,
-              "data": data_name, "detector": _plain(_params(det)), "strategy_options": strategy_options}
+              "data": data_name, "detector": json_safe(_params(det)), "strategy_options": strategy_options}
 
     rows: list[dict[str, Any]] = []
     queries: list[dict[str, Any]] = []
@@ -185,7 +185,7 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
         **metrics.screening_summary(truth[order]),
         "total_s": round(time.perf_counter() - start, 1),
     }
-    return Simulation(config=config, rounds=rows, queries=queries, summary=_plain(summary))
+    return Simulation(config=config, rounds=rows, queries=queries, summary=json_safe(summary))
 
 
 def _line(row: dict[str, Any]) -> str:
