@@ -133,10 +133,11 @@ class BaseDetector:
         import inspect
 
         names = []
-        for cls in type(self).__mro__:
+        for cls in type(self).__mro__[:-1]:  # all but object
             if "__init__" in cls.__dict__:
-                names += [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        return {n: getattr(self, n) for n in dict.fromkeys(names) if n not in ("kwargs",)}
+                names += [p.name for p in inspect.signature(cls.__init__).parameters.values()
+                          if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+        return {n: getattr(self, n) for n in dict.fromkeys(names)}
 
     @property
     def fitted(self) -> bool:
@@ -244,7 +245,9 @@ class BaseDetector:
         return (unit * (hi - lo) + lo).astype(np.float32)
 
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.ascontiguousarray(self._scale(X)), dtype=torch.float32, device=self.device_)
+        t = torch.as_tensor(np.ascontiguousarray(self._scale(X)), dtype=torch.float32, device=self.device_)
+        # channels_last: oneDNN's convolutions on few-channel images run ~2.5x faster on CPU in NHWC
+        return t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t
 
     def _batched(self, fn: Callable[[torch.Tensor], torch.Tensor], X: Any) -> np.ndarray:
         if not self.fitted:

@@ -56,8 +56,9 @@ class DeepSAD(BaseDetector):
     # ----- networks ------------------------------------------------------------------------
     def _build(self) -> None:
         encoder, decoder, self.net_ = build(self.input_shape_, self.net)
-        self.ae_ = AutoEncoder(encoder, decoder).to(self.device_)
-        self.phi_ = copy.deepcopy(encoder).to(self.device_)
+        fmt = torch.channels_last if len(self.input_shape_) == 3 else torch.contiguous_format
+        self.ae_ = AutoEncoder(encoder, decoder).to(self.device_, memory_format=fmt)
+        self.phi_ = copy.deepcopy(self.ae_.encoder)
         self.c_ = torch.zeros(encoder.rep_dim, device=self.device_)
 
     def _modules(self) -> dict[str, nn.Module]:

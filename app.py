@@ -1,0 +1,22 @@
+"""semiad — Streamlit entry point: navigation, the annotator's name, the project, the job status.
+
+Run with `streamlit run app.py`. Pages are thin: they read the store, call the library, draw.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from pages.common import get_worker
+
+st.set_page_config(page_title="semiad", page_icon="🔎", layout="wide")
+get_worker()  # one background training worker per server process
+
+pages = [
+    st.Page("pages/home.py", title="Projects", icon="📁", default=True),
+    st.Page("pages/review.py", title="Review", icon="🔎"),
+    st.Page("pages/train.py", title="Train", icon="⚙️"),
+    st.Page("pages/latent.py", title="Latent map", icon="🗺️"),
+    st.Page("pages/progress.py", title="Progress", icon="📈"),
+    st.Page("pages/export.py", title="Export", icon="📤"),
+]
+st.navigation(pages).run()  # each page draws the sidebar through pages.common.page_setup

@@ -1,0 +1,165 @@
+"""What several pages share: the store and worker singletons, who is labeling, the open project,
+the job status, thumbnails. No business logic: that lives in semiad/ and state/."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import streamlit as st
+
+from semiad.data import SampleSet, encode_png
+from state.store import ProjectInfo, RunInfo, Store
+from state.worker import Worker, load_model
+
+THUMB_PX = 84
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str | None, home: str | None) -> Store:
+    return Store(url, home)
+
+
+def get_store() -> Store:
+    """Process-wide store for the configured database (cached per URL and workspace)."""
+    return _store(os.environ.get("SEMIAD_DB_URL"), os.environ.get("SEMIAD_HOME"))
+
+
+@st.cache_resource(show_spinner=False)
+def _worker(url: str | None, home: str | None) -> Worker:
+    return Worker(_store(url, home), maps=os.environ.get("SEMIAD_MAPS", "1") != "0").start()
+
+
+def get_worker() -> Worker:
+    return _worker(os.environ.get("SEMIAD_DB_URL"), os.environ.get("SEMIAD_HOME"))
+
+
+# ----- who and what ---------------------------------------------------------------------------
+
+def annotator() -> str:
+    return st.session_state.get("who", "").strip()
+
+
+def sidebar_identity() -> None:
+    """The annotator's name, asked once; kept in session state and the URL, so a reload remembers it."""
+    if not st.session_state.get("who"):
+        st.session_state["who"] = st.query_params.get("who", "")
+    name = st.text_input("Your name", value=st.session_state["who"], placeholder="who is labeling?",
+                         help="Stored with every label you give.").strip()
+    if name != st.session_state["who"]:
+        st.session_state["who"] = name
+    if name and st.query_params.get("who") != name:
+        st.query_params["who"] = name
+
+
+def page_setup() -> tuple[Store, ProjectInfo | None]:
+    """Sidebar of every page: who is labeling, the open project and its job status."""
+    store = get_store()
+    project = current_project(store)
+    with st.sidebar:
+        sidebar_identity()
+        if project is not None:
+            st.caption(f"Project **{project.name}** · {project.n_samples:,} samples")
+            job_status(project.id)
+    return store, project
+
+
+def current_project(store: Store) -> ProjectInfo | None:
+    """The open project: kept in session state, mirrored in the URL (?project=ID) so a reload or a
+    shared link opens it again (Streamlit drops query parameters on page switches)."""
+    pid = st.session_state.get("project") or st.query_params.get("project")
+    if pid is None or not str(pid).isdigit():
+        return None
+    try:
+        project = store.project(int(pid))
+    except ValueError:
+        return None
+    st.session_state["project"] = project.id
+    if st.query_params.get("project") != str(project.id):
+        st.query_params["project"] = str(project.id)
+    return project
+
+
+def open_project(project_id: int) -> None:
+    st.session_state["project"] = int(project_id)
+    st.query_params["project"] = str(project_id)
+
+
+def require_project() -> tuple[Store, ProjectInfo]:
+    store, project = page_setup()
+    if project is None:
+        st.info("Open or create a project first.")
+        st.page_link("pages/home.py", label="Go to Projects", icon="📁")
+        st.stop()
+    return store, project
+
+
+# ----- data and models, cached per project / run ---------------------------------------------
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def project_samples(_store: Store, url: str, project_id: int) -> SampleSet:
+    return _store.load_samples(project_id)
+
+
+def samples_of(store: Store, project_id: int) -> SampleSet:
+    return project_samples(store, store.url, project_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _model(_store: Store, url: str, run_id: int):
+    return load_model(_store, _store.run(run_id), device="cpu")
+
+
+def model_of(store: Store, run: RunInfo):
+    return _model(store, store.url, run.id)
+
+
+@st.cache_data(show_spinner=False, max_entries=20_000)
+def _png(url: str, project_id: int, idx: int, img: np.ndarray) -> bytes:  # noqa: ARG001 (cache key)
+    return encode_png(img)
+
+
+def thumbnail_png(store: Store, samples: SampleSet, project_id: int, idx: int) -> bytes:
+    """A small PNG of a sample, scaled up with nearest neighbour so pixels stay crisp."""
+    img = samples.thumbnail(idx)
+    factor = max(1, THUMB_PX // img.shape[0])
+    img = np.repeat(np.repeat(img, factor, axis=0), factor, axis=1)
+    return _png(store.url, project_id, idx, img)
+
+
+def picture_png(img01: np.ndarray) -> bytes:
+    """PNG of a C×H×W array in [0,1] (a reconstruction or a difference map), upscaled."""
+    img = np.clip(img01 * 255 + 0.5, 0, 255).astype(np.uint8)
+    img = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
+    factor = max(1, THUMB_PX // img.shape[0])
+    return encode_png(np.repeat(np.repeat(img, factor, axis=0), factor, axis=1))
+
+
+# ----- job status -----------------------------------------------------------------------------
+
+def run_label(run: RunInfo) -> str:
+    mode = f"warm start from run {run.parent_id}" if run.parent_id else "fresh"
+    return f"run {run.id} · {run.method} · {mode}"
+
+
+@st.fragment(run_every=1.0)
+def job_status(project_id: int) -> None:
+    """Polls the store; when a run finishes, reruns the whole page so rankings refresh."""
+    store = get_store()
+    run = store.active_run(project_id)
+    seen = st.session_state.get("_active_run")
+    if run is not None and not run.stale:
+        st.session_state["_active_run"] = run.id
+        st.progress(min(max(run.progress, 0.0), 1.0), text=f"{run_label(run)}: {run.message}")
+        return
+    if run is not None and run.stale:
+        st.warning(f"Run {run.id} stopped reporting; it will be marked interrupted.")
+    if seen is not None:
+        st.session_state.pop("_active_run", None)
+        finished = store.run(seen)
+        st.session_state["_finished_note"] = f"Run {finished.id} {finished.status}: {finished.message}"
+        st.rerun(scope="app")
+    done = store.latest_done_run(project_id)
+    if done is not None:
+        st.caption(f"Model: round {done.round} · {run_label(done)}")
+    else:
+        st.caption("No model trained yet.")

@@ -1,0 +1,96 @@
+"""Projects: open one, or create one from the bundled digits (one click) or your own data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from pages.common import annotator, open_project, page_setup
+from pages.methods import default_hyper
+from semiad.data import DataError, load
+from state.store import StoreError
+
+store, _ = page_setup()
+st.title("semiad — find the anomalies, with you in the loop")
+
+projects = store.projects()
+if projects:
+    st.subheader("Open a project")
+    for p in reversed(projects):
+        counts = store.label_counts(p.id)
+        cols = st.columns([4, 3, 1])
+        cols[0].markdown(f"**{p.name}**  \n{p.source or 'bundled digits'}")
+        cols[1].caption(f"{p.n_samples:,} samples · {counts['normal']} normal · {counts['anomalous']} anomalous")
+        if cols[2].button("Open", key=f"open-{p.id}"):
+            open_project(p.id)
+            st.switch_page("pages/review.py")
+
+st.subheader("New project")
+kind = st.radio("Data", ["Bundled digits (scikit-learn)", "MNIST-format folder", "Folder of images",
+                         "Table (.npz or .csv)"], horizontal=True, key="new_kind")
+options: dict = {}
+source = ""
+if kind.startswith("Bundled"):
+    st.caption("1,797 handwritten 8×8 digits that ship with scikit-learn, shown at 28×28. Pick the normal "
+               "digit(s); the others become ~10% hidden anomalies to find.")
+if kind.startswith("Bundled") or kind.startswith("MNIST"):
+    options["normal"] = st.multiselect("Normal digit(s) / class(es)", list(range(10)), default=[0], key="new_normal")
+    options["anomaly_fraction"] = st.slider("Share of anomalies", 0.01, 0.3, 0.1, 0.01, key="new_frac")
+if not kind.startswith("Bundled"):
+    source = st.text_input("Path on this machine", key="new_path",
+                           placeholder="/data/inspection/images  or  /data/table.csv")
+if kind.startswith("MNIST"):
+    options["split"] = st.selectbox("Split", ["test", "train", "all"], key="new_split")
+if kind.startswith("Folder"):
+    color = st.selectbox("Image size", ["decide from the data", "28×28 gray", "32×32 color"], key="new_color")
+    options["color"] = None if color.startswith("decide") else color.startswith("32")
+    folders = st.text_input("Sub-folders that hold known anomalies (optional, comma-separated)", key="new_anom")
+    if folders.strip():
+        options["anomaly_folders"] = [f.strip() for f in folders.split(",") if f.strip()]
+if kind.startswith("Table") and source.lower().endswith(".csv"):
+    label_col = st.text_input("Label column (optional; non-zero = anomaly)", key="new_labelcol")
+    if label_col.strip():
+        options["label_column"] = label_col.strip()
+
+default_name = f"digits-{len(projects) + 1}" if kind.startswith("Bundled") else (Path(source).stem if source else "")
+name = st.text_input("Project name", value=default_name, key=f"new_name-{kind}")
+
+
+def _check_path(raw: str) -> Path:
+    """A local path, optionally confined to SEMIAD_DATA_ROOT."""
+    path = Path(raw).expanduser().resolve()
+    root = os.environ.get("SEMIAD_DATA_ROOT")
+    if root and not path.is_relative_to(Path(root).resolve()):
+        raise DataError(f"{path}: outside the allowed data folder {root}")
+    return path
+
+
+if st.button("Create project and train", type="primary", key="create"):
+    if not annotator():
+        st.warning("Enter your name in the sidebar first: it is stored with every label.")
+        st.stop()
+    if (kind.startswith("Bundled") or kind.startswith("MNIST")) and not options.get("normal"):
+        st.error("Pick at least one normal class.")
+        st.stop()
+    try:
+        with st.spinner("Loading data…"):
+            if kind.startswith("Bundled"):
+                samples = load(None, **options)
+            else:
+                if not source.strip():
+                    raise DataError("enter the path of your data")
+                samples = load(_check_path(source.strip()), **options)
+        pid = store.create_project(name, samples, source=source.strip() or "digits", options=options)
+        store.request_run(pid, "deepsad", {"hyper": default_hyper("deepsad", samples.kind, len(samples))},
+                          requested_by=annotator())
+    except (DataError, StoreError) as e:
+        st.error(str(e))
+        st.stop()
+    except Exception as e:  # anything unexpected is shown, not raised as a traceback
+        st.error(f"Could not create the project: {type(e).__name__}: {e}")
+        st.stop()
+    if samples.skipped:
+        st.session_state["_skipped_note"] = samples.skipped
+    open_project(pid)
+    st.switch_page("pages/review.py")

@@ -1,0 +1,71 @@
+"""What the app exposes of each detector: display name, main hyperparameters, app defaults.
+
+App defaults differ from the paper schedules on purpose: a first model in about a minute on a CPU,
+and a retrain click that fine-tunes in seconds (warm start, labeled samples oversampled so a
+handful of expert labels are seen in every batch). bench/ reproduces the papers' schedules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from semiad import detectors
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    label: str
+    default: Any
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    warm: bool = False  # also adjustable for a warm-start retrain
+
+
+METHODS: dict[str, tuple[str, list[Param]]] = {
+    "deepsad": ("Deep SAD", [
+        Param("pretrain_epochs", "Autoencoder pretraining epochs", 30, "first fit only", 0, 1000),
+        Param("epochs", "Deep SAD epochs", 30, "first fit only", 1, 1000),
+        Param("finetune_epochs", "Fine-tune epochs per retrain", 20, "warm start", 1, 500, warm=True),
+        Param("finetune_lr", "Fine-tune learning rate", 1e-4, "warm start", 1e-6, 1e-2, warm=True),
+        Param("eta", "η (weight of labeled samples)", 1.0, "", 0.01, 100.0, warm=True),
+        Param("lr", "Learning rate", 1e-4, "first fit", 1e-6, 1e-2),
+        Param("batch_size", "Batch size", 128, "", 2, 4096),
+        Param("oversample_labeled", "Show labeled samples in every batch", True,
+              "off = paper mode; on = a few expert labels are seen in every step", warm=True),
+    ]),
+}
+if "ganomaly" in {c.method for c in detectors.ALL}:
+    METHODS["ganomaly"] = ("GANomaly", [
+        Param("epochs", "Epochs", 15, "first fit", 1, 500),
+        Param("finetune_epochs", "Fine-tune epochs per retrain", 1, "warm start", 0.05, 50, warm=True),
+        Param("batch_size", "Batch size", 64, "", 2, 4096),
+        Param("nz", "Latent size nz", 100, "", 2, 512),
+        Param("w_con", "Contextual weight w_con", 50.0, "", 0.0, 1000.0),
+    ])
+
+
+def available() -> list[str]:
+    return [m for m in METHODS if m in {c.method for c in detectors.ALL}]
+
+
+def display_name(method: str) -> str:
+    return METHODS.get(method, (method, []))[0]
+
+
+def params_of(method: str) -> list[Param]:
+    return METHODS[method][1]
+
+
+def default_hyper(method: str, kind: str = "image", n_samples: int = 0) -> dict[str, Any]:
+    hyper = {p.name: p.default for p in params_of(method)}
+    if method == "deepsad" and n_samples > 20_000:  # keep the first model within minutes on a CPU
+        hyper.update(pretrain_epochs=10, epochs=10, finetune_epochs=5)
+    return hyper
+
+
+def fast_setting(method: str) -> dict[str, Any]:
+    """Narrower networks / fewer steps for CPU-only users, where the method defines one."""
+    cls = {c.method: c for c in detectors.ALL}[method]
+    return dict(getattr(cls, "FAST", {}))

@@ -1,0 +1,159 @@
+"""Review: the samples the model finds most anomalous; label them Normal / Anomalous / Skip.
+
+Every click is written to the store at once (one event, with who and when). The focused card
+(the first one) answers keyboard shortcuts: n = normal, a = anomalous, s = skip, u = undo.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pages.common import (annotator, model_of, picture_png, require_project, samples_of, thumbnail_png)
+from pages.methods import display_name
+from state.store import Store, StoreError
+
+store, project = require_project()
+pid = project.id
+samples = samples_of(store, pid)
+skipped_key = f"_skipped-{pid}"
+st.session_state.setdefault(skipped_key, [])
+
+for note in ("_finished_note",):
+    if note in st.session_state:
+        st.toast(st.session_state.pop(note))
+if "_skipped_note" in st.session_state:
+    bad = st.session_state.pop("_skipped_note")
+    with st.expander(f"{len(bad)} file(s) could not be used and were skipped", expanded=True):
+        st.dataframe(pd.DataFrame(bad, columns=["file", "reason"]), hide_index=True)
+
+
+def label(sample_id: int, value: str) -> None:
+    try:
+        store.record_label(pid, sample_id, value, annotator(), source="review")
+    except StoreError as e:
+        st.session_state["_label_error"] = str(e)
+
+
+def skip(sample_id: int) -> None:
+    st.session_state[skipped_key].append(sample_id)
+
+
+def undo() -> None:
+    reverted = store.undo_last(pid, annotator())
+    st.session_state["_undo_note"] = (f"Undid the last label of {len(reverted)} sample(s)." if reverted
+                                      else "Nothing of yours to undo.")
+
+
+def show_counts(store: Store) -> None:
+    counts = store.label_counts(pid)
+    run = store.latest_done_run(pid)
+    c = st.columns(5)
+    c[0].metric("Round", run.round if run else 0, help="Finished training runs; a label records the round it was given in.")
+    c[1].metric("Labeled normal", counts["normal"])
+    c[2].metric("Labeled anomalous", counts["anomalous"])
+    c[3].metric("Unlabeled", counts["unlabeled"])
+    c[4].metric("Label events", counts["events"], help="Every click, undo included; nothing is overwritten.")
+
+
+st.title("Review")
+show_counts(store)
+for key in ("_label_error", "_undo_note"):
+    if key in st.session_state:
+        (st.error if key == "_label_error" else st.info)(st.session_state.pop(key))
+
+run = store.latest_done_run(pid)
+if run is None:
+    active = store.active_run(pid)
+    if active is not None:
+        st.info("The first model is training (progress in the sidebar). The ranking appears here when it is done.")
+    else:
+        st.info("No model yet. Train one on the Train page.")
+        st.page_link("pages/train.py", label="Go to Train", icon="⚙️")
+    st.stop()
+
+if not annotator():
+    st.warning("Enter your name in the sidebar to label: it is stored with every label.")
+
+top = st.columns([2, 2, 3])
+per_page = top[0].select_slider("Cards", options=[6, 12, 24, 48], value=12, key="cards")
+per_row = top[1].select_slider("Per row", options=[3, 4, 6, 8], value=6, key="per_row")
+top[2].caption(f"Ranking of **round {run.round}**: {display_name(run.method)}, run {run.id} "
+               f"({'warm start from run ' + str(run.parent_id) if run.parent_id else 'fresh model'}), "
+               f"trained with {run.n_labels} labels. Highest score = most anomalous.")
+
+queue = store.top_unlabeled(run.id, per_page, exclude=st.session_state[skipped_key])
+if queue.empty:
+    st.success("Every sample of this project is labeled or skipped. Retrain, or clear the skips.")
+    if st.session_state[skipped_key] and st.button("Show skipped samples again"):
+        st.session_state[skipped_key] = []
+        st.rerun()
+    st.stop()
+
+model = model_of(store, run) if hasattr(model_of(store, run), "reconstruct") and samples.kind == "image" else None
+recon = model.reconstruct(samples.X[queue["idx"].to_numpy()]) if model is not None else None
+
+
+def picture(i: int, big: bool = False) -> None:
+    idx = int(queue["idx"].iloc[i])
+    if samples.kind == "image":
+        if recon is not None:
+            diff = np.abs(samples.X[idx] - recon[i])
+            a, b = st.columns(2)
+            a.image(thumbnail_png(store, samples, pid, idx), caption="sample", width="stretch")
+            b.image(picture_png(diff / max(float(diff.max()), 1e-6)), caption="|x − G(x)|", width="stretch")
+            if big:
+                with st.popover("Reconstruction"):
+                    st.image(picture_png(recon[i]), caption="G(x)", width=168)
+        else:
+            st.image(thumbnail_png(store, samples, pid, idx), width=168 if big else "stretch")
+    else:
+        row = samples.X[idx]
+        st.dataframe(pd.DataFrame({"feature": range(len(row)), "value": row}).head(12), hide_index=True,
+                     height=200 if big else 150)
+
+
+def caption(i: int) -> str:
+    r = queue.iloc[i]
+    return f"**#{int(r['rank'])}** · score {r['score']:.4g}  \n`{r['key']}`"
+
+
+# The focused card: biggest, with keyboard shortcuts.
+focus = queue.iloc[0]
+fid = int(focus["sample_id"])
+with st.container(border=True):
+    left, right = st.columns([1, 2])
+    with left:
+        picture(0, big=True)
+    with right:
+        st.markdown("Focused sample — " + caption(0))
+        b = st.columns(4)
+        b[0].button("Normal", key=f"fn-{fid}", shortcut="n", on_click=label, args=(fid, "normal"),
+                    help="shortcut: n", width="stretch")
+        b[1].button("Anomalous", key=f"fa-{fid}", shortcut="a", on_click=label, args=(fid, "anomalous"),
+                    help="shortcut: a", type="primary", width="stretch")
+        b[2].button("Skip", key=f"fs-{fid}", shortcut="s", on_click=skip, args=(fid,), help="shortcut: s",
+                    width="stretch")
+        b[3].button("Undo", key="undo", shortcut="u", on_click=undo, help="undo your last label (shortcut: u)",
+                    width="stretch")
+
+rest = list(range(1, len(queue)))
+for start in range(0, len(rest), per_row):
+    cols = st.columns(per_row)
+    for col, i in zip(cols, rest[start:start + per_row]):
+        sid = int(queue["sample_id"].iloc[i])
+        with col.container(border=True):
+            picture(i)
+            st.markdown(caption(i))
+            b = st.columns(3)
+            b[0].button("N", key=f"n-{sid}", on_click=label, args=(sid, "normal"), help="Normal", width="stretch")
+            b[1].button("A", key=f"a-{sid}", on_click=label, args=(sid, "anomalous"), help="Anomalous",
+                        width="stretch")
+            b[2].button("⏭", key=f"s-{sid}", on_click=skip, args=(sid,), help="Skip", width="stretch")
+
+with st.expander("Recent labels"):
+    events = store.events(pid).tail(15).iloc[::-1]
+    if events.empty:
+        st.caption("No labels yet.")
+    else:
+        st.dataframe(events[["key", "label", "annotator", "time", "round", "source"]], hide_index=True)

@@ -1,0 +1,95 @@
+"""Train: choose the method and its main settings, retrain on the current labels, see the history.
+
+The click only queues a run; the server's background worker trains it. Retraining the method of
+the current model warm-starts from it; choosing another method (or "fresh") starts a new model.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import annotator, require_project, run_label
+from pages.methods import available, default_hyper, display_name, fast_setting, params_of
+from state.store import JobBusy, StoreError
+
+store, project = require_project()
+pid = project.id
+st.title("Train")
+
+current = store.latest_done_run(pid)
+active = store.active_run(pid)
+counts = store.label_counts(pid)
+st.caption(f"{counts['normal']} normal and {counts['anomalous']} anomalous labels so far. "
+           + (f"Current model: round {current.round}, {run_label(current)}." if current else "No model yet."))
+
+methods = available()
+method = st.selectbox("Method", methods, format_func=display_name,
+                      index=methods.index(current.method) if current and current.method in methods else 0,
+                      key="train_method")
+can_warm = current is not None and current.method == method
+mode = st.radio("Start from", ["the current model (warm start)", "a fresh model"] if can_warm else ["a fresh model"],
+                horizontal=True, key=f"train_mode-{method}",
+                help="Warm start keeps the weights (and Deep SAD's centre c) and fine-tunes on the grown label pool.")
+warm = mode.startswith("the current")
+
+fast = False
+if fast_setting(method) and not warm:
+    fast = st.toggle("Fast setting (narrower networks, fewer steps; for CPU-only machines)", key=f"fast-{method}")
+
+defaults = default_hyper(method, project.kind, project.n_samples)
+hyper: dict = {}
+with st.expander("Settings", expanded=False):
+    cols = st.columns(3)
+    shown = [p for p in params_of(method) if p.warm or not warm]
+    for i, p in enumerate(shown):
+        key = f"hp-{method}-{p.name}"
+        col = cols[i % 3]
+        value = current.params.get("hyper", {}).get(p.name, defaults[p.name]) if can_warm else defaults[p.name]
+        if isinstance(p.default, bool):
+            hyper[p.name] = col.checkbox(p.label, value=bool(value), key=key, help=p.help)
+        elif isinstance(p.default, int):
+            hyper[p.name] = int(col.number_input(p.label, min_value=int(p.min), max_value=int(p.max),
+                                                 value=int(value), step=1, key=key, help=p.help))
+        else:
+            hyper[p.name] = float(col.number_input(p.label, min_value=float(p.min), max_value=float(p.max),
+                                                   value=float(value), format="%g", key=key, help=p.help))
+if fast:
+    hyper.update(fast_setting(method))
+
+busy = active is not None and not active.stale
+if busy:
+    st.info(f"{run_label(active)} is {active.status}: a new run can start when it finishes.")
+    if st.button("Cancel it", key="cancel"):
+        store.cancel_run(active.id)
+        st.rerun()
+
+if st.button("Retrain" if warm else "Train a fresh model", type="primary", key="retrain", disabled=busy,
+             help="Queues a run for the background worker; the page stays usable."):
+    try:
+        run_id = store.request_run(pid, method, {"hyper": hyper, "warm_start": warm, "fast": fast},
+                                   requested_by=annotator(), parent_id=current.id if warm else None)
+        st.session_state["_active_run"] = run_id
+        st.rerun()
+    except JobBusy as e:
+        st.warning(str(e))
+    except StoreError as e:
+        st.error(str(e))
+
+st.subheader("History")
+runs = store.runs(pid)
+if not runs:
+    st.caption("No runs yet.")
+else:
+    rows = []
+    for r in reversed(runs):
+        status = "interrupted" if r.stale else r.status
+        rows.append({
+            "run": r.id, "round": r.round, "method": display_name(r.method),
+            "start": f"warm from {r.parent_id}" if r.parent_id else "fresh", "status": status,
+            "labels": r.n_labels, "AUC (ground truth)": r.metrics.get("auc"),
+            "seconds": r.metrics.get("train_seconds"), "by": r.requested_by,
+            "settings": ", ".join(f"{k}={v}" for k, v in r.params.get("hyper", {}).items()),
+            "message": r.error or r.message,
+        })
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"AUC (ground truth)": st.column_config.NumberColumn(format="%.3f")})

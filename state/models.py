@@ -1,0 +1,101 @@
+"""Tables. The only module that knows the schema; everything else asks `state.store.Store`."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+LABELS = ("normal", "anomalous")  # what an expert can say; "unlabeled" only appears as an undo target
+RUN_STATUSES = ("queued", "running", "done", "failed", "interrupted", "cancelled")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(Text)  # what was loaded ("digits", a path)
+    options: Mapped[str] = mapped_column(Text, default="{}")  # loader options, JSON
+    kind: Mapped[str] = mapped_column(String(16))  # image | tabular
+    n_samples: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of [file, reason]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Sample(Base):
+    __tablename__ = "samples"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    idx: Mapped[int] = mapped_column(Integer)  # row in the project's data file
+    key: Mapped[str] = mapped_column(String(1000))  # the id users see (file path, "digit-12")
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)  # original file, if any
+    truth: Mapped[int | None] = mapped_column(Integer, nullable=True)  # ground truth 1/0, if known
+    # Denormalised current label (= the latest event), written in the same transaction as the event,
+    # so the review query needs no scan of the event log.
+    label: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    __table_args__ = (
+        UniqueConstraint("project_id", "idx"),
+        UniqueConstraint("project_id", "key"),
+        Index("ix_samples_project_label", "project_id", "label"),
+    )
+
+
+class LabelEvent(Base):
+    """Append-only: nothing here is ever updated or deleted."""
+
+    __tablename__ = "label_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(16))  # normal | anomalous | unlabeled
+    annotator: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    round: Mapped[int] = mapped_column(Integer)  # model version the annotator was looking at
+    source: Mapped[str] = mapped_column(String(32))  # review | map | import | undo | simulate
+    batch: Mapped[str] = mapped_column(String(32))  # events made by one click share a batch
+    undoes: Mapped[str | None] = mapped_column(String(32), nullable=True)  # batch reverted by this one
+    __table_args__ = (
+        Index("ix_events_project_sample", "project_id", "sample_id"),
+        Index("ix_events_project_annotator", "project_id", "annotator", "id"),
+    )
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(32))
+    params: Mapped[str] = mapped_column(Text, default="{}")  # JSON hyperparameters
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), nullable=True)  # warm start from
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    metrics: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    round: Mapped[int | None] = mapped_column(Integer, nullable=True)  # set when it finishes
+    n_labels: Mapped[int] = mapped_column(Integer, default=0)
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    __table_args__ = (Index("ix_runs_project_status", "project_id", "status"),)
+
+
+class Score(Base):
+    __tablename__ = "scores"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int] = mapped_column(Integer)  # 1 = most anomalous in this run
+    __table_args__ = (Index("ix_scores_run_rank", "run_id", "rank"),)

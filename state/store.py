@@ -1,0 +1,491 @@
+"""The store: projects, samples, label events, runs and scores, asked for by name.
+
+SQLite file in the workspace folder by default (SEMIAD_HOME, default ./workspace), or any
+SQLAlchemy URL in SEMIAD_DB_URL (PostgreSQL for teams). Large arrays (the project's inputs, model
+weights, embeddings) live as files under the workspace; the database says where.
+Every write is one short transaction; a label is committed before the call returns.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from semiad.data import SampleSet
+from state.models import LABELS, Base, LabelEvent, Project, Run, Sample, Score, utcnow
+
+ACTIVE = ("queued", "running")
+STALE_AFTER = timedelta(seconds=90)  # a running job that has not reported for this long is dead
+
+
+class StoreError(ValueError):
+    """A request the store refuses, with a message for the user."""
+
+
+class JobBusy(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    id: int
+    name: str
+    source: str
+    options: dict
+    kind: str
+    n_samples: int
+    skipped: list
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    project_id: int
+    method: str
+    params: dict
+    parent_id: int | None
+    status: str
+    progress: float
+    message: str
+    metrics: dict
+    error: str | None
+    round: int | None
+    n_labels: int
+    requested_by: str
+    worker: str | None
+    created_at: datetime
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def stale(self) -> bool:
+        """Running, but its worker stopped reporting: shown as interrupted."""
+        if self.status != "running":
+            return False
+        beat = self.heartbeat_at or self.started_at or self.created_at
+        return _aware(beat) < utcnow() - STALE_AFTER
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("SEMIAD_HOME", "workspace")).resolve()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoint; safe in WAL mode
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    def __init__(self, url: str | None = None, home: str | Path | None = None) -> None:
+        self.home = Path(home).resolve() if home else default_home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.url = url or os.environ.get("SEMIAD_DB_URL") or f"sqlite:///{self.home / 'semiad.db'}"
+        self.engine = make_engine(self.url)
+        Base.metadata.create_all(self.engine)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self._session()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ----- projects --------------------------------------------------------------------------
+    def project_dir(self, project_id: int) -> Path:
+        return self.home / "projects" / str(int(project_id))
+
+    def create_project(self, name: str, samples: SampleSet, source: str = "", options: dict | None = None) -> int:
+        name = name.strip()
+        if not name:
+            raise StoreError("a project needs a name")
+        with self.session() as s:
+            if s.scalar(select(Project.id).where(Project.name == name)) is not None:
+                raise StoreError(f"a project named {name!r} exists already")
+            project = Project(name=name, source=source, options=json.dumps(options or {}), kind=samples.kind,
+                              n_samples=len(samples), skipped=json.dumps(samples.skipped))
+            s.add(project)
+            s.flush()
+            pid = project.id
+            folder = self.project_dir(pid)
+            folder.mkdir(parents=True, exist_ok=True)
+            self._save_samples(folder / "data.npz", samples)
+            truth = samples.truth.tolist() if samples.truth is not None else [None] * len(samples)
+            paths = samples.paths or [None] * len(samples)
+            rows = [{"project_id": pid, "idx": i, "key": k, "path": p, "truth": None if t is None else int(t)}
+                    for i, (k, p, t) in enumerate(zip(samples.ids, paths, truth))]
+            for start in range(0, len(rows), 10_000):
+                s.execute(insert(Sample), rows[start:start + 10_000])
+            s.commit()
+        return pid
+
+    @staticmethod
+    def _save_samples(path: Path, samples: SampleSet) -> None:
+        arrays = {"X": samples.X, "ids": np.array(samples.ids, dtype=str), "kind": np.array(samples.kind),
+                  "name": np.array(samples.name)}
+        if samples.truth is not None:
+            arrays["truth"] = samples.truth
+        if samples.classes is not None:
+            arrays["classes"] = np.array(samples.classes, dtype=str)
+        if samples.paths is not None:
+            arrays["paths"] = np.array(samples.paths, dtype=str)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+
+    def load_samples(self, project_id: int) -> SampleSet:
+        with np.load(self.project_dir(project_id) / "data.npz", allow_pickle=False) as d:
+            return SampleSet(
+                ids=d["ids"].tolist(), X=d["X"], kind=str(d["kind"]), name=str(d["name"]),
+                truth=d["truth"] if "truth" in d.files else None,
+                classes=d["classes"].tolist() if "classes" in d.files else None,
+                paths=d["paths"].tolist() if "paths" in d.files else None,
+            )
+
+    def projects(self) -> list[ProjectInfo]:
+        with self.session() as s:
+            return [self._project_info(p) for p in s.scalars(select(Project).order_by(Project.id))]
+
+    def project(self, project_id: int) -> ProjectInfo:
+        with self.session() as s:
+            p = s.get(Project, project_id)
+            if p is None:
+                raise StoreError(f"no project {project_id}")
+            return self._project_info(p)
+
+    @staticmethod
+    def _project_info(p: Project) -> ProjectInfo:
+        return ProjectInfo(p.id, p.name, p.source, json.loads(p.options), p.kind, p.n_samples,
+                           json.loads(p.skipped), p.created_at)
+
+    # ----- samples and labels ----------------------------------------------------------------
+    def samples(self, project_id: int) -> pd.DataFrame:
+        """One row per sample, ordered by idx: sample_id, idx, key, path, truth, label."""
+        with self.session() as s:
+            rows = s.execute(select(Sample.id, Sample.idx, Sample.key, Sample.path, Sample.truth, Sample.label)
+                             .where(Sample.project_id == project_id).order_by(Sample.idx)).all()
+        return pd.DataFrame(rows, columns=["sample_id", "idx", "key", "path", "truth", "label"])
+
+    def sample_ids(self, project_id: int, keys: Iterable[str]) -> dict[str, int]:
+        keys = list(keys)
+        out: dict[str, int] = {}
+        with self.session() as s:
+            for start in range(0, len(keys), 1000):
+                chunk = keys[start:start + 1000]
+                out.update(s.execute(select(Sample.key, Sample.id).where(
+                    Sample.project_id == project_id, Sample.key.in_(chunk))).all())
+        return out
+
+    def current_round(self, project_id: int) -> int:
+        """Rounds = finished training runs; labels carry the round the annotator was looking at."""
+        with self.session() as s:
+            return int(s.scalar(select(func.count(Run.id)).where(Run.project_id == project_id, Run.status == "done")) or 0)
+
+    def record_labels(self, project_id: int, sample_ids: Iterable[int], label: str, annotator: str,
+                      source: str = "review") -> str:
+        """Label samples in one transaction (one event each); returns the batch id used by undo."""
+        if label not in LABELS:
+            raise StoreError(f"label must be one of {LABELS}, not {label!r}")
+        annotator = (annotator or "").strip()
+        if not annotator:
+            raise StoreError("say who is labeling (annotator name) before labeling")
+        ids = sorted({int(i) for i in sample_ids})
+        if not ids:
+            raise StoreError("no samples to label")
+        batch = uuid.uuid4().hex
+        with self.session() as s:
+            self._write_events(s, project_id, [(i, label) for i in ids], annotator, source, batch, None)
+            s.commit()
+        return batch
+
+    def record_label(self, project_id: int, sample_id: int, label: str, annotator: str, source: str = "review") -> str:
+        return self.record_labels(project_id, [sample_id], label, annotator, source)
+
+    def _write_events(self, s: Session, project_id: int, changes: list[tuple[int, str]], annotator: str,
+                      source: str, batch: str, undoes: str | None) -> None:
+        ids = [i for i, _ in changes]
+        # Lock the rows (PostgreSQL; SQLite serialises writers) so "latest event" and the
+        # denormalised label cannot disagree under concurrent annotators.
+        found = s.scalars(select(Sample.id).where(Sample.project_id == project_id, Sample.id.in_(ids))
+                          .order_by(Sample.id).with_for_update()).all()
+        missing = set(ids) - set(found)
+        if missing:
+            raise StoreError(f"{len(missing)} sample(s) are not in project {project_id}: {sorted(missing)[:5]}")
+        rnd = int(s.scalar(select(func.count(Run.id)).where(Run.project_id == project_id, Run.status == "done")) or 0)
+        now = utcnow()
+        s.execute(insert(LabelEvent), [
+            {"project_id": project_id, "sample_id": i, "label": lab, "annotator": annotator, "created_at": now,
+             "round": rnd, "source": source, "batch": batch, "undoes": undoes} for i, lab in changes])
+        by_label: dict[str | None, list[int]] = {}
+        for i, lab in changes:
+            by_label.setdefault(None if lab == "unlabeled" else lab, []).append(i)
+        for lab, group in by_label.items():
+            s.execute(update(Sample).where(Sample.id.in_(group)).values(label=lab))
+
+    def undo_last(self, project_id: int, annotator: str) -> list[int]:
+        """Revert this annotator's latest not-yet-undone batch with new events; returns the samples."""
+        with self.session() as s:
+            undone = select(LabelEvent.undoes).where(LabelEvent.project_id == project_id,
+                                                     LabelEvent.undoes.is_not(None))
+            last = s.scalar(select(LabelEvent.batch).where(
+                LabelEvent.project_id == project_id, LabelEvent.annotator == annotator,
+                LabelEvent.source != "undo", LabelEvent.batch.not_in(undone)).order_by(LabelEvent.id.desc()).limit(1))
+            if last is None:
+                return []
+            events = s.execute(select(LabelEvent.id, LabelEvent.sample_id).where(
+                LabelEvent.project_id == project_id, LabelEvent.batch == last)).all()
+            changes = []
+            for event_id, sample_id in events:
+                before = s.scalar(select(LabelEvent.label).where(
+                    LabelEvent.project_id == project_id, LabelEvent.sample_id == sample_id,
+                    LabelEvent.id < event_id).order_by(LabelEvent.id.desc()).limit(1))
+                changes.append((sample_id, before or "unlabeled"))
+            self._write_events(s, project_id, changes, annotator, "undo", uuid.uuid4().hex, last)
+            s.commit()
+        return [i for i, _ in changes]
+
+    def semi_targets(self, project_id: int) -> np.ndarray:
+        """Current labels as Deep SAD semi-targets in sample order: +1 normal, −1 anomalous, 0 unlabeled."""
+        df = self.samples(project_id)
+        return np.select([df["label"] == "normal", df["label"] == "anomalous"], [1, -1], 0).astype(np.int64)
+
+    def label_counts(self, project_id: int) -> dict[str, int]:
+        with self.session() as s:
+            rows = dict(s.execute(select(Sample.label, func.count()).where(Sample.project_id == project_id)
+                                  .group_by(Sample.label)).all())
+            events = s.scalar(select(func.count(LabelEvent.id)).where(LabelEvent.project_id == project_id))
+        return {"normal": int(rows.get("normal", 0)), "anomalous": int(rows.get("anomalous", 0)),
+                "unlabeled": int(rows.get(None, 0)), "events": int(events or 0)}
+
+    def events(self, project_id: int) -> pd.DataFrame:
+        """The full label history, oldest first."""
+        with self.session() as s:
+            rows = s.execute(select(LabelEvent.id, LabelEvent.sample_id, Sample.key, Sample.path, LabelEvent.label,
+                                    LabelEvent.annotator, LabelEvent.created_at, LabelEvent.round, LabelEvent.source,
+                                    LabelEvent.batch, LabelEvent.undoes)
+                             .join(Sample, Sample.id == LabelEvent.sample_id)
+                             .where(LabelEvent.project_id == project_id).order_by(LabelEvent.id)).all()
+        return pd.DataFrame(rows, columns=["event_id", "sample_id", "key", "path", "label", "annotator", "time",
+                                           "round", "source", "batch", "undoes"])
+
+    def disputes(self, project_id: int, sample_ids: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
+        """Samples whose annotators' latest labels disagree: sample_id → [(annotator, label), ...]."""
+        ids = [int(i) for i in sample_ids]
+        if not ids:
+            return {}
+        with self.session() as s:
+            rows = s.execute(select(LabelEvent.sample_id, LabelEvent.annotator, LabelEvent.label)
+                             .where(LabelEvent.project_id == project_id, LabelEvent.sample_id.in_(ids))
+                             .order_by(LabelEvent.id)).all()
+        latest: dict[int, dict[str, str]] = {}
+        for sid, who, lab in rows:
+            latest.setdefault(sid, {})[who] = lab
+        out = {}
+        for sid, by_who in latest.items():
+            said = {w: lab for w, lab in by_who.items() if lab != "unlabeled"}
+            if len(set(said.values())) > 1:
+                out[sid] = sorted(said.items())
+        return out
+
+    # ----- runs ------------------------------------------------------------------------------
+    def run_dir(self, run: RunInfo | int) -> Path:
+        run = self.run(run) if isinstance(run, int) else run
+        return self.project_dir(run.project_id) / "runs" / str(run.id)
+
+    def request_run(self, project_id: int, method: str, params: dict[str, Any], requested_by: str = "",
+                    parent_id: int | None = None) -> int:
+        """Queue a training run; refused while another run of this project is queued or running."""
+        with self.session() as s:
+            busy = s.scalars(select(Run).where(Run.project_id == project_id, Run.status.in_(ACTIVE))
+                             .with_for_update()).first()
+            if busy is not None and not self._info(busy).stale:
+                raise JobBusy(f"run {busy.id} ({busy.method}) is {busy.status}; wait for it to finish or cancel it")
+            if busy is not None:
+                self._interrupt(s, busy)
+            n_labels = s.scalar(select(func.count(Sample.id)).where(Sample.project_id == project_id,
+                                                                      Sample.label.is_not(None))) or 0
+            run = Run(project_id=project_id, method=method, params=json.dumps(params), parent_id=parent_id,
+                      status="queued", requested_by=requested_by, n_labels=int(n_labels), message="queued")
+            s.add(run)
+            s.commit()
+            return run.id
+
+    def claim_next_run(self, worker: str) -> RunInfo | None:
+        """Atomically move the oldest queued run to running for this worker."""
+        with self.session() as s:
+            run = s.scalars(select(Run).where(Run.status == "queued").order_by(Run.id).limit(1)
+                            .with_for_update(skip_locked=True)).first()
+            if run is None:
+                return None
+            now = utcnow()
+            claimed = s.execute(update(Run).where(Run.id == run.id, Run.status == "queued").values(
+                status="running", worker=worker, started_at=now, heartbeat_at=now, message="starting")).rowcount
+            s.commit()
+            return self.run(run.id) if claimed else None
+
+    def report_progress(self, run_id: int, progress: float, message: str) -> bool:
+        """Heartbeat with progress; returns True if a cancel was requested."""
+        with self.session() as s:
+            s.execute(update(Run).where(Run.id == run_id, Run.status == "running").values(
+                progress=float(progress), message=message, heartbeat_at=utcnow()))
+            s.commit()
+            return bool(s.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
+
+    def finish_run(self, run_id: int, status: str, metrics: dict | None = None, error: str | None = None,
+                   message: str = "") -> None:
+        with self.session() as s:
+            run = s.get(Run, run_id)
+            run.status = status
+            run.finished_at = utcnow()
+            run.metrics = json.dumps(metrics or {})
+            run.error = error
+            run.message = message or status
+            if status == "done":
+                run.progress = 1.0
+                run.round = int(s.scalar(select(func.count(Run.id)).where(
+                    Run.project_id == run.project_id, Run.status == "done")) or 1)
+            s.commit()
+
+    def update_metrics(self, run_id: int, **metrics: Any) -> None:
+        with self.session() as s:
+            run = s.get(Run, run_id)
+            run.metrics = json.dumps({**json.loads(run.metrics), **metrics})
+            s.commit()
+
+    def cancel_run(self, run_id: int) -> None:
+        with self.session() as s:
+            run = s.get(Run, run_id)
+            if run.status == "queued":
+                run.status, run.message, run.finished_at = "cancelled", "cancelled before it started", utcnow()
+            elif run.status == "running":
+                run.cancel_requested = True
+            s.commit()
+
+    def interrupt_dead_runs(self, host: str | None = None) -> list[int]:
+        """Mark running runs as interrupted when their worker is gone: a dead pid on this host, or no
+        heartbeat for STALE_AFTER. Called when a worker starts (e.g. after a server crash)."""
+        host = host or socket.gethostname()
+        done = []
+        with self.session() as s:
+            for run in s.scalars(select(Run).where(Run.status == "running")).all():
+                owner_host, _, pid = (run.worker or "").rpartition(":")
+                dead = owner_host == host and pid.isdigit() and not _pid_alive(int(pid))
+                if dead or self._info(run).stale:
+                    self._interrupt(s, run)
+                    done.append(run.id)
+            s.commit()
+        return done
+
+    @staticmethod
+    def _interrupt(s: Session, run: Run) -> None:
+        run.status = "interrupted"
+        run.message = "interrupted: the server or worker stopped during training"
+        run.finished_at = utcnow()
+
+    def run(self, run_id: int) -> RunInfo:
+        with self.session() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise StoreError(f"no run {run_id}")
+            return self._info(run)
+
+    def runs(self, project_id: int) -> list[RunInfo]:
+        with self.session() as s:
+            return [self._info(r) for r in s.scalars(select(Run).where(Run.project_id == project_id).order_by(Run.id))]
+
+    def active_run(self, project_id: int) -> RunInfo | None:
+        with self.session() as s:
+            run = s.scalars(select(Run).where(Run.project_id == project_id, Run.status.in_(ACTIVE))
+                            .order_by(Run.id.desc())).first()
+            return self._info(run) if run is not None else None
+
+    def latest_done_run(self, project_id: int) -> RunInfo | None:
+        with self.session() as s:
+            run = s.scalars(select(Run).where(Run.project_id == project_id, Run.status == "done")
+                            .order_by(Run.id.desc())).first()
+            return self._info(run) if run is not None else None
+
+    @staticmethod
+    def _info(r: Run) -> RunInfo:
+        return RunInfo(r.id, r.project_id, r.method, json.loads(r.params), r.parent_id, r.status, r.progress,
+                       r.message, json.loads(r.metrics), r.error, r.round, r.n_labels, r.requested_by, r.worker,
+                       r.created_at, r.started_at, r.heartbeat_at, r.finished_at)
+
+    # ----- scores ----------------------------------------------------------------------------
+    def save_scores(self, run_id: int, scores: np.ndarray) -> None:
+        """Scores in sample (idx) order, stored per run for the ranked review query."""
+        run = self.run(run_id)
+        ids = self.samples(run.project_id)["sample_id"].to_numpy()
+        if len(scores) != len(ids):
+            raise StoreError(f"{len(scores)} scores for {len(ids)} samples")
+        rank = np.empty(len(scores), dtype=np.int64)
+        rank[np.argsort(-np.asarray(scores), kind="stable")] = np.arange(1, len(scores) + 1)
+        rows = [{"run_id": run_id, "sample_id": int(i), "score": float(v), "rank": int(r)}
+                for i, v, r in zip(ids, scores, rank)]
+        with self.session() as s:
+            for start in range(0, len(rows), 20_000):
+                s.execute(insert(Score), rows[start:start + 20_000])
+            s.commit()
+
+    def scores(self, run_id: int) -> pd.DataFrame:
+        """sample_id, idx, key, label, truth, score for every sample of the run's project."""
+        with self.session() as s:
+            rows = s.execute(select(Sample.id, Sample.idx, Sample.key, Sample.label, Sample.truth, Score.score)
+                             .join(Score, Score.sample_id == Sample.id).where(Score.run_id == run_id)
+                             .order_by(Sample.idx)).all()
+        return pd.DataFrame(rows, columns=["sample_id", "idx", "key", "label", "truth", "score"])
+
+    def top_unlabeled(self, run_id: int, n: int, exclude: Iterable[int] = ()) -> pd.DataFrame:
+        """The n highest-scoring unlabeled samples of a run: sample_id, idx, key, path, score, rank
+        (rank among all samples of the run, 1 = most anomalous)."""
+        exclude = [int(i) for i in exclude]
+        with self.session() as s:
+            q = (select(Sample.id, Sample.idx, Sample.key, Sample.path, Score.score, Score.rank)
+                 .join(Sample, Sample.id == Score.sample_id)
+                 .where(Score.run_id == run_id, Sample.label.is_(None)))
+            if exclude:
+                q = q.where(Sample.id.not_in(exclude))
+            rows = s.execute(q.order_by(Score.rank).limit(int(n))).all()
+        return pd.DataFrame(rows, columns=["sample_id", "idx", "key", "path", "score", "rank"])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
