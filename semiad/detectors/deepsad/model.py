@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -28,6 +29,12 @@ class DeepSAD(BaseDetector):
     reference steps before, firing milestones one epoch early). `oversample_labeled` (off by default,
     i.e. paper mode) adds up to batch_size/8 labeled samples to every batch, so a handful of expert
     labels is seen in every step.
+
+    Speed: on CPU, training runs on `num_threads` intra-op threads (default 1; None leaves torch's
+    setting). These nets are too small for two threads to pay off, and on a shared 2-core machine the
+    OpenMP threads of two workers spin against each other (measured: a Deep SAD step 7× slower with
+    2 threads than with 1 while other jobs ran; bench/RESULTS.md). Adam runs fused where the device
+    supports it, and the epoch loss is summed on the device (no host sync per batch).
     """
 
     method = "deepsad"
@@ -37,7 +44,7 @@ class DeepSAD(BaseDetector):
                  pretrain_epochs: int = 150, ae_lr: float = 1e-4, ae_milestones: tuple[int, ...] = (),
                  ae_weight_decay: float = 0.5e-3, finetune_epochs: int = 10, finetune_lr: float = 1e-5,
                  oversample_labeled: bool = False, batch_size: int = 128, device: str = "auto",
-                 seed: int | None = 0, score_batch_size: int = 2048) -> None:
+                 seed: int | None = 0, score_batch_size: int = 2048, num_threads: int | None = 1) -> None:
         super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size)
         self.eta = eta
         self.net = net
@@ -52,6 +59,7 @@ class DeepSAD(BaseDetector):
         self.finetune_epochs = finetune_epochs
         self.finetune_lr = finetune_lr
         self.oversample_labeled = oversample_labeled
+        self.num_threads = num_threads
 
     # ----- networks ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -71,7 +79,29 @@ class DeepSAD(BaseDetector):
         self.c_ = extra["c"].to(self.device_)
 
     # ----- training ------------------------------------------------------------------------
+    @contextmanager
+    def _cpu_threads(self) -> Iterator[None]:
+        """Run the block on `num_threads` CPU threads and restore the caller's setting after."""
+        if self.num_threads is None or self.device_.type != "cpu":
+            yield
+            return
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.num_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+    def _adam(self, params: Any, lr: float, weight_decay: float) -> torch.optim.Adam:
+        # fused Adam: one kernel for all parameters instead of a loop of small ops per tensor
+        fused = self.device_.type in ("cpu", "cuda")
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused)
+
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
+        with self._cpu_threads():
+            self._fit_phases(X, y, warm_start, report)
+
+    def _fit_phases(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
         g = self._generator()
         if warm_start:
             self._train_phi(X, y, self.finetune_epochs, self.finetune_lr, (), "finetune", g, report, 0.0, 1.0)
@@ -87,21 +117,21 @@ class DeepSAD(BaseDetector):
 
     def _pretrain(self, X: torch.Tensor, g: torch.Generator, report: ProgressFn, share: float) -> None:
         ae = self.ae_
-        opt = torch.optim.Adam(ae.parameters(), lr=self.ae_lr, weight_decay=self.ae_weight_decay)
+        opt = self._adam(ae.parameters(), self.ae_lr, self.ae_weight_decay)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(self.ae_milestones), gamma=0.1)
         for epoch in range(self.pretrain_epochs):
             ae.train()
-            total, count = 0.0, 0
+            total, count = torch.zeros((), device=X.device), 0
             for idx in batch_slices(len(X), self.batch_size, g, shuffle=True):
                 xb = X[idx]
                 loss = torch.mean((ae(xb) - xb) ** 2)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total += loss.item() * len(xb)
+                total += loss.detach() * len(xb)
                 count += len(xb)
             sched.step()
-            report(Progress("pretrain", epoch + 1, self.pretrain_epochs, total / max(count, 1),
+            report(Progress("pretrain", epoch + 1, self.pretrain_epochs, total.item() / max(count, 1),
                             share * (epoch + 1) / self.pretrain_epochs))
 
     @torch.no_grad()
@@ -114,13 +144,13 @@ class DeepSAD(BaseDetector):
     def _train_phi(self, X: torch.Tensor, y: torch.Tensor, epochs: int, lr: float, milestones: tuple[int, ...],
                    phase: str, g: torch.Generator, report: ProgressFn, start: float, end: float) -> None:
         phi = self.phi_
-        opt = torch.optim.Adam(phi.parameters(), lr=lr, weight_decay=self.weight_decay)
+        opt = self._adam(phi.parameters(), lr, self.weight_decay)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
         labeled = torch.nonzero(y != 0).flatten()
         extra = min(len(labeled), max(self.batch_size // 8, 1)) if self.oversample_labeled else 0
         for epoch in range(epochs):
             phi.train()
-            total, count = 0.0, 0
+            total, count = torch.zeros((), device=X.device), 0
             for idx in batch_slices(len(X), self.batch_size, g, shuffle=True):
                 if extra:
                     pick = labeled[torch.randint(len(labeled), (extra,), generator=g)]
@@ -129,10 +159,10 @@ class DeepSAD(BaseDetector):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total += loss.item() * len(idx)
+                total += loss.detach() * len(idx)
                 count += len(idx)
             sched.step()
-            report(Progress(phase, epoch + 1, epochs, total / max(count, 1),
+            report(Progress(phase, epoch + 1, epochs, total.item() / max(count, 1),
                             start + (end - start) * (epoch + 1) / max(epochs, 1)))
 
     # ----- scoring -------------------------------------------------------------------------
