@@ -255,7 +255,9 @@ class Store:
             s.execute(update(Sample).where(Sample.id.in_(group)).values(label=lab))
 
     def undo_last(self, project_id: int, annotator: str) -> list[int]:
-        """Revert this annotator's latest not-yet-undone batch with new events; returns the samples."""
+        """Revert this annotator's latest not-yet-undone batch with new events; returns the samples.
+
+        A sample labeled again after that batch (by anyone) keeps its newer label."""
         with self.session() as s:
             undone = select(LabelEvent.undoes).where(LabelEvent.project_id == project_id,
                                                      LabelEvent.undoes.is_not(None))
@@ -268,12 +270,19 @@ class Store:
                 LabelEvent.project_id == project_id, LabelEvent.batch == last)).all()
             changes = []
             for event_id, sample_id in events:
+                relabeled = s.scalar(select(LabelEvent.id).where(
+                    LabelEvent.project_id == project_id, LabelEvent.sample_id == sample_id,
+                    LabelEvent.id > event_id, LabelEvent.source != "undo",
+                    LabelEvent.batch.not_in(undone)).limit(1))
+                if relabeled is not None:  # labeled again since (maybe by someone else): leave it
+                    continue
                 before = s.scalar(select(LabelEvent.label).where(
                     LabelEvent.project_id == project_id, LabelEvent.sample_id == sample_id,
                     LabelEvent.id < event_id).order_by(LabelEvent.id.desc()).limit(1))
                 changes.append((sample_id, before or "unlabeled"))
-            self._write_events(s, project_id, changes, annotator, "undo", uuid.uuid4().hex, last)
-            s.commit()
+            if changes:
+                self._write_events(s, project_id, changes, annotator, "undo", uuid.uuid4().hex, last)
+                s.commit()
         return [i for i, _ in changes]
 
     def semi_targets(self, project_id: int) -> np.ndarray:

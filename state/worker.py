@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import traceback
+import weakref
 from typing import Any
 
 import numpy as np
@@ -108,6 +109,8 @@ def project_map(store: Store, run: RunInfo) -> None:
 
 
 class Worker:
+    running: "weakref.WeakSet[Worker]" = weakref.WeakSet()  # so tests and shutdown can stop them all
+
     def __init__(self, store: Store, device: str = "auto", poll_s: float = 0.5, maps: bool = True) -> None:
         self.store = store
         self.device = device
@@ -123,6 +126,7 @@ class Worker:
             log.warning("marked runs %s as interrupted", interrupted)
         self._thread = threading.Thread(target=self._loop, name="semiad-worker", daemon=True)
         self._thread.start()
+        Worker.running.add(self)
         if self.maps:
             threading.Thread(target=_warm_up_umap, name="semiad-umap-warmup", daemon=True).start()
         return self
@@ -131,6 +135,11 @@ class Worker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    @classmethod
+    def stop_all(cls, timeout: float | None = 30) -> None:
+        for worker in list(cls.running):
+            worker.stop(timeout)
 
     @property
     def alive(self) -> bool:

@@ -1,0 +1,109 @@
+"""The app through Streamlit's AppTest, with the real store, worker and Deep SAD model."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from semiad.data import load_digits
+from state.store import Store
+from state.worker import Worker
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("SEMIAD_HOME", str(tmp_path))
+    monkeypatch.delenv("SEMIAD_DB_URL", raising=False)
+    monkeypatch.setenv("SEMIAD_MAPS", "0")  # no UMAP in these tests
+    return tmp_path
+
+
+def trained_project(home: Path, **hyper) -> tuple[Store, int]:
+    """A project on the bundled digits with a first model, trained here by a real worker."""
+    store = Store(home=home)
+    pid = store.create_project("digits", load_digits(), source="digits")
+    store.request_run(pid, "deepsad", {"hyper": {"pretrain_epochs": 1, "epochs": 1, **hyper}}, "setup")
+    assert Worker(store, maps=False).run_once()
+    assert store.latest_done_run(pid) is not None, store.runs(pid)[-1].error
+    return store, pid
+
+
+def open_app(pid: int, page: str = "pages/review.py") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["project"] = str(pid)
+    at.query_params["who"] = "alice"
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def wait_for(predicate, at: AppTest, timeout: float = 120) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        at.run()
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError("timed out")
+
+
+def test_home_offers_the_bundled_digits_in_one_click(home):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert at.radio(key="new_kind").value.startswith("Bundled digits")
+    at.sidebar.text_input[0].input("alice").run()
+    at.button(key="create").click().run()
+    assert not at.exception and not at.error
+    store = Store(home=home)
+    (project,) = store.projects()
+    assert project.n_samples == 198 and store.active_run(project.id) is not None
+    assert at.query_params["project"] == [str(project.id)] or at.query_params["project"] == str(project.id)
+
+
+def test_label_two_samples_then_retrain_and_see_the_new_round(home):
+    store, pid = trained_project(home)
+    at = open_app(pid)
+    assert [m.value for m in at.metric][:4] == ["1", "0", "0", "198"]
+    first = at.button(key=next(b.key for b in at.button if b.key.startswith("fa-"))).click().run()
+    second = first.button(key=next(b.key for b in first.button if b.key.startswith("n-"))).click().run()
+    assert [m.value for m in second.metric][:4] == ["1", "1", "1", "196"]
+    events = store.events(pid)
+    assert events["label"].tolist() == ["anomalous", "normal"] and set(events["annotator"]) == {"alice"}
+
+    at.switch_page("pages/train.py").run()
+    at.number_input(key="hp-deepsad-finetune_epochs").set_value(1).run()
+    at.button(key="retrain").click().run()
+    assert not at.exception
+    wait_for(lambda: store.latest_done_run(pid).round == 2, at)
+    run = store.latest_done_run(pid)
+    assert run.parent_id is not None and run.n_labels == 2 and run.params["hyper"]["finetune_epochs"] == 1
+    at.switch_page("pages/review.py").run()
+    assert not at.exception
+    assert at.metric[0].value == "2"
+    assert any("round 2" in c.value for c in at.caption)
+
+
+def test_a_second_retrain_is_refused_while_one_runs(home):
+    store, pid = trained_project(home)
+    store.request_run(pid, "deepsad", {"hyper": {}}, "bob", parent_id=store.latest_done_run(pid).id)
+    store.claim_next_run("elsewhere:1")  # running on another worker
+    at = open_app(pid, "pages/train.py")
+    assert at.button(key="retrain").disabled
+    assert any("running" in i.value for i in at.info)
+
+
+def test_undo_and_every_page_renders(home):
+    store, pid = trained_project(home)
+    at = open_app(pid)
+    at.button(key=next(b.key for b in at.button if b.key.startswith("fa-"))).click().run()
+    assert store.label_counts(pid)["anomalous"] == 1
+    at.button(key="undo").click().run()
+    assert store.label_counts(pid)["anomalous"] == 0 and store.label_counts(pid)["events"] == 2
+    for page in ("pages/home.py", "pages/train.py", "pages/latent.py", "pages/progress.py", "pages/export.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
