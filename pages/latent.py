@@ -1,26 +1,140 @@
-"""Latent map: the model's latent space in 2-D."""
+"""Latent map: the model's latent space in 2-D; lasso a group, look at it, label it in one go.
+
+PCA is drawn at once; the UMAP map (computed by the worker after each run, or in the background
+here for other parameters) replaces it when ready. Coordinates are cached per run.
+"""
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from pages.common import require_project
+from pages.common import annotator, require_project, samples_of, thumbnail_png
+from semiad import embed
+from semiad.latent_plot import center_position, scatter_figure, selected_ids
+from state.store import StoreError
+from state.worker import default_map_params, map_version, project_map
+
+MAX_GRID = 120  # selected samples shown as pictures
 
 store, project = require_project()
+pid = project.id
 st.title("Latent map")
-run = store.latest_done_run(project.id)
+run = store.latest_done_run(pid)
 if run is None:
     st.info("The map appears after the first training run.")
     st.stop()
-folder = store.run_dir(run)
-coords_file = next((folder / f for f in ("coords_umap.npy", "coords_pca.npy") if (folder / f).exists()), None)
-if coords_file is None:
-    st.info("The map of this round is being computed.")
+
+
+@st.cache_resource(show_spinner=False)
+def _map_jobs() -> tuple[ThreadPoolExecutor, dict[tuple, Future]]:
+    """One background thread per server for UMAP maps with non-default parameters."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="semiad-map"), {}
+
+
+samples = samples_of(store, pid)
+table = store.scores(run.id)
+keys = table["key"].tolist()
+cache = embed.ProjectionCache(store.run_dir(run))
+
+with st.expander("Map settings"):
+    c = st.columns(3)
+    defaults = default_map_params()
+    params = {
+        "n_neighbors": int(c[0].number_input(embed.UMAP_PARAMS["n_neighbors"]["label"], 2, 200,
+                                             defaults["n_neighbors"], help=embed.UMAP_PARAMS["n_neighbors"]["help"])),
+        "min_dist": float(c[1].slider(embed.UMAP_PARAMS["min_dist"]["label"], 0.0, 0.99, defaults["min_dist"], 0.05,
+                                      help=embed.UMAP_PARAMS["min_dist"]["help"])),
+        "metric": c[2].selectbox(embed.UMAP_PARAMS["metric"]["label"], embed.UMAP_PARAMS["metric"]["options"],
+                                 help=embed.UMAP_PARAMS["metric"]["help"]),
+    }
+
+coords = cache.get(map_version(run), "umap", params, ids=keys)
+kind = "UMAP"
+if coords is None:
+    pool, jobs = _map_jobs()
+    job_key = (store.url, run.id, tuple(sorted(params.items())))
+    if job_key not in jobs or (jobs[job_key].done() and jobs[job_key].exception() is not None):
+        jobs[job_key] = pool.submit(project_map, store, run, params)
+    failed = jobs[job_key].done() and jobs[job_key].exception() is not None
+    coords = cache.get(map_version(run), "pca", None, ids=keys)
+    if coords is None:
+        coords = embed.pca_2d(np.load(store.run_dir(run) / "embedding.npy"))
+    kind = "PCA"
+    if failed:
+        st.warning(f"The UMAP map could not be computed ({jobs[job_key].exception()}); showing PCA.")
+    else:
+        st.caption("Showing the PCA map while UMAP is computed in the background (it replaces it when ready).")
+
+        @st.fragment(run_every=2.0)
+        def _wait_for_umap() -> None:
+            if jobs[job_key].done():
+                st.rerun(scope="app")
+
+        _wait_for_umap()
+
+options = ["score", "label"] + (["truth"] if samples.truth is not None else [])
+names = {"score": "anomaly score", "label": "current label", "truth": "ground truth"}
+color_by = st.radio("Colour by", options, format_func=names.get, horizontal=True, key="map_color")
+y = store.semi_targets(pid)
+centre = center_position(coords, table["score"].to_numpy()) if run.method == "deepsad" else None
+fig, info = scatter_figure(coords, keys, color_by, scores=table["score"].to_numpy(), labels=y,
+                           truth=samples.truth, center=centre)
+cue = {"deepsad": "Colour = distance to the centre c (Deep SAD score); the ring marks the centre region.",
+       "ganomaly": "Colour = latent mismatch ‖z − ẑ‖² (GANomaly score)."}.get(run.method, "")
+st.caption(f"{kind} of round {run.round} (run {run.id}). {info.message()} {cue} "
+           "Drag to lasso (or pick box select in the toolbar) to select samples.")
+
+nonce_key = f"_map_nonce-{pid}"
+st.session_state.setdefault(nonce_key, 0)
+chart_key = f"map-{run.id}-{st.session_state[nonce_key]}"
+st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("box", "lasso"), width="stretch")
+
+if "_map_note" in st.session_state:
+    st.info(st.session_state.pop("_map_note"))
+picked = selected_ids(st.session_state.get(chart_key))
+if not picked:
     st.stop()
-coords = np.load(coords_file)
-scores = store.scores(run.id)
-fig = go.Figure(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", customdata=scores["key"],
-                             marker=dict(color=scores["score"], colorscale="Viridis", size=5, showscale=True)))
-st.caption(f"{'UMAP' if 'umap' in coords_file.name else 'PCA'} of round {run.round}")
-st.plotly_chart(fig, key=f"map-{run.id}")
+
+by_key = table.set_index("key")
+picked = [k for k in picked if k in by_key.index]
+st.subheader(f"{len(picked)} selected")
+shown = picked[:MAX_GRID]
+if len(picked) > MAX_GRID:
+    st.caption(f"Showing the first {MAX_GRID} pictures; labeling applies to all {len(picked)} "
+               "selected samples except those you untick.")
+keep = []
+cols = st.columns(8)
+for i, k in enumerate(shown):
+    row = by_key.loc[k]
+    with cols[i % 8]:
+        if samples.kind == "image":
+            st.image(thumbnail_png(store, samples, pid, int(row["idx"])), width="stretch")
+        label = row["label"] if isinstance(row["label"], str) else "unlabeled"
+        if st.checkbox(f"{row['score']:.3g} · {label}", value=True, key=f"keep-{run.id}-{k}", help=k):
+            keep.append(k)
+keep += picked[MAX_GRID:]
+
+
+def label_selection(value: str) -> None:
+    ids = [int(by_key.loc[k, "sample_id"]) for k in keep]
+    try:
+        store.record_labels(pid, ids, value, annotator(), source="map")
+        st.session_state["_map_note"] = f"Labeled {len(ids)} samples {value} (one undo reverts them all)."
+        st.session_state[nonce_key] += 1  # a new chart key clears the selection
+    except StoreError as e:
+        st.session_state["_map_note"] = f"Not labeled: {e}"
+
+
+def undo() -> None:
+    n = len(store.undo_last(pid, annotator()))
+    st.session_state["_map_note"] = f"Undid the last label of {n} sample(s)." if n else "Nothing of yours to undo."
+
+
+b = st.columns(3)
+b[0].button(f"Label all {len(keep)} normal", key="map_normal", on_click=label_selection, args=("normal",),
+            disabled=not keep)
+b[1].button(f"Label all {len(keep)} anomalous", key="map_anomalous", on_click=label_selection, args=("anomalous",),
+            type="primary", disabled=not keep)
+b[2].button("Undo", key="map_undo", on_click=undo)

@@ -88,24 +88,39 @@ def execute(store: Store, run: RunInfo, device: str = "auto") -> None:
     store.finish_run(run.id, "done", metrics, message=f"done in {metrics['train_seconds']:.1f} s")
 
 
-def project_map(store: Store, run: RunInfo) -> None:
-    """2-D coordinates of the run's embedding: PCA at once, then UMAP seeded with the last layout."""
-    try:
-        from semiad import embed
-    except ImportError:  # the map is optional for training
-        return
+def map_version(run: RunInfo) -> str:
+    return f"run{run.id}"
+
+
+def default_map_params() -> dict[str, Any]:
+    from semiad.embed import UMAP_PARAMS
+
+    return {k: v["default"] for k, v in UMAP_PARAMS.items()}
+
+
+def project_map(store: Store, run: RunInfo, params: dict[str, Any] | None = None) -> np.ndarray:
+    """UMAP of the run's embedding, seeded with the last round's layout (same parameters), cached
+    in the run's folder. PCA is cached first so the page has a map at once."""
+    from semiad import embed
+
+    params = params or default_map_params()
     folder = store.run_dir(run)
+    cache = embed.ProjectionCache(folder)
+    keys = store.samples(run.project_id)["key"].tolist()
     Z = np.load(folder / "embedding.npy")
-    np.save(folder / "coords_pca.npy", embed.pca_2d(Z))
-    previous = [r for r in store.runs(run.project_id) if r.status == "done" and r.id < run.id]
+    if cache.get(map_version(run), "pca", None) is None:
+        cache.put(map_version(run), "pca", None, embed.pca_2d(Z), ids=keys)
+    done = cache.get(map_version(run), "umap", params, ids=keys)
+    if done is not None:
+        return done
     init = None
-    for r in reversed(previous):
-        f = store.run_dir(r) / "coords_umap.npy"
-        if f.exists():
-            init = np.load(f)
+    for r in reversed([r for r in store.runs(run.project_id) if r.status == "done" and r.id < run.id]):
+        init = embed.ProjectionCache(store.run_dir(r)).get(map_version(r), "umap", params, ids=keys)
+        if init is not None:
             break
-    coords = embed.umap_2d(Z, init=init)
-    np.save(folder / "coords_umap.npy", coords)
+    coords = embed.umap_2d(Z, init=init, **params)
+    cache.put(map_version(run), "umap", params, coords, ids=keys)
+    return coords
 
 
 class Worker:

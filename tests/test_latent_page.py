@@ -1,0 +1,61 @@
+"""The Latent map page: a lasso selection (injected as Streamlit would report it) labels samples."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from semiad import embed
+from state.store import Store
+from state.worker import Worker, default_map_params, map_version, project_map
+from tests.test_app import APP, home, open_app, trained_project  # noqa: F401 (fixture)
+
+
+def selection(keys: list[str], as_dict: bool) -> dict:
+    points = [{"customdata": {"0": k, "1": 1.0} if as_dict else [k, 1.0], "curve_number": 0, "point_index": i}
+              for i, k in enumerate(keys)]
+    return {"selection": {"points": points, "point_indices": list(range(len(keys))), "box": [], "lasso": []}}
+
+
+def chart_key(at: AppTest) -> str:
+    return next(k for k in at.session_state.filtered_state if str(k).startswith("map-"))
+
+
+@pytest.mark.parametrize("as_dict", [True, False])
+def test_lasso_selection_labels_every_selected_sample_in_one_batch(home, as_dict):
+    store, pid = trained_project(home)
+    at = open_app(pid, "pages/latent.py")
+    assert any("PCA" in c.value for c in at.caption)  # UMAP off in tests: PCA map shown
+    keys = store.samples(pid)["key"].tolist()[:5]
+    at.session_state[f"map-{store.latest_done_run(pid).id}-0"] = selection(keys, as_dict)
+    at.run()
+    assert not at.exception
+    assert at.subheader[0].value == "5 selected"
+    at.checkbox(key=f"keep-{store.latest_done_run(pid).id}-{keys[0]}").uncheck().run()  # deselect one
+    at.button(key="map_anomalous").click().run()
+    assert not at.exception
+    events = store.events(pid)
+    assert sorted(events["key"]) == sorted(keys[1:]) and set(events["source"]) == {"map"}
+    assert events["batch"].nunique() == 1  # one undo reverts the batch
+    assert store.undo_last(pid, "alice") and store.label_counts(pid)["anomalous"] == 0
+
+
+def test_umap_map_is_cached_per_run_and_recomputed_after_a_new_run(home):
+    store, pid = trained_project(home)
+    run1 = store.latest_done_run(pid)
+    params = default_map_params()
+    first = project_map(store, run1, params)
+    assert first.shape == (198, 2)
+    cache = embed.ProjectionCache(store.run_dir(run1))
+    keys = store.samples(pid)["key"].tolist()
+    np.testing.assert_array_equal(cache.get(map_version(run1), "umap", params, ids=keys), first)
+    assert project_map(store, run1, params) is not None  # hit: read back, same file
+    store.record_label(pid, int(store.samples(pid)["sample_id"][0]), "anomalous", "alice")
+    store.request_run(pid, "deepsad", {"hyper": {"finetune_epochs": 1}}, "alice", parent_id=run1.id)
+    assert Worker(store, maps=False).run_once()
+    run2 = store.latest_done_run(pid)
+    assert embed.ProjectionCache(store.run_dir(run2)).get(map_version(run2), "umap", params, ids=keys) is None
+    second = project_map(store, run2, params)  # seeded with run 1's layout
+    assert second.shape == (198, 2) and not np.array_equal(first, second)
