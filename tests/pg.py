@@ -13,7 +13,9 @@ import os
 import pwd
 import shutil
 import subprocess
+import signal
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -73,12 +75,17 @@ class PgServer:
         if self.folder is None:
             return
         folder, self.folder = self.folder, None
-        if (folder / "data" / "postmaster.pid").exists():
+        pidfile = folder / "data" / "postmaster.pid"
+        if pidfile.exists():
+            # SIGQUIT = PostgreSQL's immediate shutdown: no checkpoint, the cluster is thrown away
+            pid = int(pidfile.read_text().split()[0])
             try:
-                self._run([self.bindir / "pg_ctl", "-D", folder / "data", "-m", "immediate", "-w", "stop"],
-                          timeout=60, folder=folder)
-            except (RuntimeError, subprocess.TimeoutExpired):
-                pass  # deleting the folder below still frees the disk
+                os.kill(pid, signal.SIGQUIT)
+                end = time.time() + 30
+                while pidfile.exists() and time.time() < end:
+                    time.sleep(0.05)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(folder, ignore_errors=True)
 
     def __enter__(self) -> "PgServer":
