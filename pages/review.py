@@ -11,6 +11,7 @@ import streamlit as st
 
 from pages.common import (annotator, model_of, picture_png, require_project, samples_of, thumbnail_png)
 from pages.methods import display_name
+from semiad import query
 from state.store import Store, StoreError
 
 store, project = require_project()
@@ -30,7 +31,7 @@ if "_skipped_note" in st.session_state:
 
 def label(sample_id: int, value: str) -> None:
     try:
-        store.record_label(pid, sample_id, value, annotator(), source="review")
+        store.record_label(pid, sample_id, value, annotator(), source=f"review:{st.session_state.get('strategy', 'top')}")
     except StoreError as e:
         st.session_state["_label_error"] = str(e)
 
@@ -43,6 +44,43 @@ def undo() -> None:
     reverted = store.undo_last(pid, annotator())
     st.session_state["_undo_note"] = (f"Undid the last label of {len(reverted)} sample(s)." if reverted
                                       else "Nothing of yours to undo.")
+
+
+STRATEGY_NAMES = {"top": "Top scores", "boundary": "Near the threshold", "diverse": "Diverse high scorers",
+                  "random": "Random audit", "mixed": "Mixed (70/20/10)"}
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def run_arrays(url: str, run_id: int, folder: str) -> tuple[np.ndarray, np.ndarray]:  # noqa: ARG001 (cache key)
+    """Scores and embedding of a run, in sample order (files written once by the worker)."""
+    return np.load(f"{folder}/scores.npy"), np.load(f"{folder}/embedding.npy")
+
+
+def review_queue(store: Store, pid: int, run, strategy: str, n: int, skipped: list[int]) -> pd.DataFrame:
+    """The batch the expert works through, chosen by the strategy once and kept in the session
+    (so random or diverse picks do not reshuffle on every click); labeled cards drop out, and a
+    new batch is drawn when this one is done. Columns: sample_id, idx, key, score, rank, reason."""
+    state_key = f"_queue-{pid}"
+    want = (run.id, strategy, n)
+    queue = st.session_state.get(state_key)
+    if queue is not None and queue["for"] == want:
+        items = queue["items"]
+        current = store.current_labels(pid, items["sample_id"])
+        items = items[[current.get(int(i)) is None and int(i) not in skipped for i in items["sample_id"]]]
+        if len(items):
+            return items
+    table = store.samples(pid)
+    scores, Z = run_arrays(store.url, run.id, str(store.run_dir(run)))
+    labeled = table["label"].notna().to_numpy() | table["sample_id"].isin(skipped).to_numpy()
+    rank = np.empty(len(scores), dtype=np.int64)
+    rank[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    picks = query.select(strategy, scores, labeled, n, np.random.default_rng([run.id, int(labeled.sum())]),
+                         embeddings=Z if query.needs_embeddings(strategy) else None)
+    idx = [i for i, _ in picks]
+    items = table.iloc[idx][["sample_id", "idx", "key"]].assign(
+        score=scores[idx], rank=rank[idx], reason=[r for _, r in picks]).reset_index(drop=True)
+    st.session_state[state_key] = {"for": want, "items": items}
+    return items
 
 
 def show_counts(store: Store) -> None:
@@ -75,14 +113,16 @@ if run is None:
 if not annotator():
     st.warning("Enter your name in the sidebar to label: it is stored with every label.")
 
-top = st.columns([2, 2, 3])
-per_page = top[0].select_slider("Cards", options=[6, 12, 24, 48], value=12, key="cards")
-per_row = top[1].select_slider("Per row", options=[3, 4, 6, 8], value=6, key="per_row")
-top[2].caption(f"Ranking of **round {run.round}**: {display_name(run.method)}, run {run.id} "
+top = st.columns([3, 2, 2, 3])
+strategy = top[0].selectbox("Show next", list(query.STRATEGIES), format_func=STRATEGY_NAMES.get, key="strategy",
+                            help="\n\n".join(f"**{STRATEGY_NAMES[k]}**: {v}" for k, v in query.STRATEGIES.items()))
+per_page = top[1].select_slider("Batch", options=[6, 12, 24, 48], value=12, key="cards")
+per_row = top[2].select_slider("Per row", options=[3, 4, 6, 8], value=6, key="per_row")
+top[3].caption(f"Ranking of **round {run.round}**: {display_name(run.method)}, run {run.id} "
                f"({'warm start from run ' + str(run.parent_id) if run.parent_id else 'fresh model'}), "
                f"trained with {run.n_labels} labels. Highest score = most anomalous.")
 
-queue = store.top_unlabeled(run.id, per_page, exclude=st.session_state[skipped_key])
+queue = review_queue(store, pid, run, strategy, per_page, st.session_state[skipped_key])
 if queue.empty:
     st.success("Every sample of this project is labeled or skipped. Retrain, or clear the skips.")
     if st.session_state[skipped_key] and st.button("Show skipped samples again"):
@@ -115,7 +155,7 @@ def picture(i: int, big: bool = False) -> None:
 
 def caption(i: int) -> str:
     r = queue.iloc[i]
-    return f"**#{int(r['rank'])}** · score {r['score']:.4g}  \n`{r['key']}`"
+    return f"**#{int(r['rank'])}** · score {r['score']:.4g}  \n`{r['key']}`  \n_{r['reason']}_"
 
 
 # The focused card: biggest, with keyboard shortcuts.
@@ -150,6 +190,19 @@ for start in range(0, len(rest), per_row):
             b[1].button("A", key=f"a-{sid}", on_click=label, args=(sid, "anomalous"), help="Anomalous",
                         width="stretch")
             b[2].button("⏭", key=f"s-{sid}", on_click=skip, args=(sid,), help="Skip", width="stretch")
+
+disputed = store.disputes(pid)
+if disputed:
+    with st.expander(f"⚠️ {len(disputed)} disputed sample(s): annotators disagree", expanded=True):
+        keys = store.samples(pid).set_index("sample_id")
+        for sid, said in list(disputed.items())[:50]:
+            cols = st.columns([1, 5])
+            if samples.kind == "image":
+                cols[0].image(thumbnail_png(store, samples, pid, int(keys.loc[sid, "idx"])), width=56)
+            current = keys.loc[sid, "label"]
+            cols[1].markdown(f"`{keys.loc[sid, 'key']}` — disputed: "
+                             + ", ".join(f"**{who}** said {lab}" for who, lab in said)
+                             + f"; current (latest): **{current}**")
 
 with st.expander("Recent labels"):
     events = store.events(pid).tail(15).iloc[::-1]

@@ -208,6 +208,15 @@ class Store:
                     Sample.project_id == project_id, Sample.key.in_(chunk))).all())
         return out
 
+    def current_labels(self, project_id: int, sample_ids: Iterable[int]) -> dict[int, str | None]:
+        """Current label (or None) of the given samples."""
+        ids = [int(i) for i in sample_ids]
+        if not ids:
+            return {}
+        with self.session() as s:
+            return dict(s.execute(select(Sample.id, Sample.label).where(
+                Sample.project_id == project_id, Sample.id.in_(ids))).all())
+
     def current_round(self, project_id: int) -> int:
         """Rounds = finished training runs; labels carry the round the annotator was looking at."""
         with self.session() as s:
@@ -309,12 +318,17 @@ class Store:
         return pd.DataFrame(rows, columns=["event_id", "sample_id", "key", "path", "label", "annotator", "time",
                                            "round", "source", "batch", "undoes"])
 
-    def disputes(self, project_id: int, sample_ids: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
-        """Samples whose annotators' latest labels disagree: sample_id → [(annotator, label), ...]."""
-        ids = [int(i) for i in sample_ids]
-        if not ids:
-            return {}
+    def disputes(self, project_id: int, sample_ids: Iterable[int] | None = None) -> dict[int, list[tuple[str, str]]]:
+        """Samples whose annotators' latest labels disagree: sample_id → [(annotator, label), ...].
+        Without sample_ids: every such sample of the project."""
         with self.session() as s:
+            if sample_ids is None:
+                sample_ids = s.scalars(select(LabelEvent.sample_id).where(
+                    LabelEvent.project_id == project_id, LabelEvent.label != "unlabeled")
+                    .group_by(LabelEvent.sample_id).having(func.count(func.distinct(LabelEvent.annotator)) > 1)).all()
+            ids = [int(i) for i in sample_ids]
+            if not ids:
+                return {}
             rows = s.execute(select(LabelEvent.sample_id, LabelEvent.annotator, LabelEvent.label)
                              .where(LabelEvent.project_id == project_id, LabelEvent.sample_id.in_(ids))
                              .order_by(LabelEvent.id)).all()

@@ -107,3 +107,18 @@ def test_undo_and_every_page_renders(home):
     for page in ("pages/home.py", "pages/train.py", "pages/latent.py", "pages/progress.py", "pages/export.py"):
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
+
+
+def test_strategy_choice_shows_reasons_and_disputes_are_marked(home):
+    store, pid = trained_project(home)
+    sid = store.samples(pid)["sample_id"].tolist()
+    store.record_label(pid, sid[0], "anomalous", "alice")
+    store.record_label(pid, sid[0], "normal", "bob")
+    at = open_app(pid)
+    at.selectbox(key="strategy").set_value("random").run()
+    assert not at.exception
+    reasons = [m.value for m in at.markdown if "random audit" in m.value]
+    assert len(reasons) == 12 and not any(f"`{store.samples(pid)['key'][0]}`" in r for r in reasons)
+    assert any("disputed" in m.value and "alice" in m.value and "bob" in m.value for m in at.markdown)
+    at.button(key=next(b.key for b in at.button if b.key.startswith("fa-"))).click().run()
+    assert store.events(pid)["source"].iloc[-1] == "review:random"
