@@ -38,8 +38,8 @@ METHODS: dict[str, tuple[str, list[Param]]] = {
 }
 if "ganomaly" in {c.method for c in detectors.ALL}:
     METHODS["ganomaly"] = ("GANomaly", [
-        Param("epochs", "Epochs", 15, "first fit", 1, 500),
-        Param("finetune_epochs", "Fine-tune epochs per retrain", 1, "warm start", 0.05, 50, warm=True),
+        Param("epochs", "Epochs", 15.0, "first fit; fractions of an epoch allowed", 0.01, 500.0),
+        Param("finetune_epochs", "Fine-tune epochs per retrain", 1.0, "warm start", 0.01, 50.0, warm=True),
         Param("batch_size", "Batch size", 64, "", 2, 4096),
         Param("nz", "Latent size nz", 100, "", 2, 512),
         Param("w_con", "Contextual weight w_con", 50.0, "", 0.0, 1000.0),

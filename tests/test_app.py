@@ -122,3 +122,22 @@ def test_strategy_choice_shows_reasons_and_disputes_are_marked(home):
     assert any("disputed" in m.value and "alice" in m.value and "bob" in m.value for m in at.markdown)
     at.button(key=next(b.key for b in at.button if b.key.startswith("fa-"))).click().run()
     assert store.events(pid)["source"].iloc[-1] == "review:random"
+
+
+def test_switch_to_ganomaly_trains_a_fresh_model_and_shows_difference_maps(home):
+    store, pid = trained_project(home)
+    at = open_app(pid, "pages/train.py")
+    at.selectbox(key="train_method").set_value("ganomaly").run()
+    assert at.radio(key="train_mode-ganomaly").options == ["a fresh model"]  # another method: no warm start
+    at.toggle(key="fast-ganomaly").set_value(True).run()
+    at.button(key="retrain").click().run()
+    assert not at.exception
+    wait_for(lambda: store.latest_done_run(pid).method == "ganomaly", at)
+    run = store.latest_done_run(pid)
+    assert run.parent_id is None and run.params["fast"] and run.params["hyper"]["ngf"] == 16
+    at.switch_page("pages/review.py").run()
+    assert not at.exception
+    diff_maps = [im for im in at.image if "|x − G(x)|" in list(im.captions)]
+    assert len(diff_maps) == 12  # one beside every card
+    at.switch_page("pages/train.py").run()
+    assert at.radio(key="train_mode-ganomaly").options[0].startswith("the current model")  # same method: warm
