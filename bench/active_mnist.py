@@ -7,7 +7,7 @@ yet) is done once and copied for every strategy, so they start from the same mod
 Reported per strategy: anomalies found among the 200 queries, AUC on the unlabeled remainder of the
 pool, and AUC on the standard MNIST test split (digit 0 vs the rest, 10,000 images).
 
-    python bench/active_mnist.py --epochs 10 10 5 --json bench/out/active_mnist.json
+    python bench/active_mnist.py --epochs 10 10 2 --json bench/out/active_mnist.json --png bench/out/active_mnist.png
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from semiad.data import load_mnist  # noqa: E402
 from semiad.detectors import DeepSAD  # noqa: E402
 from semiad.simulate import json_safe, plot_curves, simulate  # noqa: E402
 
-STRATEGIES = ["top", "boundary", "diverse", "random", "mixed"]
+STRATEGIES = ["top", "mixed", "random", "diverse", "boundary"]
 
 
 def cpu_name() -> str:
@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--normal", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--batch", type=int, default=20)
-    ap.add_argument("--epochs", type=int, nargs=3, default=[10, 10, 5], metavar=("PRETRAIN", "TRAIN", "FINETUNE"),
+    ap.add_argument("--epochs", type=int, nargs=3, default=[10, 10, 2], metavar=("PRETRAIN", "TRAIN", "FINETUNE"),
                     help="first fit: AE pretraining and Deep SAD epochs; then epochs per warm-start fine-tune")
     ap.add_argument("--finetune-lr", type=float, default=1e-4)
     ap.add_argument("--eta", type=float, default=1.0)
@@ -89,7 +89,7 @@ def main() -> None:
     runs, rows = {}, []
     for strategy in args.strategies:
         sim = simulate(pool.X, pool.truth, strategy=strategy, rounds=args.rounds, batch=args.batch, seed=args.seed,
-                       detector=det, test=test, ids=pool.ids, data_name=pool.name,
+                       detector=det, test=test, ids=pool.ids, data_name=pool.name, test_every_round=False,
                        log=lambda line, s=strategy: print(f"  {s:<8} {line}", flush=True))
         runs[strategy] = sim.rounds
         s = sim.summary
@@ -103,16 +103,22 @@ def main() -> None:
                      "atd": round(s["atd"], 1), "loop_s": s["total_s"],
                      "rounds": sim.rounds})
 
+        write(args, det, pool, fit_s, rows, runs)  # after each strategy, so a cut-short run keeps its figures
+
     print()
     head = f"{'strategy':<9} {'labels':>6} {'found':>5} {'prec':>5} {'AUC rest 0→end':>15} {'AUC test 0→end':>15} " \
            f"{'AP rest':>7} {'WSS@95':>6} {'loop s':>6}"
     print(head)
     print("-" * len(head))
     for r in rows:
-        test_col = f"{r['auc_test_start']:.2f}→{r['auc_test']:.2f}" if test else "-"
+        test_col = f"{r['auc_test_start']:.2f}→{r['auc_test']:.2f}" if r["auc_test"] is not None else "-"
         print(f"{r['strategy']:<9} {r['labels']:>6} {r['anomalies_found']:>5} {r['query_precision']:>5.3f} "
               f"{r['auc_unlabeled_start']:>6.2f}→{r['auc_unlabeled']:<8.2f} {test_col:>15} "
               f"{r['ap_unlabeled']:>7.2f} {r['wss_95']:>6.3f} {r['loop_s']:>6.0f}")
+
+
+def write(args: argparse.Namespace, det: DeepSAD, pool, fit_s: float, rows: list[dict], runs: dict) -> None:
+    """The JSON figures and the PNG of the curves, for the strategies done so far."""
     device = str(det.device_) if det.device_.type != "cuda" else torch.cuda.get_device_name()
     figures = {
         "normal": args.normal, "pool": len(pool), "pool_anomalies": int(pool.truth.sum()),
@@ -128,7 +134,6 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(json_safe(figures), indent=1))
-
 
 if __name__ == "__main__":
     main()

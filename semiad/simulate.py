@@ -103,13 +103,15 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
              batch: int = 20, seed: int = 0, params: dict[str, Any] | None = None,
              strategy_options: dict[str, Any] | None = None, detector: BaseDetector | None = None,
              test: tuple[np.ndarray, np.ndarray] | None = None, ids: Sequence[str] | None = None,
-             data_name: str = "", log: Callable[[str], None] | None = None) -> Simulation:
+             data_name: str = "", log: Callable[[str], None] | None = None,
+             test_every_round: bool = True) -> Simulation:
     """Run the oracle loop and return its record.
 
     X, truth: the pool (inputs and ground truth 1 = anomaly). `params` go to the detector (e.g.
     pretrain_epochs, epochs, finetune_epochs). `detector`: an already fitted detector to start from
     (it is copied, so one first fit can serve several strategies); otherwise a fresh one is fitted.
-    `test`: optional held-out (X, truth) scored every round. `log`: called with one line per round.
+    `test`: optional held-out (X, truth), scored every round (or only after the first fit and the
+    last round with test_every_round=False, to save time). `log`: called with one line per round.
     """
     truth = np.asarray(truth).astype(np.int8).ravel()
     if len(truth) != len(X):
@@ -143,7 +145,7 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
     def record(r: int, picked: list[int], fit_seconds: float) -> np.ndarray:
         scores = det.decision_function(X)
         row = {"round": r, **metrics.round_metrics(truth, scores, labeled, picked, k=batch)}
-        if test is not None:
+        if test is not None and (test_every_round or r in (0, rounds) or labeled.all()):
             test_scores = det.decision_function(test[0])
             row["auc_test"] = metrics.roc_auc(test[1], test_scores)
             row["ap_test"] = metrics.average_precision(test[1], test_scores)
@@ -269,7 +271,7 @@ def plot_curves(runs: dict[str, list[dict[str, Any]]], path: str | Path, title: 
             elif p == 1:
                 series = [[(r["round"], r["auc_unlabeled"]) for r in rows]]
                 if any("auc_test" in r for r in rows):
-                    series.append([(r["round"], r["auc_test"]) for r in rows])
+                    series.append([(r["round"], r.get("auc_test")) for r in rows])
             else:
                 series = [[(r["round"], r["batch_precision"]) for r in rows if r["batch_size"]]]
             for s, points in enumerate(series):
