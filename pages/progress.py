@@ -1,27 +1,95 @@
-"""Progress: what each round of labels bought."""
+"""Progress: what each round of labels bought — labels, anomalies found, precision of the batches,
+the random-audit estimate of how many anomalies remain, and (with ground truth) ranking quality."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from pages.common import require_project
 from pages.methods import display_name
+from semiad import metrics
 
 store, project = require_project()
+pid = project.id
 st.title("Progress")
-runs = [r for r in store.runs(project.id) if r.status == "done"]
-events = store.events(project.id)
-if not runs:
-    st.info("No finished training run yet.")
+
+events = store.events(pid)
+runs = [r for r in store.runs(pid) if r.status == "done"]
+if events.empty and not runs:
+    st.info("No labels and no trained model yet.")
     st.stop()
-rows = []
-for r in runs:
-    upto = events[events["round"] < r.round] if len(events) else events
-    rows.append({"round": r.round, "run": r.id, "method": display_name(r.method), "labels used": r.n_labels,
-                 "anomalous labeled": int((upto.drop_duplicates("sample_id", keep="last")["label"] == "anomalous").sum())
-                 if len(upto) else 0,
-                 "AUC": r.metrics.get("auc"), "AP": r.metrics.get("ap"),
-                 "AUC unlabeled": r.metrics.get("auc_unlabeled")})
-table = pd.DataFrame(rows)
-st.dataframe(table, hide_index=True)
-st.download_button("Download CSV", table.to_csv(index=False), f"{project.name}-progress.csv", "text/csv")
+
+# Each labeled sample counts in the round in which its current label was given.
+current = events[events["source"] != "undo"].drop_duplicates("sample_id", keep="last")
+labels_now = store.samples(pid).set_index("sample_id")["label"]
+current = current[current["sample_id"].map(labels_now).isin(["normal", "anomalous"])]
+current = current.assign(label=current["sample_id"].map(labels_now))
+table = metrics.progress_table(current["round"].to_numpy(), np.where(current["label"] == "anomalous", -1, 1),
+                               current["source"].tolist()) if len(current) else pd.DataFrame()
+
+model_rows = pd.DataFrame([{"round": r.round, "run": r.id, "method": display_name(r.method), "labels used": r.n_labels,
+                            "AUC": r.metrics.get("auc"), "AP": r.metrics.get("ap"),
+                            "AUC unlabeled": r.metrics.get("auc_unlabeled"), "seconds": r.metrics.get("train_seconds")}
+                           for r in runs])
+per_round = table.merge(model_rows, on="round", how="outer") if len(table) and len(model_rows) else (
+    table if len(table) else model_rows)
+
+c = st.columns(4)
+c[0].metric("Labels", int(len(current)))
+c[1].metric("Anomalies found", int((current["label"] == "anomalous").sum()))
+c[2].metric("Rounds", len(runs))
+audit = table["audit_labels"].iloc[-1] if len(table) else 0
+if audit:
+    c[3].metric("Anomaly rate (random audit)", f"{table['audit_anomaly_rate'].iloc[-1]:.1%}",
+                help=f"From {audit} random-audit labels; 95% interval "
+                     f"{table['audit_low'].iloc[-1]:.1%}–{table['audit_high'].iloc[-1]:.1%}.")
+else:
+    c[3].metric("Anomaly rate (random audit)", "—", help="Label some samples with the Random audit strategy "
+                                                           "for an unbiased estimate.")
+
+if len(table):
+    fig = go.Figure()
+    fig.add_bar(x=table["round"], y=table["labels"], name="labels in round", marker_color="#b8bcc4")
+    fig.add_scatter(x=table["round"], y=table["cum_anomalies"], name="anomalies found (total)", mode="lines+markers",
+                    line={"color": "#d62728"})
+    fig.add_scatter(x=table["round"], y=table["precision"], name="batch precision", mode="lines+markers",
+                    yaxis="y2", line={"color": "#1f77b4", "dash": "dot"})
+    fig.update_layout(xaxis_title="round (model version the labels were given on)", yaxis_title="count",
+                      yaxis2={"overlaying": "y", "side": "right", "range": [0, 1], "title": "precision"},
+                      legend={"orientation": "h"}, margin={"t": 30})
+    st.plotly_chart(fig, width="stretch")
+
+if len(model_rows) and model_rows["AUC"].notna().any():
+    fig = go.Figure()
+    for col, name in (("AUC", "AUC (all samples)"), ("AUC unlabeled", "AUC (unlabeled remainder)"), ("AP", "AP")):
+        fig.add_scatter(x=model_rows["round"], y=model_rows[col], name=name, mode="lines+markers")
+    fig.update_layout(xaxis_title="round", yaxis={"range": [0, 1]}, legend={"orientation": "h"}, margin={"t": 30},
+                      title="Ranking quality against the ground truth shipped with the data")
+    st.plotly_chart(fig, width="stretch")
+
+if runs:
+    last = runs[-1]
+    scores = store.scores(last.id)
+    y = np.select([scores["label"] == "normal", scores["label"] == "anomalous"], [1, -1], 0)
+    st.subheader(f"Scores of round {last.round} by label")
+    st.dataframe(metrics.score_summary(scores["score"].to_numpy(), y), hide_index=True)
+    if scores["truth"].notna().all() and len(current):
+        queried = current["sample_id"].map(scores.reset_index().set_index("sample_id")["index"]).to_numpy()
+        order = metrics.screening_order(queried.astype(np.int64), scores["score"].to_numpy())
+        hits = scores["truth"].to_numpy()[order]
+        x, found = metrics.recall_curve(hits)
+        fig = go.Figure(go.Scatter(x=x, y=found, name="this project"))
+        fig.add_scatter(x=[0, 1], y=[0, 1], name="random screening", line={"dash": "dot", "color": "#999"})
+        fig.update_layout(xaxis_title="share of samples screened", yaxis_title="share of anomalies found",
+                          title="Recall curve (labels so far, then the current ranking)", margin={"t": 40})
+        st.plotly_chart(fig, width="stretch")
+        summary = metrics.screening_summary(hits)
+        st.caption(f"WSS@95 {summary['wss_95']:.2f} · RRF@10 {summary['rrf_10']:.2f} · "
+                   f"average time to discovery {summary['atd']:.0f} samples ({summary['atd_share']:.1%})")
+
+st.subheader("Per round")
+st.dataframe(per_round, hide_index=True, width="stretch")
+st.download_button("Download CSV", per_round.to_csv(index=False), f"{project.name}-progress.csv", "text/csv",
+                   key="progress_csv")

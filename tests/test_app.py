@@ -141,3 +141,16 @@ def test_switch_to_ganomaly_trains_a_fresh_model_and_shows_difference_maps(home)
     assert len(diff_maps) == 12  # one beside every card
     at.switch_page("pages/train.py").run()
     assert at.radio(key="train_mode-ganomaly").options[0].startswith("the current model")  # same method: warm
+
+
+def test_progress_page_counts_rounds_and_offers_csv(home):
+    store, pid = trained_project(home)
+    sid = store.samples(pid)["sample_id"].tolist()
+    store.record_labels(pid, sid[:3], "anomalous", "alice", source="review:top")
+    store.record_label(pid, sid[3], "normal", "alice", source="review:random")
+    at = open_app(pid, "pages/progress.py")
+    assert not at.exception
+    assert [m.value for m in at.metric][:3] == ["4", "3", "1"]
+    table = at.dataframe[-1].value
+    assert table.loc[table["round"] == 1, "labels"].item() == 4 and table.loc[table["round"] == 1, "anomalies"].item() == 3
+    assert at.get("download_button")
