@@ -142,3 +142,16 @@ def test_selection_round_trip_through_the_figure():
 def test_selection_empty_forms():
     assert selected_ids(None) == [] and selected_ids({}) == []
     assert selected_ids({"selection": {}}) == [] and selected_ids(_event([])) == []
+
+
+def test_selection_from_streamlits_own_state_object():
+    # the object st.plotly_chart(on_select=...) returns, built by Streamlit's deserializer from the
+    # JSON the browser sends (customdata as the dict form seen on this machine)
+    plotly_chart = pytest.importorskip("streamlit.elements.plotly_chart")
+    ui_value = json.dumps({"selection": {"points": [{"curve_number": 0, "point_number": 2, "point_index": 2,
+                                                     "x": 0.1, "y": 0.2, "customdata": {"0": "id-0002", "1": 1.5}},
+                                                    {"curve_number": 0, "point_index": 5, "customdata": ["id-0005"]}],
+                                         "point_indices": [2, 5], "box": [], "lasso": []}})
+    state = plotly_chart.PlotlyChartSelectionSerde().deserialize(ui_value)
+    assert selected_ids(state) == ["id-0002", "id-0005"]
+    assert selected_ids(plotly_chart.PlotlyChartSelectionSerde().deserialize(None)) == []
