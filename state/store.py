@@ -227,15 +227,25 @@ class Store:
         """Label samples in one transaction (one event each); returns the batch id used by undo."""
         if label not in LABELS:
             raise StoreError(f"label must be one of {LABELS}, not {label!r}")
+        return self.record_label_changes(project_id, {int(i): label for i in sample_ids}, annotator, source)
+
+    def record_label_changes(self, project_id: int, labels: dict[int, str], annotator: str,
+                             source: str = "review") -> str:
+        """Give each sample its own label, all in one transaction and one batch (an import: one undo
+        reverts it); returns the batch id."""
+        bad = sorted({lab for lab in labels.values() if lab not in LABELS})
+        if bad:
+            raise StoreError(f"label must be one of {LABELS}, not {bad[0]!r}")
         annotator = (annotator or "").strip()
         if not annotator:
             raise StoreError("say who is labeling (annotator name) before labeling")
-        ids = sorted({int(i) for i in sample_ids})
-        if not ids:
+        changes = sorted((int(i), lab) for i, lab in labels.items())
+        if not changes:
             raise StoreError("no samples to label")
         batch = uuid.uuid4().hex
         with self.session() as s:
-            self._write_events(s, project_id, [(i, label) for i in ids], annotator, source, batch, None)
+            for start in range(0, len(changes), 5000):  # under the databases' bound-parameter limits
+                self._write_events(s, project_id, changes[start:start + 5000], annotator, source, batch, None)
             s.commit()
         return batch
 

@@ -1,0 +1,158 @@
+"""Export and import of labels (state/transfer.py) on SQLite and PostgreSQL, with real files."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from semiad.data import load_image_folder
+from state.store import Store
+from state.transfer import (LABEL_COLUMNS, TransferError, copy_originals, current_labels, history, import_labels,
+                            read_labels, to_csv, to_json)
+
+
+@pytest.fixture
+def store(tmp_path, db_url) -> Store:
+    s = Store(db_url(tmp_path), home=tmp_path / "workspace")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def images(tmp_path) -> Path:
+    """Eight small PNGs in two class folders."""
+    root = tmp_path / "data"
+    for k in range(8):
+        folder = root / ("bad" if k % 4 == 0 else "good")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((10, 10), 30 * k, np.uint8)).save(folder / f"img{k}.png")
+    return root
+
+
+def labeled_project(store: Store, images: Path, name: str = "a") -> int:
+    pid = store.create_project(name, load_image_folder(images), source=str(images))
+    sid = store.samples(pid).set_index("key")["sample_id"]
+    store.record_labels(pid, [sid["bad/img0.png"], sid["bad/img4.png"]], "anomalous", "ann")
+    store.record_label(pid, sid["good/img1.png"], "normal", "bob")
+    store.record_label(pid, sid["good/img2.png"], "anomalous", "bob")
+    store.record_label(pid, sid["good/img2.png"], "normal", "ann")  # relabeled: the latest counts
+    return pid
+
+
+def labels_by_key(store: Store, pid: int) -> dict[str, str]:
+    df = store.samples(pid)
+    return dict(zip(df["key"], df["label"].where(df["label"].notna(), None)))
+
+
+def test_export_has_one_row_per_labeled_sample_with_who_when_and_round(store, images):
+    pid = labeled_project(store, images)
+    table = current_labels(store, pid)
+    assert list(table.columns) == LABEL_COLUMNS
+    rows = table.set_index("sample_id")
+    assert sorted(rows.index) == ["bad/img0.png", "bad/img4.png", "good/img1.png", "good/img2.png"]
+    assert rows.loc["good/img2.png", "label"] == "normal" and rows.loc["good/img2.png", "annotator"] == "ann"
+    assert rows.loc["bad/img0.png", "path"] == str((images / "bad" / "img0.png").resolve())
+    assert (rows["round"] == 0).all()
+    assert pd.Timestamp(rows.loc["good/img1.png", "time"]).tzinfo is not None  # ISO 8601 with UTC offset
+
+    csv_back = pd.read_csv(pd.io.common.StringIO(to_csv(table)))
+    assert list(csv_back.columns) == LABEL_COLUMNS and len(csv_back) == 4
+    records = json.loads(to_json(table))
+    assert records[0].keys() == set(LABEL_COLUMNS) and {r["sample_id"] for r in records} == set(rows.index)
+    assert all(isinstance(r["round"], int) for r in records)
+
+    events = history(store, pid)
+    assert len(events) == 5 and events["label"].tolist()[-2:] == ["anomalous", "normal"]
+    assert {"sample_id", "annotator", "time", "round", "source", "batch", "undoes"} <= set(events.columns)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_round_trip_export_new_project_import_gives_identical_labels(store, images, fmt):
+    pid = labeled_project(store, images)
+    table = current_labels(store, pid)
+    content = to_csv(table) if fmt == "csv" else to_json(table)
+    other = store.create_project("b", load_image_folder(images), source=str(images))
+    report = import_labels(store, other, read_labels(content.encode(), f"labels.{fmt}"), "carol")
+    assert (report.recorded, report.unchanged, report.unknown, report.bad) == (4, 0, [], [])
+    assert labels_by_key(store, other) == labels_by_key(store, pid)
+    ev = store.events(other)
+    assert set(ev["source"]) == {"import"} and set(ev["annotator"]) == {"carol"} and ev["batch"].nunique() == 1
+    # importing the same file again changes nothing and writes no event
+    again = import_labels(store, other, read_labels(content.encode(), f"labels.{fmt}"), "carol")
+    assert (again.recorded, again.unchanged) == (0, 4) and len(store.events(other)) == 4
+    # one undo reverts the whole import
+    assert len(store.undo_last(other, "carol")) == 4
+    assert set(labels_by_key(store, other).values()) == {None}
+
+
+def test_import_reports_unknown_ids_and_bad_rows_and_keeps_the_rest(store, images, tmp_path):
+    pid = store.create_project("p", load_image_folder(images), source=str(images))
+    f = tmp_path / "labels.csv"
+    f.write_text("sample_id,label\n"
+                 "bad/img0.png,anomalous\n"
+                 "nowhere/x.png,normal\n"
+                 "good/img1.png,maybe\n"
+                 ",normal\n"
+                 "good/img3.png, Normal \n"
+                 "good/img3.png,anomalous\n")  # a later row for the same sample wins
+    report = import_labels(store, pid, read_labels(f), "ann")
+    assert report.recorded == 2 and report.unknown == ["nowhere/x.png"]
+    assert report.bad == [("row 4", "label must be one of normal, anomalous, not 'maybe'"), ("row 5", "no sample id")]
+    assert "nowhere/x.png" in report.summary() and "row 4" in report.summary()
+    labels = labels_by_key(store, pid)
+    assert labels["bad/img0.png"] == "anomalous" and labels["good/img3.png"] == "anomalous"
+
+
+def test_unreadable_label_files_are_refused_with_the_file_name(tmp_path):
+    for name, content, reason in [("empty.csv", "", "empty file"),
+                                  ("cols.csv", "a,b\n1,2\n", "needs a sample_id and a label column"),
+                                  ("obj.json", '{"sample_id": "x"}', "JSON must be a list of objects"),
+                                  ("broken.json", "[{", "not a readable labels file")]:
+        (tmp_path / name).write_text(content)
+        with pytest.raises(TransferError, match=f"{name}: {reason}"):
+            read_labels(tmp_path / name)
+    with pytest.raises(TransferError, match="missing.csv: cannot read"):
+        read_labels(tmp_path / "missing.csv")
+
+
+def test_copy_anomalous_originals_keeps_folders_and_never_overwrites(store, images, tmp_path):
+    pid = labeled_project(store, images)
+    out = tmp_path / "export" / "anomalies"
+    report = copy_originals(store, pid, out)
+    assert sorted(report.copied) == ["bad/img0.png", "bad/img4.png"] and report.missing == []
+    assert (out / "bad" / "img0.png").read_bytes() == (images / "bad" / "img0.png").read_bytes()
+    assert sorted(p.name for p in out.rglob("*.png")) == ["img0.png", "img4.png"]
+
+    before = (out / "bad" / "img4.png").stat().st_mtime_ns
+    with pytest.raises(TransferError, match="exist already.*nothing copied"):
+        copy_originals(store, pid, out)
+    assert (out / "bad" / "img4.png").stat().st_mtime_ns == before
+
+    (images / "bad" / "img4.png").unlink()  # an original deleted since loading: reported, not fatal
+    report = copy_originals(store, pid, tmp_path / "again")
+    assert report.copied == ["bad/img0.png"] and report.missing == [("bad/img4.png", "original file not found")]
+
+
+def test_copy_destination_is_checked(store, images, tmp_path):
+    pid = labeled_project(store, images)
+    with pytest.raises(TransferError, match="outside the allowed export folder"):
+        copy_originals(store, pid, tmp_path / "elsewhere", root=tmp_path / "exports")
+    with pytest.raises(TransferError, match="inside the workspace"):
+        copy_originals(store, pid, store.home / "projects")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(TransferError, match="not a folder"):
+        copy_originals(store, pid, tmp_path / "file.txt")
+    table = store.create_project("t", _table())
+    with pytest.raises(TransferError, match="no original files"):
+        copy_originals(store, table, tmp_path / "t")
+    assert copy_originals(store, pid, tmp_path / "exports" / "ok", root=tmp_path / "exports").copied
+
+
+def _table():
+    from semiad.data import SampleSet
+
+    return SampleSet(ids=["r0", "r1"], X=np.zeros((2, 3), np.float32), kind="tabular", name="t")
