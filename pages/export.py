@@ -1,24 +1,52 @@
-"""Export: current labels and the full label history, as CSV or JSON."""
+"""Export and import: current labels and the full history as CSV or JSON, a copy of the anomalous
+originals into a folder, and a labels file imported to seed the project (logic: state/transfer.py)."""
 from __future__ import annotations
+
+import os
 
 import streamlit as st
 
-from pages.common import require_project
+from pages.common import annotator, require_project
+from state.transfer import TransferError, copy_originals, current_labels, history, import_labels, read_labels, to_csv, to_json
 
 store, project = require_project()
 st.title("Export")
-events = store.events(project.id)
-current = store.samples(project.id)
-current = current[current["label"].notna()]
-last = events.drop_duplicates("sample_id", keep="last").set_index("sample_id")
-labels = current.assign(
-    annotator=current["sample_id"].map(last["annotator"]), time=current["sample_id"].map(last["time"]),
-    round=current["sample_id"].map(last["round"]),
-)[["key", "path", "label", "annotator", "time", "round"]].rename(columns={"key": "sample_id"})
+labels = current_labels(store, project.id)
+events = history(store, project.id)
 st.caption(f"{len(labels)} labeled samples, {len(events)} label events.")
-c = st.columns(3)
-c[0].download_button("Labels (CSV)", labels.to_csv(index=False), f"{project.name}-labels.csv", "text/csv")
-c[1].download_button("Labels (JSON)", labels.to_json(orient="records", date_format="iso", indent=1),
-                     f"{project.name}-labels.json", "application/json")
-c[2].download_button("Full history (CSV)", events.to_csv(index=False), f"{project.name}-events.csv", "text/csv")
+c = st.columns(4)
+c[0].download_button("Labels (CSV)", to_csv(labels), f"{project.name}-labels.csv", "text/csv")
+c[1].download_button("Labels (JSON)", to_json(labels), f"{project.name}-labels.json", "application/json")
+c[2].download_button("Full history (CSV)", to_csv(events), f"{project.name}-events.csv", "text/csv")
+c[3].download_button("Full history (JSON)", to_json(events), f"{project.name}-events.json", "application/json")
 st.dataframe(labels, hide_index=True)
+
+if store.samples(project.id)["path"].notna().any():  # only image folders keep their original files
+    st.subheader("Copy the anomalous originals")
+    root = os.environ.get("SEMIAD_EXPORT_ROOT")
+    dest = st.text_input("Into folder (on the machine running the app; must not hold these files yet)",
+                         key="copy_dest", help=f"Confined to {root}" if root else None)
+    if st.button("Copy originals", key="copy_go", disabled=not dest.strip()):
+        try:
+            report = copy_originals(store, project.id, dest.strip(), root=root)
+        except TransferError as e:
+            st.error(str(e))
+        else:
+            st.success(f"Copied {len(report.copied)} file(s) into {report.folder}.")
+            if report.missing:
+                st.warning("Not copied: " + "; ".join(f"{k}: {why}" for k, why in report.missing[:10]))
+
+st.subheader("Import labels")
+st.caption("A CSV or JSON file with `sample_id` and `label` columns (normal / anomalous), like the export "
+           "above. Each label is recorded as an event by you, with source “import”; Undo reverts the import.")
+upload = st.file_uploader("Labels file", type=["csv", "json"], key="import_file")
+if upload is not None and st.button("Import", key="import_go", type="primary"):
+    if not annotator():
+        st.warning("Enter your name in the sidebar first: it is stored with every label.")
+    else:
+        try:
+            report = import_labels(store, project.id, read_labels(upload.getvalue(), upload.name), annotator())
+        except TransferError as e:
+            st.error(str(e))
+        else:
+            (st.warning if report.unknown or report.bad else st.success)(report.summary())

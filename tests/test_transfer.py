@@ -156,3 +156,27 @@ def _table():
     from semiad.data import SampleSet
 
     return SampleSet(ids=["r0", "r1"], X=np.zeros((2, 3), np.float32), kind="tabular", name="t")
+
+
+def test_export_page_copies_originals_and_shows_refusals(tmp_path, images, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SEMIAD_HOME", str(tmp_path / "workspace"))
+    monkeypatch.delenv("SEMIAD_DB_URL", raising=False)
+    monkeypatch.delenv("SEMIAD_EXPORT_ROOT", raising=False)
+    monkeypatch.setenv("SEMIAD_MAPS", "0")
+    store = Store(home=tmp_path / "workspace")
+    pid = labeled_project(store, images)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.query_params["project"] = str(pid)
+    at.query_params["who"] = "ann"
+    at.run()
+    at.switch_page("pages/export.py").run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 4
+    at.text_input(key="copy_dest").input(str(tmp_path / "out")).run()
+    at.button(key="copy_go").click().run()
+    assert not at.exception and "Copied 2 file(s)" in at.success[0].value
+    at.button(key="copy_go").click().run()  # again: refused, shown as a message
+    assert not at.exception and "exist already" in at.error[0].value
+    store.close()
