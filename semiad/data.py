@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -273,6 +275,19 @@ def load_npz(path: str | Path) -> SampleSet:
     """A .npz with a numeric X (rows = samples) and optional y (non-zero = anomaly). Never unpickles."""
     path = Path(path)
     try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as e:
+        raise DataError(f"{path.name}: cannot read ({e.strerror or e})") from e
+    # np.load decides by content: a pickle or .npy named .npz would not give an archive
+    if not head:
+        raise DataError(f"{path.name}: empty file")
+    if head.startswith(b"\x93NUMPY"):
+        raise DataError(f"{path.name}: a single .npy array, not a .npz archive with X (and y)")
+    if not head.startswith(b"PK"):
+        what = "a pickle file, which would need unpickling; refused" if head[:1] == b"\x80" else "not a .npz (zip) archive"
+        raise DataError(f"{path.name}: {what}")
+    try:
         with np.load(path, allow_pickle=False) as d:
             if "X" not in d.files:
                 raise DataError(f"{path.name}: no array named X (found {', '.join(d.files) or 'none'})")
@@ -282,7 +297,7 @@ def load_npz(path: str | Path) -> SampleSet:
         raise
     except ValueError as e:  # object arrays need pickle, which we refuse
         raise DataError(f"{path.name}: holds object arrays, which would need unpickling; refused") from e
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{path.name}: not a readable .npz file ({e})") from e
     if not np.issubdtype(X.dtype, np.number):
         raise DataError(f"{path.name}: X is not numeric (dtype {X.dtype})")
@@ -296,7 +311,10 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
 
     path = Path(path)
     try:
-        df = pd.read_csv(path)
+        # rows with more fields than the header are skipped and reported (pandas warns per line)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            df = pd.read_csv(path, on_bad_lines="warn")
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{path.name}: empty file") from e
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
@@ -313,8 +331,11 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
     numeric = numeric.drop(columns=text)
     if numeric.shape[1] == 0:
         raise DataError(f"{path.name}: no numeric columns")
+    ragged = [(f"{path.name} line {m.group(1)}", f"expected {m.group(2)} fields, saw {m.group(3)}")
+              for w in caught if issubclass(w.category, pd.errors.ParserWarning)
+              for m in re.finditer(r"line (\d+): expected (\d+) fields, saw (\d+)", str(w.message))]
     s = _table(numeric.to_numpy(dtype=np.float64), y, path)
-    s.skipped = [(f"{path.name} column {c}", "not numeric") for c in text] + s.skipped
+    s.skipped = [(f"{path.name} column {c}", "not numeric") for c in text] + ragged + s.skipped
     return s
 
 

@@ -7,6 +7,7 @@ loop (`_build`, `_fit`, `_score`, `_embed`). Labels follow Deep SAD's semi-targe
 from __future__ import annotations
 
 import json
+import pickle
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,10 @@ def batch_slices(n: int, batch_size: int, generator: torch.Generator | None, shu
     if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
         bounds.pop(-2)
     return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+class RefusedModelFile(ValueError, pickle.UnpicklingError):
+    """A model file that holds more than weights (a pickle with objects or code); the message names it."""
 
 
 class BaseDetector:
@@ -201,7 +206,11 @@ class BaseDetector:
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> "BaseDetector":
         """Load a saved detector; weights_only=True, so a pickle with code is refused."""
-        blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+        try:
+            blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:  # code or arbitrary objects inside: never executed
+            raise RefusedModelFile(f"{path}: refused, not a plain weights file (loading it would need "
+                                   f"unpickling arbitrary objects)") from e
         if not isinstance(blob, dict) or blob.get("format") != "semiad-detector-1":
             raise ValueError(f"{path} is not a semiad model file")
         if cls.method not in ("base", blob["method"]):

@@ -1,0 +1,153 @@
+"""The data loaders, each on real data: bundled digits, MNIST idx files, image folders, npz, csv."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from semiad.data import DataError, SampleSet, load, load_csv, load_digits, load_image_folder, load_mnist, load_npz
+
+MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+def test_bundled_digits_are_28x28_with_about_10_percent_anomalies():
+    s = load_digits()
+    assert s.kind == "image" and s.X.shape[1:] == (1, 28, 28) and s.X.dtype == np.float32
+    assert 0 <= s.X.min() and s.X.max() <= 1
+    normal = np.array(s.classes) == "0"
+    assert normal.sum() == 178  # every zero in the set
+    assert s.truth.tolist() == (~normal).astype(int).tolist()
+    assert s.truth.mean() == pytest.approx(0.1, abs=0.01)
+    assert len(set(s.ids)) == len(s) and load_digits().ids == s.ids  # stable for the same seed
+    thumb = s.thumbnail(0)
+    assert thumb.shape == (28, 28) and thumb.dtype == np.uint8
+
+
+def test_bundled_digits_normal_class_choice():
+    s = load_digits(normal=(3, 7), anomaly_fraction=0.2, seed=1)
+    classes = np.array(s.classes)
+    assert set(classes[s.truth == 0]) == {"3", "7"} and not {"3", "7"} & set(classes[s.truth == 1])
+    assert s.truth.mean() == pytest.approx(0.2, abs=0.01)
+    assert load(None, normal=(3, 7), anomaly_fraction=0.2, seed=1).ids == s.ids  # the one entry point
+    with pytest.raises(DataError, match="anomaly fraction"):
+        load_digits(anomaly_fraction=1.0)
+    with pytest.raises(DataError, match="no samples of the normal class"):
+        load_digits(normal=(11,))
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason=f"MNIST idx files not found in {MNIST}")
+def test_mnist_idx_test_split_with_normal_class_choice():
+    s = load_mnist(MNIST, normal=(1,), split="test")
+    assert s.X.shape[1:] == (1, 28, 28) and s.X.dtype == np.float32 and s.X.max() <= 1
+    classes = np.array(s.classes)
+    assert (classes[s.truth == 0] == "1").all() and (classes == "1").sum() == 1135  # all test-set ones
+    assert s.truth.mean() == pytest.approx(0.1, abs=0.01)
+    assert all(i.startswith("test-") for i in s.ids)
+    assert load(MNIST, normal=(1,), split="test").ids == s.ids  # load() recognises the idx folder
+    with pytest.raises(DataError, match="split must be"):
+        load_mnist(MNIST, split="valid")
+
+
+def test_mnist_folder_without_idx_files(tmp_path):
+    with pytest.raises(DataError, match="no t10k-images-idx3-ubyte"):
+        load_mnist(tmp_path)
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 4)  # header cut short
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"")
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte: not an idx"):
+        load_mnist(tmp_path)
+
+
+def _png(path: Path, value: int | tuple, size: tuple[int, int] = (12, 9), mode: str = "L") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, value).save(path)
+
+
+def test_image_folder_with_nested_class_folders_as_ground_truth(tmp_path):
+    for k in range(3):
+        _png(tmp_path / "ok" / f"a{k}.png", 200)
+        _png(tmp_path / "ok" / "deeper" / f"b{k}.jpg", 180)
+    _png(tmp_path / "scratch" / "s0.bmp", 20)
+    _png(tmp_path / "top.webp", 90)
+    s = load_image_folder(tmp_path, anomaly_folders=["scratch"])
+    assert s.kind == "image" and s.X.shape == (8, 1, 28, 28)  # gray data → 28×28 gray
+    assert "ok/deeper/b0.jpg" in s.ids and "top.webp" in s.ids
+    cls = dict(zip(s.ids, s.classes))
+    assert cls["ok/deeper/b1.jpg"] == "ok" and cls["scratch/s0.bmp"] == "scratch" and cls["top.webp"] == ""
+    truth = dict(zip(s.ids, s.truth))
+    assert truth["scratch/s0.bmp"] == 1 and sum(s.truth) == 1
+    assert all(Path(p).is_file() and Path(p).is_absolute() for p in s.paths)
+    x = s.X[s.ids.index("ok/a0.png")]
+    assert np.allclose(x, 200 / 255, atol=1 / 255)
+    with pytest.raises(DataError, match="no sub-folder named nope"):
+        load_image_folder(tmp_path, anomaly_folders=["nope"])
+
+
+def test_image_folder_gray_or_color(tmp_path):
+    _png(tmp_path / "red.png", (200, 10, 10), mode="RGB")
+    _png(tmp_path / "gray.png", 128)
+    auto = load_image_folder(tmp_path)  # any colour in the data → 32×32 RGB
+    assert auto.X.shape == (2, 3, 32, 32)
+    red = auto.X[auto.ids.index("red.png")]
+    assert red[0].mean() > 0.7 and red[1].mean() < 0.1
+    assert auto.thumbnail(0).shape == (32, 32, 3)
+    gray = load_image_folder(tmp_path, color=False)
+    assert gray.X.shape == (2, 1, 28, 28)
+    forced = load_image_folder(tmp_path / ".." / tmp_path.name, color=True)
+    g = forced.X[forced.ids.index("gray.png")]
+    assert forced.X.shape == (2, 3, 32, 32) and np.allclose(g[0], g[2])
+
+
+def test_folder_with_a_corrupt_png_an_empty_file_and_a_text_file(tmp_path):
+    for k in range(3):
+        _png(tmp_path / f"good{k}.png", 100 + k)
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "corrupt.png")
+    data = (tmp_path / "corrupt.png").read_bytes()
+    (tmp_path / "corrupt.png").write_bytes(data[: len(data) // 2])  # header intact, pixels cut off
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not an image")
+    s = load(tmp_path)
+    assert sorted(s.ids) == ["good0.png", "good1.png", "good2.png"]
+    reasons = dict(s.skipped)
+    assert set(reasons) == {"corrupt.png", "empty.png", "notes.txt"}
+    assert reasons["empty.png"] == "empty file" and reasons["notes.txt"] == "not an image file type"
+    assert reasons["corrupt.png"].startswith("unreadable image")
+
+
+def test_npz_with_and_without_y(tmp_path):
+    X = np.arange(20, dtype=np.float64).reshape(10, 2)
+    np.savez(tmp_path / "t.npz", X=X, y=np.array([0] * 8 + [1, 2]))
+    s = load(tmp_path / "t.npz")
+    assert s.kind == "tabular" and s.X.dtype == np.float32 and np.array_equal(s.X, X)
+    assert s.truth.tolist() == [0] * 8 + [1, 1] and s.ids[0] == "row-0"
+    np.savez(tmp_path / "u.npz", X=X.astype(np.int16))
+    assert load_npz(tmp_path / "u.npz").truth is None
+    with pytest.raises(DataError, match="non-empty 2-D table"):
+        np.savez(tmp_path / "v.npz", X=np.zeros(5))
+        load_npz(tmp_path / "v.npz")
+
+
+def test_csv_with_a_label_column(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b,is_bad\n1,2,0\n3,4,1\n5,6,0\n")
+    s = load(tmp_path / "t.csv", label_column="is_bad")
+    assert s.X.tolist() == [[1, 2], [3, 4], [5, 6]] and s.truth.tolist() == [0, 1, 0]
+    assert load_csv(tmp_path / "t.csv").X.shape == (3, 3)  # no label column named: all features
+    with pytest.raises(DataError, match="t.csv: no column named 'label'"):
+        load_csv(tmp_path / "t.csv", label_column="label")
+
+
+def test_load_refuses_unknown_sources(tmp_path):
+    with pytest.raises(DataError, match="no such file or folder"):
+        load(tmp_path / "missing")
+    (tmp_path / "x.parquet").write_bytes(b"x")
+    with pytest.raises(DataError, match="unsupported file type"):
+        load(tmp_path / "x.parquet")
+
+
+def test_sample_set_checks_its_parts():
+    with pytest.raises(DataError, match="not unique"):
+        SampleSet(ids=["a", "a"], X=np.zeros((2, 3)), kind="tabular", name="t")
+    with pytest.raises(DataError, match="truth has 1 entries for 2 samples"):
+        SampleSet(ids=["a", "b"], X=np.zeros((2, 3)), kind="tabular", name="t", truth=np.zeros(1))
