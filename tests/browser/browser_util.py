@@ -1,0 +1,112 @@
+"""What the browser tests do to the app, written once: navigate, wait for a finished script run,
+read metrics, tables and the review cards, save screenshots."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+WAIT_MS = 240_000  # a shared 2-core machine can take minutes to train or to import torch
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+TITLES = {"Projects": "semiad — find the anomalies, with you in the loop", "Review": "Review", "Train": "Train",
+          "Latent map": "Latent map", "Progress": "Progress", "Export": "Export"}
+
+
+def settle(page: Page, timeout: float = WAIT_MS) -> None:
+    """Wait until the script run is over and no element is left over from the previous run. Only
+    meaningful after the expected new content is seen (right after a click the old run's state
+    may still read notRunning)."""
+    page.wait_for_selector(IDLE, timeout=timeout)
+    page.wait_for_function("() => !document.querySelector(\"[data-testid='stMain'] [data-stale='true']\")",
+                           timeout=timeout)
+
+
+def no_exception(page: Page) -> None:
+    expect(page.locator("[data-testid='stException']")).to_have_count(0)
+
+
+def open_app(page: Page, url: str) -> None:
+    page.goto(url)
+    heading(page, TITLES["Projects"])
+
+
+def heading(page: Page, title: str, timeout: float = WAIT_MS) -> None:
+    page.get_by_role("heading", name=title, exact=True, level=1).wait_for(timeout=timeout)
+    settle(page, timeout)
+
+
+def go(page: Page, name: str) -> None:
+    """Click the page's link in the sidebar navigation and wait for its title."""
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=name).click()
+    heading(page, TITLES[name])
+    no_exception(page)
+
+
+def enter_name(page: Page, name: str) -> None:
+    box = page.get_by_label("Your name", exact=True)
+    box.fill(name)
+    box.press("Enter")
+    page.wait_for_url(re.compile(rf"who={name}"))
+    settle(page)
+    page.get_by_role("heading", level=1).click()  # focus out of the text box, so keys reach shortcuts
+
+
+def metric(page: Page, label: str):
+    """The value element of a metric; use with expect(...).to_have_text."""
+    return page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
+
+
+def expect_counts(page: Page, timeout: float = WAIT_MS, **values: int) -> None:
+    """Review page metrics, e.g. expect_counts(page, Round=1, **{"Labeled normal": 0})."""
+    for label, value in values.items():
+        expect(metric(page, label)).to_have_text(str(value), timeout=timeout)
+
+
+def cards(page: Page) -> list[tuple[int, str, str]]:
+    """Review cards in page order as (rank, score, sample key), the focused card first."""
+    texts = page.locator("[data-testid='stMain'] [data-testid='stMarkdownContainer'] p").all_inner_texts()
+    out = []
+    for t in texts:
+        m = re.search(r"#(\d+) · score (\S+)\s+(\S+)", t)
+        if m:
+            out.append((int(m.group(1)), m.group(2), m.group(3)))
+    return out
+
+
+def focused_sample(page: Page) -> int:
+    """Store id of the focused card's sample (its buttons are keyed fn-<id>, fa-<id>, ...)."""
+    cls = page.locator("[class*='st-key-fn-']").first.get_attribute("class")
+    return int(re.search(r"st-key-fn-(\d+)", cls).group(1))
+
+
+def grid_samples(page: Page) -> list[int]:
+    """Store ids of the grid cards (buttons keyed n-<id>, a-<id>, s-<id>), in page order."""
+    ids = []
+    for cls in page.locator("[class*='st-key-n-']").evaluate_all("els => els.map(e => e.className)"):
+        m = re.search(r"st-key-n-(\d+)", cls)
+        if m:
+            ids.append(int(m.group(1)))
+    return ids
+
+
+def keyed_button(page: Page, key: str):
+    # while a rerun replaces the element, the old and the new button can both be in the DOM
+    return page.locator(f".st-key-{key} button").filter(visible=True).first
+
+
+def table_rows(page: Page, index: int = 0) -> list[dict[str, str]]:
+    """Rows of an st.dataframe, read from the accessible table the grid renders for screen readers
+    (the visible grid is a canvas)."""
+    grid = page.get_by_test_id("stDataFrame").nth(index).locator("table[role='grid']")
+    return grid.evaluate("""t => {
+        const head = [...t.querySelectorAll('th')].map(h => h.innerText.trim());
+        return [...t.querySelectorAll('tbody tr')].map(r => Object.fromEntries(
+            [...r.querySelectorAll('td')].map((c, i) => [head[i], c.innerText.trim()])));
+    }""")
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,109 @@
+"""The labeling loop in a real browser, by clicks and keys as a person would do it (issue 8, item 1)."""
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from browser_util import (cards, enter_name, expect_counts, focused_sample, go, grid_samples, heading,
+                          keyed_button, no_exception, open_app, settle, shot, table_rows)
+from state.store import Store
+
+
+def test_create_train_label_undo_retrain_reload_and_every_page(server, new_page):
+    page = new_page()
+    open_app(page, server.url)
+    shot(page, "loop-projects-empty")
+    enter_name(page, "alice")
+
+    # One click creates a project on the bundled digits and queues a first model with the app's
+    # default schedule; on this small shared CI machine that takes minutes, so cancel it and train a
+    # short fresh model instead (the same clicks a hurried user would make).
+    page.get_by_role("button", name="Create project and train").click()
+    heading(page, "Review")
+    go(page, "Train")
+    page.get_by_role("button", name="Cancel it").click()
+    fresh = page.get_by_role("button", name="Train a fresh model")
+    expect(fresh).to_be_enabled(timeout=240_000)
+    settle(page)
+    page.get_by_text("Settings", exact=True).click()
+    for label, value in (("Autoencoder pretraining epochs", "1"), ("Deep SAD epochs", "2")):
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        settle(page)
+    fresh.click()
+    page.get_by_text("Current model: round 1", exact=False).wait_for(timeout=240_000)
+    settle(page)
+    history = table_rows(page)
+    assert [r["status"] for r in history] == ["done", "cancelled"], history
+
+    go(page, "Review")
+    expect_counts(page, Round=1, **{"Labeled normal": 0, "Labeled anomalous": 0, "Unlabeled": 198,
+                                    "Label events": 0})
+    shot(page, "loop-review-round1")
+
+    # 1: keyboard shortcut on the focused card
+    first = focused_sample(page)
+    page.get_by_role("heading", name="Review", level=1).click()  # focus on the page, not a text box
+    page.keyboard.press("a")
+    expect_counts(page, **{"Labeled anomalous": 1, "Label events": 1})
+    settle(page)
+    # 2: the focused card's button (the next sample is focused now)
+    second = focused_sample(page)
+    assert second != first
+    keyed_button(page, f"fn-{second}").click()  # "Normal"
+    expect_counts(page, **{"Labeled normal": 1, "Label events": 2})
+    settle(page)
+    # 3: a grid card's button, then undo it
+    third = grid_samples(page)[2]
+    keyed_button(page, f"a-{third}").click()
+    expect_counts(page, **{"Labeled anomalous": 2, "Label events": 3})
+    settle(page)
+    keyed_button(page, "undo").click()
+    page.get_by_text("Undid the last label of 1 sample(s).").wait_for()
+    expect_counts(page, **{"Labeled normal": 1, "Labeled anomalous": 1, "Unlabeled": 196, "Label events": 4})
+    settle(page)
+    no_exception(page)
+    round1 = cards(page)
+    assert third in grid_samples(page) + [focused_sample(page)]  # undone: back in the queue
+
+    store = Store(home=server.home)
+    (project,) = store.projects()
+    labels = store.samples(project.id).set_index("sample_id")["label"]
+    assert labels[first] == "anomalous" and labels[second] == "normal" and labels.isna()[third]
+    events = store.events(project.id)
+    assert events["annotator"].eq("alice").all() and len(events) == 4
+
+    # Retrain (warm start from round 1, default fine-tune schedule: seconds)
+    go(page, "Train")
+    retrain = page.get_by_role("button", name="Retrain", exact=True)
+    retrain.click()
+    page.get_by_text("Current model: round 2", exact=False).wait_for(timeout=240_000)
+    settle(page)
+    runs = table_rows(page)
+    assert runs[0]["status"] == "done" and runs[0]["start"].startswith("warm from"), runs
+    shot(page, "loop-train-round2")
+
+    go(page, "Review")
+    expect_counts(page, Round=2, **{"Labeled normal": 1, "Labeled anomalous": 1, "Label events": 4})
+    page.get_by_text("round 2", exact=False).first.wait_for()
+    round2 = cards(page)
+    assert [c[2] for c in round2] and round2 != round1, "the ranking did not change after the retrain"
+    shot(page, "loop-review-round2")
+
+    # A reload starts a new Streamlit session: the URL reopens the project, the store has the labels.
+    page.reload()
+    heading(page, "Review")
+    expect_counts(page, Round=2, **{"Labeled normal": 1, "Labeled anomalous": 1, "Unlabeled": 196,
+                                    "Label events": 4})
+    expect(page.get_by_label("Your name", exact=True)).to_have_value("alice")
+    assert cards(page) == round2
+    go(page, "Export")
+    page.get_by_text("2 labeled samples, 4 label events.").wait_for()
+    exported = {r["sample_id"]: r["label"] for r in table_rows(page)}
+    keys = store.samples(project.id).set_index("sample_id")["key"]
+    assert exported == {keys[first]: "anomalous", keys[second]: "normal"}
+
+    for name in ("Projects", "Review", "Train", "Latent map", "Progress", "Export"):
+        go(page, name)
+        shot(page, f"loop-page-{name.lower().replace(' ', '-')}")
+        no_exception(page)
