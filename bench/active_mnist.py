@@ -68,6 +68,8 @@ def main() -> None:
                     help="first fit: AE pretraining and Deep SAD epochs; then epochs per warm-start fine-tune")
     ap.add_argument("--finetune-lr", type=float, default=1e-4)
     ap.add_argument("--eta", type=float, default=1.0)
+    ap.add_argument("--mix", nargs="+", default=[], metavar="STRATEGY=WEIGHT",
+                    help="weights of the mixed strategy (default top=0.7 diverse=0.2 random=0.1)")
     ap.add_argument("--no-test", action="store_true", help="skip the MNIST test split (pilot runs on the pool only)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
@@ -86,14 +88,17 @@ def main() -> None:
           f"({args.epochs[0]}+{args.epochs[1]} epochs), fine-tune {args.epochs[2]} epochs at lr {args.finetune_lr:g}",
           flush=True)
 
+    weights = {k: float(v) for k, v in (item.split("=", 1) for item in args.mix)} or None
     runs, rows = {}, []
     for strategy in args.strategies:
-        sim = simulate(pool.X, pool.truth, strategy=strategy, rounds=args.rounds, batch=args.batch, seed=args.seed,
+        options = {"weights": weights} if strategy == "mixed" and weights else {}
+        name = strategy if not options else "mixed " + "/".join(f"{k}{v:g}" for k, v in weights.items())
+        sim = simulate(pool.X, pool.truth, strategy=strategy, strategy_options=options, rounds=args.rounds, batch=args.batch, seed=args.seed,
                        detector=det, test=test, ids=pool.ids, data_name=pool.name, test_every_round=False,
-                       log=lambda line, s=strategy: print(f"  {s:<8} {line}", flush=True))
-        runs[strategy] = sim.rounds
+                       log=lambda line, s=name: print(f"  {s:<8} {line}", flush=True))
+        runs[name] = sim.rounds
         s = sim.summary
-        rows.append({"strategy": strategy, "labels": s["n_labeled"], "anomalies_found": s["anomalies_found"],
+        rows.append({"strategy": name, "weights": options.get("weights"), "labels": s["n_labeled"], "anomalies_found": s["anomalies_found"],
                      "query_precision": round(s["query_precision"], 3),
                      "auc_unlabeled_start": round(100 * s["auc_unlabeled_start"], 2),
                      "auc_unlabeled": round(100 * s["auc_unlabeled"], 2),

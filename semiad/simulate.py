@@ -279,9 +279,13 @@ def plot_curves(runs: dict[str, list[dict[str, Any]]], path: str | Path, title: 
                 if len(pts) > 1:
                     if s == 0:
                         draw.line(pts, fill=color, width=2)
-                    else:  # dashed: every other segment
-                        for a, b in list(zip(pts[:-1], pts[1:]))[::2]:
-                            draw.line([a, b], fill=color, width=2)
+                    else:  # dashed: short pieces along each segment
+                        for (ax, ay), (bx, by) in zip(pts[:-1], pts[1:]):
+                            steps = max(int(np.hypot(bx - ax, by - ay) / 6), 1)
+                            for k in range(0, steps, 2):
+                                f0, f1 = k / steps, min(k + 1, steps) / steps
+                                draw.line([(ax + f0 * (bx - ax), ay + f0 * (by - ay)),
+                                           (ax + f1 * (bx - ax), ay + f1 * (by - ay))], fill=color, width=2)
                 for x, yv in pts:
                     draw.ellipse([x - 2, yv - 2, x + 2, yv + 2], fill=color)
             if p == 0:
