@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 LABELS = ("normal", "anomalous")  # what an expert can say; "unlabeled" only appears as an undo target
@@ -65,6 +65,10 @@ class LabelEvent(Base):
     __table_args__ = (
         Index("ix_events_project_sample", "project_id", "sample_id"),
         Index("ix_events_project_annotator", "project_id", "annotator", "id"),
+        Index("ix_events_batch", "batch"),  # undo finds a batch's events without reading the history
+        # Only undo events: undo's "was this batch undone?" probe stays small on a long history.
+        Index("ix_events_undoes", "undoes", sqlite_where=text("undoes IS NOT NULL"),
+              postgresql_where=text("undoes IS NOT NULL")),
     )
 
 
