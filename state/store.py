@@ -18,12 +18,12 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, event, exists, func, insert, select, update
+from sqlalchemy import and_, create_engine, delete, event, exists, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from semiad.data import SampleSet
-from state.models import LABELS, Base, LabelEvent, Project, Run, Sample, Score, utcnow
+from state.models import LABELS, Base, LabelEvent, Project, QueueEntry, Run, Sample, Score, utcnow
 
 ACTIVE = ("queued", "running")
 STALE_AFTER = timedelta(seconds=90)  # a running job that has not reported for this long is dead
@@ -276,6 +276,14 @@ class Store:
             by_label.setdefault(None if lab == "unlabeled" else lab, []).append(i)
         for lab, group in by_label.items():
             s.execute(update(Sample).where(Sample.id.in_(group)).values(label=lab))
+            if lab is not None:  # labeled: out of every run's review queue
+                s.execute(delete(QueueEntry).where(QueueEntry.sample_id.in_(group)))
+            else:  # unlabeled again (undo): back into the queues at its rank in each run
+                s.execute(insert(QueueEntry).from_select(
+                    ["run_id", "rank", "sample_id"],
+                    select(Score.run_id, Score.rank, Score.sample_id).where(
+                        Score.sample_id.in_(group),
+                        ~exists().where(QueueEntry.run_id == Score.run_id, QueueEntry.rank == Score.rank))))
 
     def undo_last(self, project_id: int, annotator: str) -> list[int]:
         """Revert this annotator's latest not-yet-undone batch with new events; returns the samples.
@@ -497,6 +505,13 @@ class Store:
         with self.session() as s:
             for start in range(0, len(rows), 20_000):
                 s.execute(insert(Score), rows[start:start + 20_000])
+            # The run's review queue: its unlabeled samples by rank. (On PostgreSQL, an undo committed
+            # while this runs is not seen here and that sample stays out of this run's queue; the
+            # Review page's next run shows it again.)
+            s.execute(insert(QueueEntry).from_select(
+                ["run_id", "rank", "sample_id"],
+                select(Score.run_id, Score.rank, Score.sample_id).join(Sample, Sample.id == Score.sample_id)
+                .where(Score.run_id == run_id, Sample.label.is_(None))))
             s.commit()
 
     def scores(self, run_id: int) -> pd.DataFrame:
@@ -511,14 +526,27 @@ class Store:
         """The n highest-scoring unlabeled samples of a run: sample_id, idx, key, path, score, rank
         (rank among all samples of the run, 1 = most anomalous)."""
         exclude = [int(i) for i in exclude]
+        columns = ["sample_id", "idx", "key", "path", "score", "rank"]
         with self.session() as s:
+            # Fast path: the run's review queue holds only unlabeled samples, so this reads ~n rows.
             q = (select(Sample.id, Sample.idx, Sample.key, Sample.path, Score.score, Score.rank)
-                 .join(Sample, Sample.id == Score.sample_id)
-                 .where(Score.run_id == run_id, Sample.label.is_(None)))
+                 .select_from(QueueEntry)
+                 .join(Score, and_(Score.run_id == QueueEntry.run_id, Score.sample_id == QueueEntry.sample_id))
+                 .join(Sample, Sample.id == QueueEntry.sample_id)
+                 .where(QueueEntry.run_id == run_id, Sample.label.is_(None)))
             if exclude:
-                q = q.where(Sample.id.not_in(exclude))
-            rows = s.execute(q.order_by(Score.rank).limit(int(n))).all()
-        return pd.DataFrame(rows, columns=["sample_id", "idx", "key", "path", "score", "rank"])
+                q = q.where(QueueEntry.sample_id.not_in(exclude))
+            rows = s.execute(q.order_by(QueueEntry.rank).limit(int(n))).all()
+            if len(rows) < n:
+                # Fewer than asked: the queue may be short (nearly all labeled) or missing (a run scored
+                # before queues existed): the exact query over all scores decides.
+                q = (select(Sample.id, Sample.idx, Sample.key, Sample.path, Score.score, Score.rank)
+                     .join(Sample, Sample.id == Score.sample_id)
+                     .where(Score.run_id == run_id, Sample.label.is_(None)))
+                if exclude:
+                    q = q.where(Sample.id.not_in(exclude))
+                rows = s.execute(q.order_by(Score.rank).limit(int(n))).all()
+        return pd.DataFrame(rows, columns=columns)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -102,3 +102,38 @@ def test_disputes_compares_each_annotators_latest_label(store):
     assert store.disputes(pid, sid[:24]) == {i: expected for i in sid[:24]}
     store.undo_last(pid, "eve")  # eve's latest batch undone: her label goes back to "anomalous"
     assert store.disputes(pid, sid[:1])[sid[0]][-1] == ("eve", "anomalous")
+
+
+def test_review_queue_follows_labels_and_undos_of_two_annotators(store):
+    """top_unlabeled reads a denormalised queue; after labels, relabels and undos by two annotators it
+    must equal the ranking recomputed from the scores and the current labels."""
+    pid = store.create_project("q", table(60))
+    sid = store.samples(pid)["sample_id"].tolist()
+    rng = np.random.default_rng(0)
+    runs = []
+    for _ in range(2):  # two scored runs: the queue of each must follow
+        run = store.request_run(pid, "deepsad", {}, "ann")
+        store.claim_next_run("w:1")
+        store.finish_run(run, "done")
+        store.record_labels(pid, rng.choice(sid, 5, replace=False).tolist(), "normal", "ann")  # before scoring
+        store.save_scores(run, rng.random(60))
+        runs.append(run)
+
+    def expected(run: int, n: int, exclude=()) -> list[int]:
+        sc = store.scores(run).merge(store.samples(pid)[["sample_id"]], on="sample_id")
+        sc = sc[sc["label"].isna() & ~sc["sample_id"].isin(list(exclude))]
+        return sc.sort_values("score", ascending=False, kind="stable")["sample_id"].head(n).tolist()
+
+    for step in range(40):
+        who = ("ann", "bob")[step % 2]
+        if step % 5 == 4:
+            store.undo_last(pid, who)
+        else:
+            store.record_labels(pid, rng.choice(sid, 3, replace=False).tolist(),
+                                ("normal", "anomalous")[step % 3 == 0], who)
+        for run in runs:
+            assert store.top_unlabeled(run, 8)["sample_id"].tolist() == expected(run, 8), (step, run)
+    skip = expected(runs[1], 3)
+    assert store.top_unlabeled(runs[1], 5, exclude=skip)["sample_id"].tolist() == expected(runs[1], 5, skip)
+    # asking for more than are left gives all of them (the exact query decides)
+    assert store.top_unlabeled(runs[0], 100)["sample_id"].tolist() == expected(runs[0], 100)
