@@ -54,8 +54,10 @@ class PgServer:
 
     # ----- lifecycle -----------------------------------------------------------------------
     def start(self, timeout: float = 60) -> "PgServer":
-        self.folder = Path(tempfile.mkdtemp(prefix="semiad-pg-"))
-        if os.geteuid() == 0:
+        root = os.geteuid() == 0
+        # as root the server user must reach the folder: /tmp, whatever TMPDIR says
+        self.folder = Path(tempfile.mkdtemp(prefix="semiad-pg-", dir="/tmp" if root else None))
+        if root:
             try:
                 self._user = pwd.getpwnam("postgres")
             except KeyError as e:
