@@ -31,6 +31,9 @@ def run(normal: int, known: int, gamma_l: float, gamma_p: float, pretrain_epochs
         now = time.perf_counter()
         times[p.phase].append(now - last[0])
         last[0] = now
+        if p.epoch % 10 == 0:  # a sign of life on stderr for the long runs
+            print(f"  normal {normal}: {p.phase} epoch {p.epoch}/{p.epochs} loss {p.loss:.5f} "
+                  f"{times[p.phase][-1]:.2f} s", file=sys.stderr, flush=True)
 
     det = DeepSAD(pretrain_epochs=pretrain_epochs, epochs=epochs, device=device, seed=seed, batch_size=batch_size)
     start = time.perf_counter()
