@@ -51,8 +51,21 @@ def sidebar_identity() -> None:
         st.query_params["who"] = name
 
 
+def _leave_pages_directory_mode() -> None:
+    """Streamlit runs a fresh server's first request in its old `pages/` directory mode (the page
+    script alone, without app.py) until some run has called st.navigation; a reload of a page URL
+    right after a restart would then miss app.py (no worker, wrong menu). Switch that mode off and
+    rerun, so app.py runs and routes to the same page. Relies on PagesManager's class flag."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def page_setup() -> tuple[Store, ProjectInfo | None]:
     """Sidebar of every page: who is labeling, the open project and its job status."""
+    _leave_pages_directory_mode()
     store = get_store()
     project = current_project(store)
     with st.sidebar:
@@ -88,7 +101,7 @@ def require_project() -> tuple[Store, ProjectInfo]:
     store, project = page_setup()
     if project is None:
         st.info("Open or create a project first.")
-        st.page_link("pages/home.py", label="Go to Projects", icon="📁")
+        st.page_link("pages/home.py", label="Go to Projects", icon=":material/folder_open:")
         st.stop()
     return store, project
 

@@ -107,7 +107,7 @@ if run is None:
         st.info("The first model is training (progress in the sidebar). The ranking appears here when it is done.")
     else:
         st.info("No model yet. Train one on the Train page.")
-        st.page_link("pages/train.py", label="Go to Train", icon="⚙️")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
 if not annotator():
@@ -117,7 +117,7 @@ top = st.columns([3, 2, 2, 3])
 strategy = top[0].selectbox("Show next", list(query.STRATEGIES), format_func=STRATEGY_NAMES.get, key="strategy",
                             help="\n\n".join(f"**{STRATEGY_NAMES[k]}**: {v}" for k, v in query.STRATEGIES.items()))
 per_page = top[1].select_slider("Batch", options=[6, 12, 24, 48], value=12, key="cards")
-per_row = top[2].select_slider("Per row", options=[3, 4, 6, 8], value=6, key="per_row")
+per_row = top[2].select_slider("Per row", options=[2, 3, 4, 5, 6], value=4, key="per_row")
 top[3].caption(f"Ranking of **round {run.round}**: {display_name(run.method)}, run {run.id} "
                f"({'warm start from run ' + str(run.parent_id) if run.parent_id else 'fresh model'}), "
                f"trained with {run.n_labels} labels. Highest score = most anomalous.")
@@ -185,11 +185,11 @@ for start in range(0, len(rest), per_row):
         with col.container(border=True):
             picture(i)
             st.markdown(caption(i))
-            b = st.columns(3)
-            b[0].button("N", key=f"n-{sid}", on_click=label, args=(sid, "normal"), help="Normal", width="stretch")
-            b[1].button("A", key=f"a-{sid}", on_click=label, args=(sid, "anomalous"), help="Anomalous",
+            b = st.columns(2, gap="small")
+            b[0].button("Normal", key=f"n-{sid}", on_click=label, args=(sid, "normal"), width="stretch")
+            b[1].button("Anomal.", key=f"a-{sid}", on_click=label, args=(sid, "anomalous"), help="Anomalous",
                         width="stretch")
-            b[2].button("⏭", key=f"s-{sid}", on_click=skip, args=(sid,), help="Skip", width="stretch")
+            st.button("Skip", key=f"s-{sid}", on_click=skip, args=(sid,), type="tertiary", width="stretch")
 
 disputed = store.disputes(pid)
 if disputed:
