@@ -51,6 +51,9 @@ def sidebar_identity() -> None:
         st.query_params["who"] = name
 
 
+_pages_mode_checked = False
+
+
 def _leave_pages_directory_mode() -> None:
     """Streamlit runs a fresh server's first request in its old `pages/` directory mode (the page
     script alone, without app.py) until some run has called st.navigation; a reload of a page URL
@@ -58,6 +61,10 @@ def _leave_pages_directory_mode() -> None:
     rerun, so app.py runs and routes to the same page. Relies on PagesManager's class flag."""
     from streamlit.runtime.pages_manager import PagesManager
 
+    global _pages_mode_checked
+    if _pages_mode_checked:  # once per process: AppTest resets the flag on every run by design
+        return
+    _pages_mode_checked = True
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
