@@ -261,12 +261,15 @@ class Store:
         ids = [i for i, _ in changes]
         # Lock the rows (PostgreSQL; SQLite serialises writers) so "latest event" and the
         # denormalised label cannot disagree under concurrent annotators.
-        found = s.scalars(select(Sample.id).where(Sample.project_id == project_id, Sample.id.in_(ids))
-                          .order_by(Sample.id).with_for_update()).all()
-        missing = set(ids) - set(found)
+        # The round rides along with the lock query: one round trip less per click on a server database.
+        done_runs = (select(func.count(Run.id)).where(Run.project_id == project_id, Run.status == "done")
+                     .scalar_subquery())
+        found = s.execute(select(Sample.id, done_runs).where(Sample.project_id == project_id, Sample.id.in_(ids))
+                          .order_by(Sample.id).with_for_update(of=Sample)).all()
+        missing = set(ids) - {i for i, _ in found}
         if missing:
             raise StoreError(f"{len(missing)} sample(s) are not in project {project_id}: {sorted(missing)[:5]}")
-        rnd = int(s.scalar(select(func.count(Run.id)).where(Run.project_id == project_id, Run.status == "done")) or 0)
+        rnd = int(found[0][1] or 0)
         now = utcnow()
         s.execute(insert(LabelEvent), [
             {"project_id": project_id, "sample_id": i, "label": lab, "annotator": annotator, "created_at": now,

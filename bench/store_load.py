@@ -1,0 +1,227 @@
+"""Store under load: 100,000 samples, 1,000,000 label events, a run with 100,000 scores.
+
+Measures the latency of what a person waits for on the Review page, through the real `Store` API:
+writing one label (`record_label`), the ranked queue (`top_unlabeled(run, 24)`, also with a few
+skipped samples excluded), the dispute markers of the 24 cards (`disputes`), the label counts shown
+on every rerun (`label_counts`) and `undo_last`. Goal (issue 8): p99 label write < 20 ms, top-N
+read < 100 ms.
+
+The history is bulk-inserted through the ORM tables with SQLAlchemy Core (PostgreSQL: COPY), not
+through the API. The labeled samples are the top-ranked half of the run, as when annotators work
+down the ranking: the queue query then has to get past 50,000 labeled samples (the worst case for it).
+PostgreSQL runs in a throwaway cluster (tests/pg.py) with its durable defaults (fsync and
+synchronous_commit on) and ANALYZE after the load; SQLite runs as the app configures it (WAL,
+synchronous=NORMAL), without ANALYZE.
+
+    nice -n 5 python bench/store_load.py --json bench/out/store_load.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert, text, update
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from semiad.data import SampleSet  # noqa: E402
+from state.models import LabelEvent, Sample  # noqa: E402
+from state.store import Store  # noqa: E402
+from tests.pg import PgServer, find_bindir  # noqa: E402
+
+ANNOTATORS = ["ann", "bob", "cy", "dee", "eve"]
+LABELS = np.array(["normal", "anomalous"])
+CHUNK = 50_000
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def build(store: Store, n_samples: int, n_events: int, labeled: float, seed: int) -> tuple[int, int, dict]:
+    """Project, one finished run with scores, and the bulk-loaded history; returns (project, run, timings)."""
+    rng = np.random.default_rng(seed)
+    timings = {}
+    t = time.perf_counter()
+    samples = SampleSet(ids=[f"s{i}" for i in range(n_samples)], X=rng.random((n_samples, 4), dtype=np.float32),
+                        kind="tabular", name="load")
+    pid = store.create_project("load", samples)
+    run = store.request_run(pid, "deepsad", {}, "bench")
+    store.claim_next_run("bench:0")
+    store.finish_run(run, "done")
+    scores = rng.random(n_samples)
+    timings["load_samples_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    sample_ids = store.samples(pid)["sample_id"].to_numpy()
+    top = sample_ids[np.argsort(-scores)[: int(labeled * n_samples)]]  # annotators work down the ranking
+    who = rng.integers(0, len(ANNOTATORS), n_events)
+    sid = np.concatenate([rng.permutation(top), rng.choice(top, n_events - len(top))])
+    lab = rng.integers(0, 2, n_events)
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rows = ({"project_id": pid, "sample_id": int(sid[k]), "label": str(LABELS[lab[k]]),
+             "annotator": ANNOTATORS[who[k]], "created_at": start + timedelta(seconds=int(k)), "round": 1,
+             # every 100th click is an undo of the one before, so undo_last has history to search
+             "source": "undo" if k % 100 == 99 else "review", "batch": f"b{k}",
+             "undoes": f"b{k - 1}" if k % 100 == 99 else None} for k in range(n_events))
+    _bulk_insert_events(store, rows, n_events)
+    # the denormalised current label = latest event per sample, written the way the store writes it
+    last = np.unique(sid[::-1], return_index=True)
+    latest_label = LABELS[lab[::-1][last[1]]]
+    with store.engine.begin() as conn:
+        for value in LABELS:
+            group = last[0][latest_label == value].tolist()
+            for i in range(0, len(group), 10_000):
+                conn.execute(update(Sample).where(Sample.id.in_(group[i:i + 10_000])).values(label=str(value)))
+    timings["load_events_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    store.save_scores(run, scores)  # after the labels, as a retrain would: its review queue sees them
+    timings["save_scores_s"] = time.perf_counter() - t
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    return pid, run, timings
+
+
+def _bulk_insert_events(store: Store, rows, n: int) -> None:
+    columns = ["project_id", "sample_id", "label", "annotator", "created_at", "round", "source", "batch", "undoes"]
+    if store.engine.dialect.name == "postgresql":
+        raw = store.engine.raw_connection()
+        try:
+            with raw.cursor() as cur, cur.copy(f"COPY label_events ({', '.join(columns)}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row([r[c] for c in columns])
+            raw.commit()
+        finally:
+            raw.close()
+        return
+    with store.engine.begin() as conn:
+        batch = []
+        for r in rows:
+            batch.append(r)
+            if len(batch) == CHUNK:
+                conn.execute(insert(LabelEvent), batch)
+                batch = []
+        if batch:
+            conn.execute(insert(LabelEvent), batch)
+
+
+def timed(fn, n: int) -> dict:
+    ms = []
+    for k in range(n):
+        t = time.perf_counter()
+        fn(k)
+        ms.append((time.perf_counter() - t) * 1000)
+    a = np.array(ms)
+    return {"n": n, "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
+            "mean_ms": float(a.mean()), "max_ms": float(a.max())}
+
+
+def measure(store: Store, pid: int, run: int, writes: int, reads: int, undos: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed + 1)
+    df = store.samples(pid)
+    all_ids = df["sample_id"].to_numpy()
+    labeled_ids = df.loc[df["label"].notna(), "sample_id"].to_numpy()
+    queue = store.top_unlabeled(run, 24)
+    assert len(queue) == 24 and queue["rank"].min() == len(labeled_ids) + 1, "the queue query is wrong"
+    out = {}
+    for k in range(20):  # warm the caches and the connection pool the way a running server has them
+        store.top_unlabeled(run, 24)
+        store.record_label(pid, int(rng.choice(all_ids)), "normal", "warmup")
+    out["record_label"] = timed(lambda k: store.record_label(
+        pid, int(rng.choice(all_ids)), str(LABELS[k % 2]), ANNOTATORS[k % len(ANNOTATORS)]), writes)
+    out["top_unlabeled_24"] = timed(lambda k: store.top_unlabeled(run, 24), reads)
+    skipped = store.top_unlabeled(run, 10)["sample_id"].tolist()
+    out["top_unlabeled_24_exclude_10"] = timed(lambda k: store.top_unlabeled(run, 24, exclude=skipped), reads)
+    out["disputes_24"] = timed(lambda k: store.disputes(pid, rng.choice(labeled_ids, 24).tolist()), reads)
+    out["label_counts"] = timed(lambda k: store.label_counts(pid), reads)
+    out["undo_last"] = timed(lambda k: store.undo_last(pid, ANNOTATORS[k % len(ANNOTATORS)]), undos)
+    return out
+
+
+def bench_backend(backend: str, args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory(prefix="semiad-load-") as home:
+        server = None
+        if backend == "postgresql":
+            bindir = find_bindir()
+            if bindir is None:
+                return {"skipped": "PostgreSQL server binaries not found"}
+            server = PgServer(bindir, settings={}).start()  # {}: PostgreSQL's durable defaults
+            url = server.create_database("load")
+        else:
+            url = f"sqlite:///{home}/semiad.db"
+        try:
+            store = Store(url, home=home)
+            pid, run, timings = build(store, args.samples, args.events, args.labeled, args.seed)
+            counts = store.label_counts(pid)
+            result = {"setup": {**timings, **counts}, **measure(store, pid, run, args.writes, args.reads, args.undos,
+                                                                   args.seed)}
+            store.close()
+            if server is not None:
+                # The same writes with commits that do not wait for the WAL flush (fdatasync): a setting a
+                # team can put in SEMIAD_DB_URL; it matches the SQLite store's WAL + synchronous=NORMAL.
+                fast = Store(url + "&options=-csynchronous_commit%3Doff", home=home)
+                rng = np.random.default_rng(args.seed + 2)
+                ids = fast.samples(pid)["sample_id"].to_numpy()
+                result["record_label_async_commit"] = timed(lambda k: fast.record_label(
+                    pid, int(rng.choice(ids)), str(LABELS[k % 2]), ANNOTATORS[k % len(ANNOTATORS)]), args.writes)
+                fast.close()
+            return result
+        finally:
+            if server is not None:
+                server.stop()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--samples", type=int, default=100_000)
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--labeled", type=float, default=0.5, help="share of samples with a label (the top-ranked)")
+    p.add_argument("--writes", type=int, default=1000)
+    p.add_argument("--reads", type=int, default=300)
+    p.add_argument("--undos", type=int, default=50)
+    p.add_argument("--backends", default="sqlite,postgresql")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still removes its server and files
+    result = {"device": cpu_name(), "load_average_at_start": os.getloadavg()[0], "samples": args.samples, "events": args.events, "labeled": args.labeled,
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "backends": {}}
+    for backend in args.backends.split(","):
+        print(f"{backend}: loading {args.samples:,} samples and {args.events:,} events ...", flush=True)
+        result["backends"][backend] = r = bench_backend(backend, args)
+        if "skipped" in r:
+            print(f"  skipped: {r['skipped']}")
+            continue
+        s = r["setup"]
+        print(f"  loaded in {s['load_samples_s'] + s['load_events_s']:.1f} s, scores saved in {s['save_scores_s']:.1f} s "
+              f"({s['events']:,} events, {s['normal'] + s['anomalous']:,} labeled)")
+        print(f"  {'operation':<30}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'max ms':>10}")
+        for op, m in r.items():
+            if op != "setup":
+                print(f"  {op:<30}{m['n']:>6}{m['p50_ms']:>10.2f}{m['p99_ms']:>10.2f}{m['mean_ms']:>10.2f}{m['max_ms']:>10.2f}")
+    goals = {}
+    for backend, r in result["backends"].items():
+        if "skipped" not in r:
+            goals[backend] = {"label_write_p99_under_20ms": r["record_label"]["p99_ms"] < 20,
+                              "top_n_p99_under_100ms": r["top_unlabeled_24"]["p99_ms"] < 100}
+    result["goals_met"] = goals
+    print(f"device: {result['device']}\ngoals met: {json.dumps(goals)}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
