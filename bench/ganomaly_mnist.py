@@ -44,7 +44,8 @@ def leave_one_digit_out(digit: int, seed: int) -> tuple[np.ndarray, np.ndarray, 
 
 def run(digit: int, epochs: float, batch_size: int, device: str, seed: int, fast: bool) -> dict:
     X_train, X_test, truth = leave_one_digit_out(digit, seed)
-    params = {**(GANomaly.FAST if fast else {}), "epochs": epochs, "batch_size": batch_size,
+    fast_params = {k: v for k, v in GANomaly.FAST.items() if k not in ("steps", "finetune_steps")}
+    params = {**(fast_params if fast else {}), "epochs": epochs, "batch_size": batch_size,
               "device": device, "seed": seed}
     det = GANomaly(**params)
     per_epoch: list[dict] = []
@@ -81,7 +82,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--fast", action="store_true", help="GANomaly.FAST: narrower networks (epochs still from --epochs)")
+    ap.add_argument("--fast", action="store_true", help="GANomaly.FAST networks (narrower, nz 32); the length still comes from --epochs")
     ap.add_argument("--json", type=Path, help="write the figures here as JSON")
     args = ap.parse_args()
     rows = []

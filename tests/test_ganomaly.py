@@ -119,9 +119,12 @@ def test_loading_a_pickle_with_code_is_refused(tmp_path) -> None:
         GANomaly.load(path)
 
 
-def test_fast_setting_and_make() -> None:
-    det = make("ganomaly", **{**GANomaly.FAST, "device": "cpu", "batch_size": 16})
-    assert det.ngf == 16 and det.nz == 32
+def test_fast_setting_fixed_step_counts_and_make() -> None:
+    assert GANomaly.FAST["ngf"] < GANomaly().ngf and GANomaly.FAST["steps"] <= 300
+    det = make("ganomaly", **{**GANomaly.FAST, "steps": 5, "finetune_steps": 2, "device": "cpu", "batch_size": 16})
+    assert isinstance(det, GANomaly) and det.ngf == 16 and det.nz == 32
     X = images(32)
-    det.fit(X)
-    assert det.decision_function(X).shape == (32,)
+    det.fit(X)  # 2 batches per epoch; a fixed step count ignores epochs
+    assert det.n_steps_ == 5 and det.decision_function(X).shape == (32,)
+    det.fit(X, warm_start=True)
+    assert det.n_steps_ == 7

@@ -35,14 +35,15 @@ class GANomaly(BaseDetector):
     Training length: `epochs` for the first fit and `finetune_epochs` for `fit(..., warm_start=True)`
     may be fractional — a fit runs round(epochs × batches per epoch) steps (at least one), where an
     epoch is one shuffled pass in batches of `batch_size` (drop_last as in base.batch_slices).
-    `finetune_steps`, when set, overrides `finetune_epochs` with a fixed number of steps.
+    `steps` / `finetune_steps`, when set, override `epochs` / `finetune_epochs` with a fixed number of
+    steps (useful for small pools, where a few epochs are only a handful of steps).
 
     Warm start (methods.md §3.8): keeps G, D and both Adam states (all three are saved in the model
     file) and trains on the current pool, so new normals come in and new anomalies go out.
 
     Fast setting for CPU users: ``GANomaly(**GANomaly.FAST)`` — networks a quarter as wide
-    (ngf=ndf=16, about 1/16 of the convolution work), nz=32, 3 epochs first fit and a quarter of an
-    epoch per warm start. Not the paper's setting; expect lower AUCs than the defaults.
+    (ngf=ndf=16, about 1/16 of the convolution work), nz=32, 300 steps for the first fit and 60 per
+    warm start, whatever the pool size. Not the paper's setting; expect lower AUCs than the defaults.
 
     Deviations from the reference loop, none changing the maths of an update: D's forward passes
     are shared between the G and D losses (the reference runs D four times per step; it runs twice
@@ -58,12 +59,12 @@ class GANomaly(BaseDetector):
 
     method = "ganomaly"
     input_range = (-1.0, 1.0)
-    FAST: ClassVar[dict[str, Any]] = {"ngf": 16, "ndf": 16, "nz": 32, "epochs": 3, "finetune_epochs": 0.25}
+    FAST: ClassVar[dict[str, Any]] = {"ngf": 16, "ndf": 16, "nz": 32, "steps": 300, "finetune_steps": 60}
 
     def __init__(self, nz: int = 100, ngf: int = 64, ndf: int = 64, extra_layers: int = 0,
                  epochs: float = 15, lr: float = 2e-4, beta1: float = 0.5, w_adv: float = 1.0,
-                 w_con: float = 50.0, w_enc: float = 1.0, finetune_epochs: float = 1.0,
-                 finetune_steps: int | None = None, hidden: tuple[int, ...] = (128, 64),
+                 w_con: float = 50.0, w_enc: float = 1.0, steps: int | None = None,
+                 finetune_epochs: float = 1.0, finetune_steps: int | None = None, hidden: tuple[int, ...] = (128, 64),
                  report_every: int = 50, batch_size: int = 64, device: str = "auto", seed: int | None = 0,
                  score_batch_size: int = 1024) -> None:
         super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size)
@@ -77,6 +78,7 @@ class GANomaly(BaseDetector):
         self.w_adv = w_adv
         self.w_con = w_con
         self.w_enc = w_enc
+        self.steps = steps
         self.finetune_epochs = finetune_epochs
         self.finetune_steps = finetune_steps
         self.hidden = tuple(hidden)
@@ -133,8 +135,9 @@ class GANomaly(BaseDetector):
         self.train_index_ = keep_cpu.numpy()  # which rows of X this fit trained on
         per_epoch = len(batch_slices(len(pool), self.batch_size, None, shuffle=False))
         self.steps_per_epoch_ = per_epoch
-        if warm_start and self.finetune_steps is not None:
-            steps = max(int(self.finetune_steps), 1)
+        fixed = self.finetune_steps if warm_start else self.steps
+        if fixed is not None:
+            steps = max(int(fixed), 1)
         else:
             steps = max(round((self.finetune_epochs if warm_start else self.epochs) * per_epoch), 1)
         self._train(pool, steps, "finetune" if warm_start else "train", report)
