@@ -39,8 +39,10 @@ def heading(page: Page, title: str, timeout: float = WAIT_MS) -> None:
 
 def go(page: Page, name: str) -> None:
     """Click the page's link in the sidebar navigation and wait for its title."""
-    page.get_by_test_id("stSidebarNavLink").filter(has_text=name).click()
+    page.get_by_test_id("stSidebarNavLink").filter(has=page.get_by_text(name, exact=True)).click()
     heading(page, TITLES[name])
+    if name == "Latent map":  # the chart draws after the script run: wait for Plotly's SVG
+        page.get_by_test_id("stPlotlyChart").locator(".main-svg").first.wait_for(timeout=WAIT_MS)
     no_exception(page)
 
 
@@ -110,3 +112,39 @@ def table_rows(page: Page, index: int = 0) -> list[dict[str, str]]:
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def trained_project(home: Path, name: str = "digits", **hyper) -> int:
+    """A project on the bundled digits with a tiny first model, trained here before the server
+    starts (the first model's speed is not what these tests are about)."""
+    from semiad.data import load_digits
+    from state.store import Store
+    from state.worker import Worker
+
+    store = Store(home=home)
+    pid = store.create_project(name, load_digits(), source="digits")
+    store.request_run(pid, "deepsad", {"hyper": {"pretrain_epochs": 1, "epochs": 2, **hyper}}, "setup")
+    assert Worker(store, maps=False).run_once()
+    assert store.latest_done_run(pid) is not None, store.runs(pid)[-1].error
+    store.close()
+    return pid
+
+
+def open_project(page: Page, url: str, who: str, project_id: int) -> None:
+    """As a person: open the app, enter a name, click the project's Open button (lands on Review)."""
+    open_app(page, url)
+    enter_name(page, who)
+    keyed_button(page, f"open-{project_id}").click()
+    heading(page, "Review")
+    page.get_by_text("Focused sample").wait_for()
+    settle(page)
+    no_exception(page)
+
+
+def set_number(page: Page, label: str, value: int | float) -> None:
+    """Type into a number input of the current page and commit it (Enter), waiting for the rerun."""
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    expect(box).to_have_value(str(value))
+    settle(page)

@@ -61,9 +61,11 @@ class Server:
     def log_path(self) -> Path:
         return self.log_dir / f"streamlit-{self.starts}.log"
 
-    def start(self) -> "Server":
+    def start(self, same_port: bool = False) -> "Server":
+        """Start; with same_port, on the port of the last start (so an open tab can just reload)."""
         self.starts += 1
-        self.port = free_port()
+        if not (same_port and self.port):
+            self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "SEMIAD_DB_URL"}
         env.update(SEMIAD_HOME=str(self.home), SEMIAD_MAPS="1" if self.maps else "0", PYTHONUNBUFFERED="1")
         cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),

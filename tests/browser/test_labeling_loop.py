@@ -4,7 +4,8 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from browser_util import (cards, enter_name, expect_counts, focused_sample, go, grid_samples, heading,
-                          keyed_button, no_exception, open_app, settle, shot, table_rows)
+                          keyed_button, no_exception, open_app, set_number, settle, shot,
+                          table_rows)
 from state.store import Store
 
 
@@ -25,11 +26,8 @@ def test_create_train_label_undo_retrain_reload_and_every_page(server, new_page)
     expect(fresh).to_be_enabled(timeout=240_000)
     settle(page)
     page.get_by_text("Settings", exact=True).click()
-    for label, value in (("Autoencoder pretraining epochs", "1"), ("Deep SAD epochs", "2")):
-        box = page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Enter")
-        settle(page)
+    set_number(page, "Autoencoder pretraining epochs", 1)
+    set_number(page, "Deep SAD epochs", 2)
     fresh.click()
     page.get_by_text("Current model: round 1", exact=False).wait_for(timeout=240_000)
     settle(page)

@@ -1,0 +1,85 @@
+"""Crash safety (issue 8, item 2): SIGKILL the server in the middle of a retrain; after a restart on
+the same workspace every label is there, the run shows as interrupted, and a new retrain works."""
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import expect
+
+from browser_util import (expect_counts, focused_sample, go, grid_samples, heading, keyed_button,
+                          no_exception, open_project, set_number, settle, shot, table_rows, trained_project)
+from state.store import Store
+
+
+def test_labels_survive_a_kill_mid_training_and_the_run_shows_interrupted(server_factory, new_page):
+    server = server_factory()
+    pid = trained_project(server.home)
+    server.start()
+    page = new_page()
+    open_project(page, server.url, "carol", pid)
+
+    given = {}
+    given[focused_sample(page)] = "anomalous"
+    page.get_by_role("heading", name="Review", level=1).click()
+    page.keyboard.press("a")
+    expect_counts(page, **{"Labeled anomalous": 1, "Label events": 1})
+    settle(page)
+    for n, (key, value) in enumerate((("n", "normal"), ("a", "anomalous")), start=2):
+        sid = grid_samples(page)[0]
+        keyed_button(page, f"{key}-{sid}").click()
+        given[sid] = value
+        expect_counts(page, **{"Label events": n})
+        settle(page)
+    expect_counts(page, **{"Labeled normal": 1, "Labeled anomalous": 2, "Unlabeled": 195})
+
+    # A retrain long enough to be killed in the middle: 500 fine-tune epochs (half a minute or more).
+    go(page, "Train")
+    page.get_by_text("Settings", exact=True).click()
+    set_number(page, "Fine-tune epochs per retrain", 500)
+    keyed_button(page, "retrain").click()
+    page.get_by_test_id("stSidebar").get_by_test_id("stProgress").wait_for(timeout=240_000)
+    store = Store(home=server.home)
+    end = time.monotonic() + 240
+    while True:  # kill only once the worker is really training (progress reported by an epoch)
+        run = store.active_run(pid)
+        if run is not None and run.status == "running" and run.progress > 0:
+            break
+        assert time.monotonic() < end, f"the retrain never started: {store.runs(pid)[-1]}"
+        time.sleep(0.2)
+    shot(page, "crash-before-kill")
+    server.kill()
+
+    killed = store.run(run.id)
+    assert killed.status == "running" and killed.progress < 0.9, killed  # it really died mid-training
+    labels = store.samples(pid).set_index("sample_id")["label"].dropna().to_dict()
+    assert labels == given
+
+    server.start(same_port=True)
+    page.reload()  # the person's tab (the Train page) after the server came back
+    heading(page, "Train")
+    no_exception(page)
+    history = table_rows(page)
+    assert [(r["run"], r["status"]) for r in history] == [(str(run.id), "interrupted"), ("1", "done")], history
+    expect(page.get_by_text("is running")).to_have_count(0)
+    assert store.run(run.id).status == "interrupted"
+    shot(page, "crash-train-after-restart")
+
+    go(page, "Review")
+    expect_counts(page, Round=1, **{"Labeled normal": 1, "Labeled anomalous": 2, "Unlabeled": 195,
+                                    "Label events": 3})
+    assert store.samples(pid).set_index("sample_id")["label"].dropna().to_dict() == given
+
+    go(page, "Train")
+    page.get_by_text("Settings", exact=True).click()
+    set_number(page, "Fine-tune epochs per retrain", 2)
+    retrain = keyed_button(page, "retrain")
+    expect(retrain).to_be_enabled()
+    retrain.click()
+    page.get_by_text("Current model: round 2", exact=False).wait_for(timeout=240_000)
+    settle(page)
+    history = table_rows(page)
+    assert [r["status"] for r in history] == ["done", "interrupted", "done"], history
+    assert store.latest_done_run(pid).n_labels == 3
+    go(page, "Review")
+    expect_counts(page, Round=2, **{"Labeled normal": 1, "Labeled anomalous": 2, "Label events": 3})
+    shot(page, "crash-review-after-retrain")

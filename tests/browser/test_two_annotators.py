@@ -1,0 +1,69 @@
+"""Two annotators at once (issue 8, item 3, the browser part): two browsers with two names label the
+same project at the same time through the Review page; the store keeps every click once, with the
+right name, and the page shows a sample the two disagree on as disputed, with both names."""
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from browser_util import (expect_counts, focused_sample, grid_samples, heading, keyed_button, no_exception,
+                          open_project, settle, shot, trained_project)
+from state.store import Store
+
+
+def test_two_annotators_label_the_same_project_at_once(server_factory, new_page):
+    server = server_factory()
+    pid = trained_project(server.home)
+    server.start()
+    alice, bob = new_page(), new_page()
+    open_project(alice, server.url, "alice", pid)
+    open_project(bob, server.url, "bob", pid)
+    clicks: list[tuple[str, int, str]] = []  # (who, sample id, label) of every click, in no set order
+
+    # Both see the same focused sample; both press a key for it at the same moment, disagreeing.
+    disputed = focused_sample(alice)
+    assert focused_sample(bob) == disputed
+    for page in (alice, bob):
+        page.get_by_role("heading", name="Review", level=1).click()
+    alice.keyboard.press("n")
+    bob.keyboard.press("a")
+    clicks += [("alice", disputed, "normal"), ("bob", disputed, "anomalous")]
+    for page in (alice, bob):
+        expect(page.locator(f".st-key-fn-{disputed}")).to_have_count(0)  # labeled: no longer focused
+        settle(page)
+
+    # Three more rounds: each clicks a grid card at once, alice from the left, bob from the right
+    # (the queue is the same for both, so their picks never collide).
+    for _ in range(3):
+        a_sid, b_sid = grid_samples(alice)[0], grid_samples(bob)[-1]
+        assert a_sid != b_sid
+        keyed_button(alice, f"n-{a_sid}").click()
+        keyed_button(bob, f"a-{b_sid}").click()
+        clicks += [("alice", a_sid, "normal"), ("bob", b_sid, "anomalous")]
+        for page, sid in ((alice, a_sid), (bob, b_sid)):
+            expect(page.locator(f".st-key-n-{sid}")).to_have_count(0)  # labeled: gone from the queue
+            settle(page)
+
+    store = Store(home=server.home)
+    events = store.events(pid)
+    stored = sorted(zip(events["annotator"], events["sample_id"], events["label"]))
+    assert stored == sorted(clicks)  # every click once, with the right name; nothing else
+    assert events["source"].str.startswith("review").all()  # all through the Review page
+    last = events[events["sample_id"] == disputed]["label"].iloc[-1]  # the later event is current
+    labels = store.samples(pid).set_index("sample_id")["label"]
+    assert labels[disputed] == last
+    counts = store.label_counts(pid)
+    assert counts["events"] == 8 and counts["normal"] + counts["anomalous"] == 7
+
+    # A fresh look (reload) shows the shared counts and the dispute, with both names, in each browser.
+    key = store.samples(pid).set_index("sample_id")["key"][disputed]
+    for who, page in (("alice", alice), ("bob", bob)):
+        page.reload()
+        heading(page, "Review")
+        expect_counts(page, **{"Labeled normal": counts["normal"], "Labeled anomalous": counts["anomalous"],
+                               "Label events": 8})
+        note = page.get_by_text(f"{key} — disputed:", exact=False)
+        expect(note).to_contain_text("alice said normal")
+        expect(note).to_contain_text("bob said anomalous")
+        expect(note).to_contain_text(f"current (latest): {last}")
+        no_exception(page)
+        shot(page, f"two-annotators-review-{who}")
