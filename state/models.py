@@ -66,6 +66,7 @@ class LabelEvent(Base):
         Index("ix_events_project_sample", "project_id", "sample_id"),
         Index("ix_events_project_annotator", "project_id", "annotator", "id"),
         Index("ix_events_batch", "batch"),  # undo finds a batch's events without reading the history
+        Index("ix_events_project_id", "project_id", "id"),  # the latest events of a project, newest first
         # Only undo events: undo's "was this batch undone?" probe stays small on a long history.
         Index("ix_events_undoes", "undoes", sqlite_where=text("undoes IS NOT NULL"),
               postgresql_where=text("undoes IS NOT NULL")),
@@ -118,3 +119,26 @@ class QueueEntry(Base):
     rank: Mapped[int] = mapped_column(Integer, primary_key=True)
     sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
     __table_args__ = (Index("ix_queue_sample", "sample_id"),)
+
+
+class LabelVote(Base):
+    """Each annotator's latest label per sample (the label of their latest event, undo included),
+    upserted with every event: `Store.disputes` compares votes instead of reading the history."""
+
+    __tablename__ = "label_votes"
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True)
+    annotator: Mapped[str] = mapped_column(String(200), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(16))
+    __table_args__ = (Index("ix_votes_project_sample_label", "project_id", "sample_id", "label"),)
+
+
+class LabelCounts(Base):
+    """Per project: events so far and samples currently normal / anomalous, adjusted by every label
+    write in its transaction, so the counts on every page need no count over the history."""
+
+    __tablename__ = "label_counts"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    normal: Mapped[int] = mapped_column(Integer, default=0)
+    anomalous: Mapped[int] = mapped_column(Integer, default=0)

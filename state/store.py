@@ -20,10 +20,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import and_, create_engine, delete, event, exists, func, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from semiad.data import SampleSet
-from state.models import LABELS, Base, LabelEvent, Project, QueueEntry, Run, Sample, Score, utcnow
+from state.models import (LABELS, Base, LabelCounts, LabelEvent, LabelVote, Project, QueueEntry, Run, Sample, Score,
+                          utcnow)
 
 ACTIVE = ("queued", "running")
 STALE_AFTER = timedelta(seconds=90)  # a running job that has not reported for this long is dead
@@ -120,6 +122,31 @@ class Store:
             for index in table.indexes:
                 index.create(self.engine, checkfirst=True)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._derive_missing()
+
+    def _derive_missing(self) -> None:
+        """Fill the counters and votes tables for projects that predate them (a database written by an
+        older semiad), from the samples and the event history. A no-op once they exist."""
+        with self.session() as s:
+            todo = s.scalars(select(Project.id).where(~exists().where(LabelCounts.project_id == Project.id))).all()
+            for pid in todo:
+                labels = dict(s.execute(select(Sample.label, func.count()).where(Sample.project_id == pid)
+                                        .group_by(Sample.label)).all())
+                events = s.scalar(select(func.count(LabelEvent.id)).where(LabelEvent.project_id == pid)) or 0
+                s.add(LabelCounts(project_id=pid, events=int(events), normal=int(labels.get("normal", 0)),
+                                  anomalous=int(labels.get("anomalous", 0))))
+                if events and s.scalar(select(LabelVote.sample_id).where(LabelVote.project_id == pid).limit(1)) is None:
+                    latest = (select(func.max(LabelEvent.id)).where(LabelEvent.project_id == pid)
+                              .group_by(LabelEvent.sample_id, LabelEvent.annotator))
+                    s.execute(insert(LabelVote).from_select(
+                        ["sample_id", "annotator", "project_id", "label"],
+                        select(LabelEvent.sample_id, LabelEvent.annotator, LabelEvent.project_id, LabelEvent.label)
+                        .where(LabelEvent.id.in_(latest))))
+            if todo:
+                try:
+                    s.commit()
+                except IntegrityError:  # another server filled them at the same moment
+                    s.rollback()
 
     def session(self) -> Session:
         return self._session()
@@ -152,6 +179,7 @@ class Store:
                     for i, (k, p, t) in enumerate(zip(samples.ids, paths, truth))]
             for start in range(0, len(rows), 10_000):
                 s.execute(insert(Sample), rows[start:start + 10_000])
+            s.add(LabelCounts(project_id=pid, events=0, normal=0, anomalous=0))
             s.commit()
         return pid
 
@@ -264,12 +292,21 @@ class Store:
         # The round rides along with the lock query: one round trip less per click on a server database.
         done_runs = (select(func.count(Run.id)).where(Run.project_id == project_id, Run.status == "done")
                      .scalar_subquery())
-        found = s.execute(select(Sample.id, done_runs).where(Sample.project_id == project_id, Sample.id.in_(ids))
+        found = s.execute(select(Sample.id, Sample.label, done_runs)
+                          .where(Sample.project_id == project_id, Sample.id.in_(ids))
                           .order_by(Sample.id).with_for_update(of=Sample)).all()
-        missing = set(ids) - {i for i, _ in found}
+        missing = set(ids) - {i for i, _, _ in found}
         if missing:
             raise StoreError(f"{len(missing)} sample(s) are not in project {project_id}: {sorted(missing)[:5]}")
-        rnd = int(found[0][1] or 0)
+        rnd = int(found[0][2] or 0)
+        before = [lab for _, lab, _ in found]
+        after = [None if lab == "unlabeled" else lab for _, lab in changes]
+        s.execute(update(LabelCounts).where(LabelCounts.project_id == project_id).values(
+            events=LabelCounts.events + len(changes),
+            normal=LabelCounts.normal + after.count("normal") - before.count("normal"),
+            anomalous=LabelCounts.anomalous + after.count("anomalous") - before.count("anomalous")))
+        _upsert_votes(s, [{"sample_id": i, "annotator": annotator, "project_id": project_id, "label": lab}
+                          for i, lab in changes])
         now = utcnow()
         s.execute(insert(LabelEvent), [
             {"project_id": project_id, "sample_id": i, "label": lab, "annotator": annotator, "created_at": now,
@@ -328,47 +365,51 @@ class Store:
         return np.select([df["label"] == "normal", df["label"] == "anomalous"], [1, -1], 0).astype(np.int64)
 
     def label_counts(self, project_id: int) -> dict[str, int]:
+        """Samples normal / anomalous / unlabeled now, and label events so far (kept as counters)."""
         with self.session() as s:
-            rows = dict(s.execute(select(Sample.label, func.count()).where(Sample.project_id == project_id)
-                                  .group_by(Sample.label)).all())
-            events = s.scalar(select(func.count(LabelEvent.id)).where(LabelEvent.project_id == project_id))
-        return {"normal": int(rows.get("normal", 0)), "anomalous": int(rows.get("anomalous", 0)),
-                "unlabeled": int(rows.get(None, 0)), "events": int(events or 0)}
+            row = s.execute(select(LabelCounts.normal, LabelCounts.anomalous, LabelCounts.events, Project.n_samples)
+                            .join(Project, Project.id == LabelCounts.project_id)
+                            .where(LabelCounts.project_id == project_id)).first()
+        normal, anomalous, events, n = row if row is not None else (0, 0, 0, 0)
+        return {"normal": int(normal), "anomalous": int(anomalous), "unlabeled": int(n - normal - anomalous),
+                "events": int(events)}
 
-    def events(self, project_id: int) -> pd.DataFrame:
-        """The full label history, oldest first."""
+    def events(self, project_id: int, last: int | None = None) -> pd.DataFrame:
+        """The full label history, oldest first; with `last`, only the latest `last` events (a page's
+        "recent labels" without reading a long history)."""
+        q = (select(LabelEvent.id, LabelEvent.sample_id, Sample.key, Sample.path, LabelEvent.label,
+                    LabelEvent.annotator, LabelEvent.created_at, LabelEvent.round, LabelEvent.source,
+                    LabelEvent.batch, LabelEvent.undoes)
+             .join(Sample, Sample.id == LabelEvent.sample_id).where(LabelEvent.project_id == project_id))
         with self.session() as s:
-            rows = s.execute(select(LabelEvent.id, LabelEvent.sample_id, Sample.key, Sample.path, LabelEvent.label,
-                                    LabelEvent.annotator, LabelEvent.created_at, LabelEvent.round, LabelEvent.source,
-                                    LabelEvent.batch, LabelEvent.undoes)
-                             .join(Sample, Sample.id == LabelEvent.sample_id)
-                             .where(LabelEvent.project_id == project_id).order_by(LabelEvent.id)).all()
+            if last is None:
+                rows = s.execute(q.order_by(LabelEvent.id)).all()
+            else:
+                rows = s.execute(q.order_by(LabelEvent.id.desc()).limit(int(last))).all()[::-1]
         return pd.DataFrame(rows, columns=["event_id", "sample_id", "key", "path", "label", "annotator", "time",
                                            "round", "source", "batch", "undoes"])
 
     def disputes(self, project_id: int, sample_ids: Iterable[int] | None = None) -> dict[int, list[tuple[str, str]]]:
         """Samples whose annotators' latest labels disagree: sample_id → [(annotator, label), ...].
-        Without sample_ids: every such sample of the project."""
+        Without sample_ids: every such sample of the project. Reads the votes table (each annotator's
+        latest label per sample), never the history."""
+        votes = select(LabelVote.sample_id, LabelVote.annotator, LabelVote.label).where(
+            LabelVote.project_id == project_id, LabelVote.label != "unlabeled")
         with self.session() as s:
             if sample_ids is None:
-                sample_ids = s.scalars(select(LabelEvent.sample_id).where(
-                    LabelEvent.project_id == project_id, LabelEvent.label != "unlabeled")
-                    .group_by(LabelEvent.sample_id).having(func.count(func.distinct(LabelEvent.annotator)) > 1)).all()
-            ids = [int(i) for i in sample_ids]
-            if not ids:
-                return {}
-            rows = s.execute(select(LabelEvent.sample_id, LabelEvent.annotator, LabelEvent.label)
-                             .where(LabelEvent.project_id == project_id, LabelEvent.sample_id.in_(ids))
-                             .order_by(LabelEvent.id)).all()
-        latest: dict[int, dict[str, str]] = {}
+                contested = (select(LabelVote.sample_id).where(LabelVote.project_id == project_id,
+                                                               LabelVote.label != "unlabeled")
+                             .group_by(LabelVote.sample_id).having(func.count(func.distinct(LabelVote.label)) > 1))
+                rows = s.execute(votes.where(LabelVote.sample_id.in_(contested))).all()
+            else:
+                ids = sorted({int(i) for i in sample_ids})
+                rows = []
+                for start in range(0, len(ids), 5000):
+                    rows += s.execute(votes.where(LabelVote.sample_id.in_(ids[start:start + 5000]))).all()
+        said: dict[int, dict[str, str]] = {}
         for sid, who, lab in rows:
-            latest.setdefault(sid, {})[who] = lab
-        out = {}
-        for sid, by_who in latest.items():
-            said = {w: lab for w, lab in by_who.items() if lab != "unlabeled"}
-            if len(set(said.values())) > 1:
-                out[sid] = sorted(said.items())
-        return out
+            said.setdefault(sid, {})[who] = lab
+        return {sid: sorted(by_who.items()) for sid, by_who in sorted(said.items()) if len(set(by_who.values())) > 1}
 
     # ----- runs ------------------------------------------------------------------------------
     def run_dir(self, run: RunInfo | int) -> Path:
@@ -550,6 +591,22 @@ class Store:
                     q = q.where(Sample.id.not_in(exclude))
                 rows = s.execute(q.order_by(Score.rank).limit(int(n))).all()
         return pd.DataFrame(rows, columns=columns)
+
+
+def _upsert_votes(s: Session, rows: list[dict]) -> None:
+    """Insert or replace (sample, annotator) → label rows, in the dialect's own upsert."""
+    dialect = s.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        from importlib import import_module
+
+        stmt = import_module(f"sqlalchemy.dialects.{dialect}").insert(LabelVote)
+        s.execute(stmt.on_conflict_do_update(index_elements=["sample_id", "annotator"],
+                                             set_={"label": stmt.excluded.label}), rows)
+        return
+    for row in rows:  # other databases: delete then insert
+        s.execute(delete(LabelVote).where(LabelVote.sample_id == row["sample_id"],
+                                          LabelVote.annotator == row["annotator"]))
+    s.execute(insert(LabelVote), rows)
 
 
 def _pid_alive(pid: int) -> bool:

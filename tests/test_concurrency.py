@@ -85,6 +85,7 @@ def test_two_labels_on_one_sample_keep_both_and_the_latest_is_current(store):
         [a, "ann", "anomalous"], [a, "bob", "normal"], [b, "ann", "normal"]]
     assert store.samples(pid).set_index("sample_id")["label"][a] == "normal"
     assert store.disputes(pid, [a, b]) == {a: [("ann", "anomalous"), ("bob", "normal")]}
+    assert store.events(pid, last=2)["event_id"].tolist() == ev["event_id"].tolist()[1:]
     # ann changes her mind and agrees: no longer disputed; her earlier event is still kept
     store.record_label(pid, a, "normal", "ann")
     assert store.disputes(pid, [a, b]) == {}
@@ -137,3 +138,27 @@ def test_review_queue_follows_labels_and_undos_of_two_annotators(store):
     assert store.top_unlabeled(runs[1], 5, exclude=skip)["sample_id"].tolist() == expected(runs[1], 5, skip)
     # asking for more than are left gives all of them (the exact query decides)
     assert store.top_unlabeled(runs[0], 100)["sample_id"].tolist() == expected(runs[0], 100)
+
+
+def test_counts_and_votes_are_rebuilt_for_a_database_from_before_they_existed(store, tmp_path, db_url):
+    from sqlalchemy import delete
+
+    from state.models import LabelCounts, LabelVote
+
+    pid = store.create_project("old", table(10))
+    a, b, c = store.samples(pid)["sample_id"].tolist()[:3]
+    store.record_labels(pid, [a, b], "anomalous", "ann")
+    store.record_label(pid, a, "normal", "bob")
+    store.record_label(pid, c, "normal", "bob")
+    store.undo_last(pid, "bob")  # c back to unlabeled
+    counts, disputes = store.label_counts(pid), store.disputes(pid)
+    assert counts == {"normal": 1, "anomalous": 1, "unlabeled": 8, "events": 5}
+    assert disputes == {a: [("ann", "anomalous"), ("bob", "normal")]}
+    with store.session() as s:  # what an older semiad's database lacks
+        s.execute(delete(LabelVote))
+        s.execute(delete(LabelCounts))
+        s.commit()
+    again = Store(db_url(tmp_path), home=tmp_path)
+    assert again.label_counts(pid) == counts and again.disputes(pid) == disputes
+    assert again.disputes(pid, [a, b, c]) == disputes
+    again.close()
