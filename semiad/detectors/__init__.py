@@ -2,8 +2,9 @@
 from semiad.detectors.base import BaseDetector, Progress, TrainingStopped
 from semiad.detectors.deepsad import DeepSAD
 from semiad.detectors.ganomaly import GANomaly
+from semiad.detectors.toll import Toll
 
-ALL: list[type[BaseDetector]] = [DeepSAD, GANomaly]
+ALL: list[type[BaseDetector]] = [DeepSAD, GANomaly, Toll]
 
 
 def make(method: str, **params) -> BaseDetector:
@@ -14,4 +15,4 @@ def make(method: str, **params) -> BaseDetector:
     return by_name[method](**params)
 
 
-__all__ = ["ALL", "BaseDetector", "DeepSAD", "GANomaly", "Progress", "TrainingStopped", "make"]
+__all__ = ["ALL", "BaseDetector", "DeepSAD", "GANomaly", "Progress", "Toll", "TrainingStopped", "make"]

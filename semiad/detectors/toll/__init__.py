@@ -1,0 +1,3 @@
+from semiad.detectors.toll.model import Toll
+
+__all__ = ["Toll"]
