@@ -1,7 +1,7 @@
 """GANomaly (Akcay et al., ACCV 2018) — methods.md §3."""
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 import torch
@@ -89,7 +89,7 @@ class GANomaly(BaseDetector):
         gen, disc, self.net_shape_ = build(self.input_shape_, self.nz, self.ngf, self.ndf, self.extra_layers,
                                            self.hidden)
         self.image_ = len(self.input_shape_) == 3
-        # channels_last: measured several times faster for the 1-channel convs on CPU, same maths
+        # channels_last: same maths; a full step measured 1.6× faster than contiguous on this CPU
         fmt = torch.channels_last if self.image_ else torch.contiguous_format
         self.gen_: Generator = gen.to(self.device_, memory_format=fmt)
         self.disc_: Discriminator = disc.to(self.device_, memory_format=fmt)
@@ -127,12 +127,11 @@ class GANomaly(BaseDetector):
         keep = torch.nonzero(y >= 0).flatten()  # labeled anomalies (y = −1) never train GANomaly
         if len(keep) < 2:
             raise ValueError("GANomaly needs at least two samples not labeled anomalous to train on")
-        keep_cpu = keep.cpu()
         # resize the pool once, in chunks, so the training set sits on the device as one tensor
         pool = torch.cat([self._prepare(X[keep[i:i + 4096]]) for i in range(0, len(keep), 4096)])
         if self.image_:
             pool = pool.contiguous(memory_format=torch.channels_last)
-        self.train_index_ = keep_cpu.numpy()  # which rows of X this fit trained on
+        self.train_index_ = keep.cpu().numpy()  # which rows of X this fit trained on
         per_epoch = len(batch_slices(len(pool), self.batch_size, None, shuffle=False))
         self.steps_per_epoch_ = per_epoch
         fixed = self.finetune_steps if warm_start else self.steps
@@ -142,7 +141,7 @@ class GANomaly(BaseDetector):
             steps = max(round((self.finetune_epochs if warm_start else self.epochs) * per_epoch), 1)
         self._train(pool, steps, "finetune" if warm_start else "train", report)
 
-    def _batches(self, n: int, steps: int, g: torch.Generator):
+    def _batches(self, n: int, steps: int, g: torch.Generator) -> Iterator[torch.Tensor | slice]:
         """`steps` index batches: whole shuffled epochs, the last one cut short if steps say so."""
         done = 0
         while done < steps:
