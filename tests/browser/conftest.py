@@ -148,9 +148,10 @@ def browser():
     if exe is None:
         pytest.skip("chromium not found (apt-get install chromium; .ci/run does it): browser tests skipped")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         pytest.skip("the playwright Python package is not installed: browser tests skipped")
+    expect.set_options(timeout=120_000)  # assertions wait for reruns on a slow, shared machine
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         yield b
@@ -169,6 +170,8 @@ def new_page(browser, request):
     """Open a tab in a fresh browser context (its own cookies and Streamlit session, like another
     person's browser). A failing test leaves a screenshot of each of its tabs."""
     contexts = []
+    for old in SHOTS.glob(f"{request.node.name}-FAILED-*.png"):  # from an earlier run of this test
+        old.unlink()
 
     def make():
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
