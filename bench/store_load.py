@@ -49,7 +49,8 @@ def cpu_name() -> str:
     return "unknown"
 
 
-def build(store: Store, n_samples: int, n_events: int, labeled: float, seed: int) -> tuple[int, int, dict]:
+def build(store: Store, n_samples: int, n_events: int, labeled: float, second_opinions: float,
+          seed: int) -> tuple[int, int, dict]:
     """Project, one finished run with scores, and the bulk-loaded history; returns (project, run, timings)."""
     rng = np.random.default_rng(seed)
     timings = {}
@@ -66,8 +67,15 @@ def build(store: Store, n_samples: int, n_events: int, labeled: float, seed: int
     t = time.perf_counter()
     sample_ids = store.samples(pid)["sample_id"].to_numpy()
     top = sample_ids[np.argsort(-scores)[: int(labeled * n_samples)]]  # annotators work down the ranking
-    who = rng.integers(0, len(ANNOTATORS), n_events)
     sid = np.concatenate([rng.permutation(top), rng.choice(top, n_events - len(top))])
+    # each labeled sample has one annotator who labels (and relabels) it; a share of the samples also
+    # gets a second opinion from the next annotator (second_opinions=1: everyone labels everything)
+    pos = np.searchsorted(np.sort(top), sid)
+    owner = rng.integers(0, len(ANNOTATORS), len(top))[pos]
+    second = (rng.random(len(top)) < second_opinions)[pos] & (rng.random(n_events) < 0.5)
+    who = np.where(second, (owner + 1) % len(ANNOTATORS), owner)
+    if second_opinions >= 1:
+        who = rng.integers(0, len(ANNOTATORS), n_events)
     lab = rng.integers(0, 2, n_events)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     rows = ({"project_id": pid, "sample_id": int(sid[k]), "label": str(LABELS[lab[k]]),
@@ -169,8 +177,9 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict:
             url = f"sqlite:///{home}/semiad.db"
         try:
             store = Store(url, home=home)
-            pid, run, timings = build(store, args.samples, args.events, args.labeled, args.seed)
-            counts = store.label_counts(pid)
+            pid, run, timings = build(store, args.samples, args.events, args.labeled, args.second_opinions,
+                                   args.seed)
+            counts = {**store.label_counts(pid), "disputed": len(store.disputes(pid))}
             result = {"setup": {**timings, **counts}, **measure(store, pid, run, args.writes, args.reads, args.undos,
                                                                    args.seed)}
             store.close()
@@ -194,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--samples", type=int, default=100_000)
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--labeled", type=float, default=0.5, help="share of samples with a label (the top-ranked)")
+    p.add_argument("--second-opinions", type=float, default=0.02,
+                   help="share of labeled samples also labeled by a second annotator (1: all by all)")
     p.add_argument("--writes", type=int, default=1000)
     p.add_argument("--reads", type=int, default=300)
     p.add_argument("--undos", type=int, default=50)
@@ -202,7 +213,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still removes its server and files
-    result = {"device": cpu_name(), "load_average_at_start": os.getloadavg()[0], "samples": args.samples, "events": args.events, "labeled": args.labeled,
+    result = {"device": cpu_name(), "load_average_at_start": os.getloadavg()[0],
+              "second_opinions": args.second_opinions, "samples": args.samples, "events": args.events, "labeled": args.labeled,
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "backends": {}}
     for backend in args.backends.split(","):
         print(f"{backend}: loading {args.samples:,} samples and {args.events:,} events ...", flush=True)
@@ -212,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
             continue
         s = r["setup"]
         print(f"  loaded in {s['load_samples_s'] + s['load_events_s']:.1f} s, scores saved in {s['save_scores_s']:.1f} s "
-              f"({s['events']:,} events, {s['normal'] + s['anomalous']:,} labeled)")
+              f"({s['events']:,} events, {s['normal'] + s['anomalous']:,} labeled, {s['disputed']:,} disputed)")
         print(f"  {'operation':<30}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'max ms':>10}")
         for op, m in r.items():
             if op != "setup":

@@ -332,17 +332,18 @@ class Store:
         with self.session() as s:
             # "not undone" as a correlated NOT EXISTS on the partial index of undo events: each check is
             # one index probe, where NOT IN (all undone batches) read the whole history every time.
+            # (No project filter in these two: batch ids are unique, and with one SQLite would pick the
+            # project index and read the whole history.)
             def not_undone(event: type[LabelEvent]):  # noqa: ANN202
                 undo = aliased(LabelEvent)
-                return ~exists().where(undo.undoes == event.batch, undo.project_id == project_id)
+                return ~exists().where(undo.undoes == event.batch)
 
             last = s.scalar(select(LabelEvent.batch).where(
                 LabelEvent.project_id == project_id, LabelEvent.annotator == annotator,
                 LabelEvent.source != "undo", not_undone(LabelEvent)).order_by(LabelEvent.id.desc()).limit(1))
             if last is None:
                 return []
-            events = s.execute(select(LabelEvent.id, LabelEvent.sample_id).where(
-                LabelEvent.project_id == project_id, LabelEvent.batch == last)).all()
+            events = s.execute(select(LabelEvent.id, LabelEvent.sample_id).where(LabelEvent.batch == last)).all()
             changes = []
             for event_id, sample_id in events:
                 relabeled = s.scalar(select(LabelEvent.id).where(
