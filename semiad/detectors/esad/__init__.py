@@ -1,0 +1,3 @@
+from semiad.detectors.esad.model import ESAD
+
+__all__ = ["ESAD"]

@@ -1,0 +1,123 @@
+"""ESAD — End-to-end Deep Semi-supervised Anomaly Detection (Huang et al., arXiv 2012.04905). methods.md §5."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from semiad.detectors.base import BaseDetector, Progress, ProgressFn, batch_slices
+from semiad.detectors.esad.loss import EPS, anomaly_score, esad_loss, reconstruction_target
+from semiad.detectors.esad.networks import EncoderDecoderEncoder, build
+
+
+class ESAD(BaseDetector):
+    """ESAD: encoder E₁ → decoder D → encoder E₂, trained end to end. **PROVISIONAL** — the paper
+    body was not available; the loss is assembled from the abstract and a third-party port
+    (methods.md §5.3, pitfall 21) and must be validated against the published gains (§5.6).
+
+    Labels: y=0 (unlabeled) and y=+1 (labeled normal) are treated alike as normal: reconstruct x,
+    keep ‖z₂‖ small. y=−1 (labeled anomaly) gets the opposite pressure on both terms: its
+    reconstruction target is a noisy copy x + N(0, noise_std²) (ours; the port's default perturbation
+    is identity) and its entropy term is the inverse norm 1/(‖z₂‖ + ε), which pushes z₂ away from 0.
+    Loss per batch: L = L_rec + λ₁·L_ent + λ₂·L_cons with L_rec = mean ‖x̂ − t‖² (summed over
+    pixels), L_ent = mean of ‖z₂‖ or 1/(‖z₂‖+ε), L_cons = mean (z₁ − z₂)²; λ₁ = λ₂ = 1.
+    Score: mean over pixels (x̂ − x)² + ‖z₂‖, eval mode (BatchNorm running statistics).
+    Embedding: z₁ = E₁(x).
+
+    Networks: Deep SAD's LeNets (28×28 gray: rep 32; 32×32 colour: rep 128) and MLP rule for
+    tables, with biases and affine BatchNorm allowed; E₁ and E₂ have separate weights. Inputs in
+    [0, 1] (tables standardized then min-max scaled by the base class).
+
+    Training (ours, methods.md §5.5; the paper's schedule is unknown): no pretraining, Adam lr 1e-4,
+    weight decay 1e-6, batch 128, 150 epochs with lr ×0.1 after epoch 50. `grad_clip` (off by
+    default) clips the global gradient norm, should the inverse term spike (pitfall 20).
+
+    Warm start (methods.md §5.7): continues all weights (E₁, D, E₂) and the Adam state (saved in
+    the model file) for `finetune_epochs` at the constant `finetune_lr`, on the current semi-labels.
+    """
+
+    method = "esad"
+
+    def __init__(self, lambda_ent: float = 1.0, lambda_cons: float = 1.0, noise_std: float = 0.5,
+                 eps: float = EPS, rep_dim: int | None = None, hidden: tuple[int, ...] | None = None,
+                 epochs: int = 150, lr: float = 1e-4, milestones: tuple[int, ...] = (50,),
+                 weight_decay: float = 1e-6, finetune_epochs: int = 10, finetune_lr: float = 1e-5,
+                 grad_clip: float | None = None, batch_size: int = 128, device: str = "auto",
+                 seed: int | None = 0, score_batch_size: int = 2048) -> None:
+        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size)
+        self.lambda_ent = lambda_ent
+        self.lambda_cons = lambda_cons
+        self.noise_std = noise_std
+        self.eps = eps
+        self.rep_dim = rep_dim
+        self.hidden = None if hidden is None else tuple(hidden)
+        self.epochs = epochs
+        self.lr = lr
+        self.milestones = tuple(milestones)
+        self.weight_decay = weight_decay
+        self.finetune_epochs = finetune_epochs
+        self.finetune_lr = finetune_lr
+        self.grad_clip = grad_clip
+
+    # ----- networks ------------------------------------------------------------------------
+    def _build(self) -> None:
+        e1, dec, e2, self.net_, self.rep_dim_ = build(self.input_shape_, self.rep_dim, self.hidden)
+        fmt = torch.channels_last if len(self.input_shape_) == 3 else torch.contiguous_format
+        self.model_ = EncoderDecoderEncoder(e1, dec, e2).to(self.device_, memory_format=fmt)
+        self.opt_ = torch.optim.Adam(self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        self.n_steps_ = 0
+
+    def _modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model_}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"opt": self.opt_.state_dict(), "n_steps": self.n_steps_}
+
+    def _set_extra_state(self, extra: dict[str, Any]) -> None:
+        self.opt_.load_state_dict(extra["opt"])
+        self.n_steps_ = int(extra["n_steps"])
+
+    # ----- training ------------------------------------------------------------------------
+    def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
+        if len(X) < 2:
+            raise ValueError("ESAD needs at least two samples to train on")
+        if warm_start:
+            epochs, lr, milestones, phase = self.finetune_epochs, self.finetune_lr, (), "finetune"
+        else:
+            epochs, lr, milestones, phase = self.epochs, self.lr, self.milestones, "train"
+        for group in self.opt_.param_groups:
+            group["lr"] = lr
+            group["weight_decay"] = self.weight_decay
+        sched = torch.optim.lr_scheduler.MultiStepLR(self.opt_, milestones=list(milestones), gamma=0.1)
+        g = self._generator()
+        for epoch in range(epochs):
+            self.model_.train()
+            total, count = torch.zeros((), device=X.device), 0
+            for idx in batch_slices(len(X), self.batch_size, g, shuffle=True):
+                idx = idx.to(X.device)
+                total += self._train_step(X[idx], y[idx]) * len(idx)
+                count += len(idx)
+            sched.step()
+            report(Progress(phase, epoch + 1, epochs, total.item() / max(count, 1), (epoch + 1) / max(epochs, 1)))
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One Adam step of the provisional ESAD loss on batch (x, y); returns the loss."""
+        x_hat, z1, z2 = self.model_(x)
+        target = reconstruction_target(x, y, self.noise_std)
+        loss, _ = esad_loss(x_hat, target, z1, z2, y, self.lambda_ent, self.lambda_cons, self.eps)
+        self.opt_.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model_.parameters(), self.grad_clip)
+        self.opt_.step()
+        self.n_steps_ += 1
+        return loss.detach()
+
+    # ----- scoring -------------------------------------------------------------------------
+    def _score(self, X: torch.Tensor) -> torch.Tensor:
+        x_hat, _, z2 = self.model_(X)
+        return anomaly_score(X, x_hat, z2)
+
+    def _embed(self, X: torch.Tensor) -> torch.Tensor:
+        return self.model_.encoder1(X)
