@@ -287,6 +287,11 @@ class Store:
     def _write_events(self, s: Session, project_id: int, changes: list[tuple[int, str]], annotator: str,
                       source: str, batch: str, undoes: str | None) -> None:
         ids = [i for i, _ in changes]
+        # A write first: SQLite takes its write lock here (its driver starts the transaction at the first
+        # write), so the labels read below cannot change before this transaction commits; on PostgreSQL
+        # it row-locks the project's counters (label writes of one project queue here for milliseconds).
+        s.execute(update(LabelCounts).where(LabelCounts.project_id == project_id).values(
+            events=LabelCounts.events + len(changes)))
         # Lock the rows (PostgreSQL; SQLite serialises writers) so "latest event" and the
         # denormalised label cannot disagree under concurrent annotators.
         # The round rides along with the lock query: one round trip less per click on a server database.
@@ -301,10 +306,11 @@ class Store:
         rnd = int(found[0][2] or 0)
         before = [lab for _, lab, _ in found]
         after = [None if lab == "unlabeled" else lab for _, lab in changes]
-        s.execute(update(LabelCounts).where(LabelCounts.project_id == project_id).values(
-            events=LabelCounts.events + len(changes),
-            normal=LabelCounts.normal + after.count("normal") - before.count("normal"),
-            anomalous=LabelCounts.anomalous + after.count("anomalous") - before.count("anomalous")))
+        d_normal = after.count("normal") - before.count("normal")
+        d_anomalous = after.count("anomalous") - before.count("anomalous")
+        if d_normal or d_anomalous:
+            s.execute(update(LabelCounts).where(LabelCounts.project_id == project_id).values(
+                normal=LabelCounts.normal + d_normal, anomalous=LabelCounts.anomalous + d_anomalous))
         _upsert_votes(s, [{"sample_id": i, "annotator": annotator, "project_id": project_id, "label": lab}
                           for i, lab in changes])
         now = utcnow()
