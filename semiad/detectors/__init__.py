@@ -1,11 +1,12 @@
 """Anomaly detectors with one interface: fit / decision_function / embed / save / load."""
+from semiad.detectors.ama import AMA
 from semiad.detectors.base import BaseDetector, Progress, TrainingStopped
 from semiad.detectors.deepsad import DeepSAD
 from semiad.detectors.esad import ESAD
 from semiad.detectors.ganomaly import GANomaly
 from semiad.detectors.toll import Toll
 
-ALL: list[type[BaseDetector]] = [DeepSAD, GANomaly, Toll, ESAD]
+ALL: list[type[BaseDetector]] = [DeepSAD, GANomaly, Toll, ESAD, AMA]
 
 
 def make(method: str, **params) -> BaseDetector:
@@ -16,4 +17,4 @@ def make(method: str, **params) -> BaseDetector:
     return by_name[method](**params)
 
 
-__all__ = ["ALL", "BaseDetector", "DeepSAD", "ESAD", "GANomaly", "Progress", "Toll", "TrainingStopped", "make"]
+__all__ = ["ALL", "AMA", "BaseDetector", "DeepSAD", "ESAD", "GANomaly", "Progress", "Toll", "TrainingStopped", "make"]

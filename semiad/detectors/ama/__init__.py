@@ -1,0 +1,3 @@
+from semiad.detectors.ama.model import AMA
+
+__all__ = ["AMA"]

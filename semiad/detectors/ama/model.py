@@ -1,0 +1,206 @@
+"""AMA — Adversarial Mirrored Autoencoder (Somepalli et al., UAI 2021, arXiv 2003.10713). methods.md §4."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from semiad.detectors.base import BaseDetector, Progress, ProgressFn, batch_slices
+from semiad.detectors.ama.loss import (ae_loss, critic_loss, deviation_score, feature_distance, gradient_penalty,
+                                       interpolate, pair, sample_weights)
+from semiad.detectors.ama.networks import build
+
+
+class AMA(BaseDetector):
+    """An autoencoder (E, G) trained against a Wasserstein critic D that compares the mirrored pair
+    (x, x) with the pair (x, x̂), x̂ = G(E(x)), stacked on the channel axis.
+
+    Labels: y=0 (unlabeled) and y=+1 (labeled normal) get weight l = +1; **labeled anomalies
+    (y=−1) enter with weight l = −λ_a** (`anom_lambda`, code default 1; the README command uses 5):
+    their critic and AE terms flip sign, so the critic learns to call their reconstructions real and
+    the AE is pushed to reconstruct them badly (methods.md §4.2). The latent-norm regulariser covers
+    only l = +1 samples. The code's synthetic inward negatives (`--sampling`) are not implemented.
+
+    Losses (methods.md §4.4): L_D = mean[−l·D(x,x) + l·D(x,x̂)] + 10·GP, GP on (x, αx + (1−α)x̂)
+    with the gradient norm per pixel over channels (dim=1); L_AE = −mean[l·D(x,x̂)] + λ_reg·mean ‖E(x)‖.
+    Per batch: `n_critic` = 5 critic steps, then one E+G step, all on the same batch. Adam lr 3e-4,
+    betas (0, 0.9) for D and G, (0.5, 0.9) for E; lr ×0.1 after epochs 30, 60, 90; 100 epochs;
+    batch 256 (drop_last as in base.batch_slices).
+
+    Score (methods.md §4.5): d(x) = ‖φ_D(x,x) − φ_D(x,x̂)‖₁ on the critic's features, then the
+    two-sided deviation |d − μ|/σ from the Gaussian fitted to d over the training normals
+    (y ∈ {0, +1}) at the end of every fit, warm or not; μ_, σ_ are saved with the model. Eval mode
+    (BatchNorm running statistics; spectral norm uses its stored vectors), so a score does not
+    depend on its batch. Embedding: E(x) (nz-d).
+
+    Inputs: images scaled to [−1, 1]; square images of any side are resized to 32×32 inside the model
+    (28×28 gray → nc=1: critic input 2 channels, generator output 1). Tables: MLP E / G and an MLP
+    critic on [x, y] — **experimental**, not in the paper. Widths `ndf` (encoder: 2·, 4·, 8·ndf
+    channels), `gen_ch`, `critic_ch` default to the official 32 / 256 / 128.
+
+    Warm start (methods.md §4.7): continues E, G, D and all three Adam states (saved in the model file)
+    at the constant `finetune_lr` for `finetune_epochs`, then refits μ, σ.
+
+    Deviations, none changing an update's maths: x̂ is computed once per batch (E and G do not change
+    during the critic steps; the reference recomputes it, moving G's BatchNorm running statistics more
+    often), and each critic step runs D once on the three kinds of pairs stacked in one batch (D has no
+    BatchNorm, so this equals three passes; spectral norm's power iteration then runs once per step).
+    No model selection on a labeled validation set (pitfall 16): the model after the last step is the model.
+
+    Fast setting for CPU users: ``AMA(**AMA.FAST)`` — narrow networks (ndf 8, 64-channel generator,
+    32-channel critic, nz 32); not the paper's setting.
+    """
+
+    method = "ama"
+    input_range = (-1.0, 1.0)
+    FAST: ClassVar[dict[str, Any]] = {"ndf": 8, "gen_ch": 64, "critic_ch": 32, "nz": 32}
+
+    def __init__(self, nz: int = 128, ndf: int = 32, gen_ch: int = 256, critic_ch: int = 128,
+                 hidden: tuple[int, ...] = (128, 64), anom_lambda: float = 1.0, lambda_reg: float = 1.0,
+                 lambda_gp: float = 10.0, n_critic: int = 5, epochs: int = 100, lr: float = 3e-4,
+                 milestones: tuple[int, ...] = (30, 60, 90), finetune_epochs: int = 3, finetune_lr: float = 3e-5,
+                 batch_size: int = 256, device: str = "auto", seed: int | None = 0,
+                 score_batch_size: int = 512) -> None:
+        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size)
+        self.nz = nz
+        self.ndf = ndf
+        self.gen_ch = gen_ch
+        self.critic_ch = critic_ch
+        self.hidden = tuple(hidden)
+        self.anom_lambda = anom_lambda
+        self.lambda_reg = lambda_reg
+        self.lambda_gp = lambda_gp
+        self.n_critic = n_critic
+        self.epochs = epochs
+        self.lr = lr
+        self.milestones = tuple(milestones)
+        self.finetune_epochs = finetune_epochs
+        self.finetune_lr = finetune_lr
+
+    # ----- networks ------------------------------------------------------------------------
+    def _build(self) -> None:
+        enc, gen, critic, self.net_shape_ = build(self.input_shape_, self.nz, self.ndf, self.gen_ch, self.critic_ch,
+                                                  self.hidden)
+        self.image_ = len(self.input_shape_) == 3
+        fmt = torch.channels_last if self.image_ else torch.contiguous_format
+        self.enc_ = enc.to(self.device_, memory_format=fmt)
+        self.gen_ = gen.to(self.device_, memory_format=fmt)
+        self.critic_ = critic.to(self.device_, memory_format=fmt)
+        self.opt_e_ = torch.optim.Adam(self.enc_.parameters(), lr=self.lr, betas=(0.5, 0.9))
+        self.opt_g_ = torch.optim.Adam(self.gen_.parameters(), lr=self.lr, betas=(0.0, 0.9))
+        self.opt_d_ = torch.optim.Adam(self.critic_.parameters(), lr=self.lr, betas=(0.0, 0.9))
+        self.mu_, self.sigma_ = 0.0, 1.0
+        self.n_steps_ = 0
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_e": self.opt_e_, "opt_g": self.opt_g_, "opt_d": self.opt_d_}
+
+    def _modules(self) -> dict[str, nn.Module]:
+        return {"encoder": self.enc_, "generator": self.gen_, "critic": self.critic_}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"mu": self.mu_, "sigma": self.sigma_, "n_steps": self.n_steps_,
+                **{k: o.state_dict() for k, o in self._optimizers().items()}}
+
+    def _set_extra_state(self, extra: dict[str, Any]) -> None:
+        self.mu_, self.sigma_ = float(extra["mu"]), float(extra["sigma"])
+        self.n_steps_ = int(extra["n_steps"])
+        for k, o in self._optimizers().items():
+            o.load_state_dict(extra[k])
+
+    def _prepare(self, X: torch.Tensor) -> torch.Tensor:
+        """Scaled inputs → what the nets see: images resized to 32×32 (bilinear), channels_last."""
+        if not self.image_:
+            return X
+        if X.shape[-1] != self.net_shape_[-1]:
+            X = F.interpolate(X, size=self.net_shape_[1:], mode="bilinear", align_corners=False)
+        return X.contiguous(memory_format=torch.channels_last)
+
+    # ----- training ------------------------------------------------------------------------
+    def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
+        if len(X) < 2:
+            raise ValueError("AMA needs at least two samples to train on")
+        pool = torch.cat([self._prepare(X[i:i + 4096]) for i in range(0, len(X), 4096)])
+        if self.image_:
+            pool = pool.contiguous(memory_format=torch.channels_last)
+        l_all = sample_weights(y, self.anom_lambda)
+        if warm_start:  # constant small lr for all three (methods.md §4.7)
+            epochs, milestones, phase = self.finetune_epochs, (), "finetune"
+            lr = self.finetune_lr
+        else:
+            epochs, milestones, phase, lr = self.epochs, self.milestones, "train", self.lr
+        scheds = []
+        for opt in self._optimizers().values():
+            for group in opt.param_groups:
+                group["lr"] = lr
+            scheds.append(torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1))
+        g = self._generator()
+        for epoch in range(epochs):
+            total, count = torch.zeros((), device=pool.device), 0
+            for idx in batch_slices(len(pool), self.batch_size, g, shuffle=True):
+                idx = idx.to(pool.device)
+                total += self._train_step(pool[idx], l_all[idx]) * len(idx)
+                count += len(idx)
+            for s in scheds:
+                s.step()
+            report(Progress(phase, epoch + 1, epochs, total.item() / max(count, 1), (epoch + 1) / max(epochs, 1)))
+        self._fit_gaussian(pool[y >= 0] if bool((y >= 0).any()) else pool)
+
+    def _train_step(self, x: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
+        """n_critic critic updates, then one E+G update, on batch x with weights l. Returns L_AE."""
+        for m in self._modules().values():
+            m.train()
+        n = len(x)
+        z = self.enc_(x)
+        x_hat = self.gen_(z)
+        x_fixed = x_hat.detach()
+        alpha_shape = (n,) + (1,) * (x.ndim - 1)
+        for _ in range(self.n_critic):
+            alpha = torch.rand(alpha_shape, device=x.device)
+            gp_in = pair(x, interpolate(x, x_fixed, alpha)).requires_grad_(True)
+            d_all, _ = self.critic_(torch.cat([pair(x, x), pair(x, x_fixed), gp_in]))
+            d_real, d_fake, d_gp = d_all[:n], d_all[n:2 * n], d_all[2 * n:]
+            (grad,) = torch.autograd.grad(d_gp.sum(), gp_in, create_graph=True)
+            loss_d = critic_loss(d_real, d_fake, l, gradient_penalty(grad), self.lambda_gp)
+            self.opt_d_.zero_grad(set_to_none=True)
+            loss_d.backward(inputs=list(self.critic_.parameters()))
+            self.opt_d_.step()
+        d_fake, _ = self.critic_(pair(x, x_hat))
+        loss_ae = ae_loss(d_fake, l, z, self.lambda_reg)
+        self.opt_e_.zero_grad(set_to_none=True)
+        self.opt_g_.zero_grad(set_to_none=True)
+        loss_ae.backward(inputs=[*self.enc_.parameters(), *self.gen_.parameters()])  # D's grads: from L_D only
+        self.opt_e_.step()
+        self.opt_g_.step()
+        self.n_steps_ += 1
+        return loss_ae.detach()
+
+    @torch.no_grad()
+    def _fit_gaussian(self, normals: torch.Tensor) -> None:
+        """μ, σ of the raw distance over the training normals, eval mode (methods.md §4.5, pitfall 17)."""
+        for m in self._modules().values():
+            m.eval()
+        d = torch.cat([self._distance(normals[i:i + self.score_batch_size])
+                       for i in range(0, len(normals), self.score_batch_size)])
+        self.mu_ = float(d.mean())
+        self.sigma_ = max(float(d.std()) if len(d) > 1 else 0.0, 1e-8)  # a constant d would divide by 0
+
+    # ----- scoring -------------------------------------------------------------------------
+    def _distance(self, x: torch.Tensor) -> torch.Tensor:
+        """d(x) on prepared inputs: ‖φ_D(x, x) − φ_D(x, x̂)‖₁ (both pairs through D in one batch)."""
+        x_hat = self.gen_(self.enc_(x))
+        _, f = self.critic_(torch.cat([pair(x, x), pair(x, x_hat)]))
+        return feature_distance(f[:len(x)], f[len(x):])
+
+    def raw_distance(self, X: Any) -> np.ndarray:
+        """d(x) per sample (the code's one-sided `score_auc`), before the Gaussian deviation."""
+        return self._batched(lambda x: self._distance(self._prepare(x)), X)
+
+    def _score(self, X: torch.Tensor) -> torch.Tensor:
+        return deviation_score(self._distance(self._prepare(X)), self.mu_, self.sigma_)
+
+    def _embed(self, X: torch.Tensor) -> torch.Tensor:
+        return self.enc_(self._prepare(X))
