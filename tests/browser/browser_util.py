@@ -55,6 +55,12 @@ def enter_name(page: Page, name: str) -> None:
     page.get_by_role("heading", level=1).click()  # focus out of the text box, so keys reach shortcuts
 
 
+def wait_for_model_round(page: Page, n: int, timeout: float = WAIT_MS) -> None:
+    """Wait until the sidebar's job status (a fragment that polls the store every second) reports
+    the model of round n. It does not depend on the page itself rerunning when the run ends."""
+    page.get_by_test_id("stSidebar").get_by_text(f"Model: round {n} ", exact=False).wait_for(timeout=timeout)
+
+
 def metric(page: Page, label: str):
     """The value element of a metric; use with expect(...).to_have_text."""
     return page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")

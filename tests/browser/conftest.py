@@ -120,8 +120,9 @@ class Server:
 
 
 @pytest.fixture
-def server_factory(tmp_path):
-    """Make (not start) servers on temporary workspaces; all are stopped after the test."""
+def server_factory(tmp_path, request):
+    """Make (not start) servers on temporary workspaces; all are stopped after the test, and a
+    failing test prints the end of each server's log."""
     made: list[Server] = []
 
     def make(home: Path | None = None, maps: bool = False) -> Server:
@@ -134,6 +135,13 @@ def server_factory(tmp_path):
     yield make
     for server in made:
         server.stop()
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        for server in made:
+            for n in range(1, server.starts + 1):
+                log = server.log_dir / f"streamlit-{n}.log"
+                text = log.read_text(errors="replace") if log.exists() else "(no log)"
+                print(f"----- {log} -----\n" + "\n".join(text.splitlines()[-80:]))
 
 
 @pytest.fixture

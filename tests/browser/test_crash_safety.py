@@ -7,7 +7,8 @@ import time
 from playwright.sync_api import expect
 
 from browser_util import (expect_counts, focused_sample, go, grid_samples, heading, keyed_button,
-                          no_exception, open_project, set_number, settle, shot, table_rows, trained_project)
+                          no_exception, open_project, set_number, settle, shot, table_rows, trained_project,
+                          wait_for_model_round)
 from state.store import Store
 
 
@@ -75,8 +76,9 @@ def test_labels_survive_a_kill_mid_training_and_the_run_shows_interrupted(server
     retrain = keyed_button(page, "retrain")
     expect(retrain).to_be_enabled()
     retrain.click()
-    page.get_by_text("Current model: round 2", exact=False).wait_for(timeout=240_000)
-    settle(page)
+    wait_for_model_round(page, 2)
+    go(page, "Train")  # a fresh look at the page, however the run's end was noticed
+    page.get_by_text("Current model: round 2", exact=False).wait_for()
     history = table_rows(page)
     assert [r["status"] for r in history] == ["done", "interrupted", "done"], history
     assert store.latest_done_run(pid).n_labels == 3

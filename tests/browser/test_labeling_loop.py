@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from browser_util import (cards, enter_name, expect_counts, focused_sample, go, grid_samples, heading,
                           keyed_button, no_exception, open_app, set_number, settle, shot,
-                          table_rows)
+                          table_rows, wait_for_model_round)
 from state.store import Store
 
 
@@ -29,8 +29,8 @@ def test_create_train_label_undo_retrain_reload_and_every_page(server, new_page)
     set_number(page, "Autoencoder pretraining epochs", 1)
     set_number(page, "Deep SAD epochs", 2)
     fresh.click()
-    page.get_by_text("Current model: round 1", exact=False).wait_for(timeout=240_000)
-    settle(page)
+    wait_for_model_round(page, 1)
+    go(page, "Train")  # a fresh look at the page, however the run's end was noticed
     history = table_rows(page)
     assert [r["status"] for r in history] == ["done", "cancelled"], history
 
@@ -75,8 +75,9 @@ def test_create_train_label_undo_retrain_reload_and_every_page(server, new_page)
     go(page, "Train")
     retrain = page.get_by_role("button", name="Retrain", exact=True)
     retrain.click()
-    page.get_by_text("Current model: round 2", exact=False).wait_for(timeout=240_000)
-    settle(page)
+    wait_for_model_round(page, 2)
+    go(page, "Train")  # a fresh look at the page, however the run's end was noticed
+    page.get_by_text("Current model: round 2", exact=False).wait_for()
     runs = table_rows(page)
     assert runs[0]["status"] == "done" and runs[0]["start"].startswith("warm from"), runs
     shot(page, "loop-train-round2")
