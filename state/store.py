@@ -557,8 +557,8 @@ class Store:
             for start in range(0, len(rows), 20_000):
                 s.execute(insert(Score), rows[start:start + 20_000])
             # The run's review queue: its unlabeled samples by rank. (On PostgreSQL, an undo committed
-            # while this runs is not seen here and that sample stays out of this run's queue; the
-            # Review page's next run shows it again.)
+            # while this runs is not seen here and that sample stays out of this run's queue until
+            # the next run is scored; rare: an undo during the seconds scores are saved.)
             s.execute(insert(QueueEntry).from_select(
                 ["run_id", "rank", "sample_id"],
                 select(Score.run_id, Score.rank, Score.sample_id).join(Sample, Sample.id == Score.sample_id)
