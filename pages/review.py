@@ -205,7 +205,7 @@ if disputed:
                              + f"; current (latest): **{current}**")
 
 with st.expander("Recent labels"):
-    events = store.events(pid).tail(15).iloc[::-1]
+    events = store.events(pid, last=15).iloc[::-1]
     if events.empty:
         st.caption("No labels yet.")
     else:
