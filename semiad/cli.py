@@ -66,16 +66,26 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("detector")
     g.add_argument("--method", default="deepsad", choices=[c.method for c in ALL], help="detector (default deepsad)")
     g.add_argument("--epochs", type=int, nargs=3, metavar=("PRETRAIN", "TRAIN", "FINETUNE"),
-                   help="epochs of the first fit's pretraining and training, and of each warm-start fine-tune")
+                   help="epochs of the first fit's pretraining and training, and of each warm-start fine-tune "
+                        "(numbers a method has no parameter for are ignored)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     g.add_argument("--set", dest="params", nargs="+", default=[], metavar="KEY=VALUE",
                    help="more detector parameters, e.g. --set eta=2 finetune_lr=1e-4")
 
 
 def detector_params(args: argparse.Namespace) -> dict[str, Any]:
-    params = {"device": args.device, "seed": args.seed, **_key_values(args.params)}
+    """Constructor arguments from --device/--seed/--epochs/--set. --epochs fills only the names the
+    method has (a method without AE pretraining ignores PRETRAIN); --set names are passed as given."""
+    import inspect
+
+    from semiad.detectors.base import registry
+
+    params: dict[str, Any] = {"device": args.device, "seed": getattr(args, "seed", 0)}
     if args.epochs:
-        params.update(pretrain_epochs=args.epochs[0], epochs=args.epochs[1], finetune_epochs=args.epochs[2])
+        accepted = inspect.signature(registry()[args.method].__init__).parameters
+        given = dict(zip(("pretrain_epochs", "epochs", "finetune_epochs"), args.epochs))
+        params.update({k: v for k, v in given.items() if k in accepted})
+    params.update(_key_values(args.params))
     return params
 
 
@@ -144,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as e:  # bad data or options: one readable line, not a traceback
+    except (ValueError, TypeError) as e:  # bad data or options (e.g. an unknown --set name): one line, not a traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -78,17 +78,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _params(det: BaseDetector) -> dict[str, Any]:
-    """The detector's constructor arguments. (BaseDetector.get_params also walks `object.__init__`
-    and then asks for an attribute named `args`; reported, worked around here.)"""
-    names: list[str] = []
-    for cls in type(det).__mro__:
-        if cls is not object and "__init__" in cls.__dict__:
-            names += [p.name for p in inspect.signature(cls.__init__).parameters.values()
-                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    return {n: getattr(det, n) for n in dict.fromkeys(names) if hasattr(det, n)}
-
-
 def detector_for(method: str, params: dict[str, Any] | None = None) -> BaseDetector:
     """A detector for the loop: `make(method, **params)`, with labeled oversampling switched on
     where the method has it and the caller did not decide."""
@@ -135,7 +124,7 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
         det.fit(X, y)
         fit_s = time.perf_counter() - start
     config = {"method": det.method, "strategy": strategy, "rounds": rounds, "batch": batch, "seed": seed,
-              "data": data_name, "detector": json_safe(_params(det)), "strategy_options": strategy_options}
+              "data": data_name, "detector": json_safe(det.get_params()), "strategy_options": strategy_options}
 
     rows: list[dict[str, Any]] = []
     queries: list[dict[str, Any]] = []
