@@ -249,6 +249,14 @@ class ProjectionCache:
                 return None
         return coords
 
+    def ids(self, version: str, method: str, params: Mapping[str, Any] | None = None) -> list[str] | None:
+        """The sample ids stored with those coordinates (None if none were stored), e.g. to seed a
+        new map with `align_layout(cache.ids(...), cache.get(...), new_ids)` after samples were added."""
+        try:
+            return np.load(self._path(version, method, params).with_suffix(".ids.npy"), allow_pickle=False).tolist()
+        except (FileNotFoundError, ValueError, OSError):
+            return None
+
     def put(self, version: str, method: str, params: Mapping[str, Any] | None, coords: np.ndarray,
             ids: Sequence[str] | None = None) -> Path:
         """Store coordinates (and optionally the sample ids they belong to); returns the file."""

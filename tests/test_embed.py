@@ -153,6 +153,10 @@ def test_cache_checks_sample_ids_and_odd_versions(tmp_path):
     assert cache.get("run 3/model:v7", "pca", None, ids=ids + ["img/4.png"]) is None  # a sample was added
     assert cache.get("run 3/model:v7", "pca", None, ids=ids[::-1]) is None
     assert cache.get("run 3/model:v7", "pca", None) is not None
+    # the stored ids let a later map keep this layout for the samples it shares
+    assert cache.ids("run 3/model:v7", "pca") == ids and cache.ids("v0", "pca") is None
+    seeded = align_layout(cache.ids("run 3/model:v7", "pca"), cache.get("run 3/model:v7", "pca"), ids[1:] + ["new"])
+    assert np.isfinite(seeded[:3]).all() and np.isnan(seeded[3]).all()
     assert all(p.parent == tmp_path for p in tmp_path.rglob("*.npy"))  # the version never makes folders
     with pytest.raises(ValueError):
         cache.put("v", "pca", None, np.ones((3, 3)))
