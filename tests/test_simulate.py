@@ -76,3 +76,5 @@ def test_parser_is_extensible_and_reports_bad_input(tmp_path, capsys):
     assert "simulate" in sub.choices
     assert main(["simulate", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path)]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert main(["simulate", "--set", "no_such_option=1", "--out", str(tmp_path)]) == 2
+    assert "no_such_option" in capsys.readouterr().err
