@@ -154,3 +154,27 @@ def set_number(page: Page, label: str, value: int | float) -> None:
     box.press("Enter")
     expect(box).to_have_value(str(value))
     settle(page)
+
+
+def click_to_queue_run(page: Page, button, home: Path, project_id: int, tries: int = 3) -> None:
+    """Click a Train/Retrain button and check in the store that a run was queued. Under heavy load a
+    click landing while the sidebar's 1-second polling fragment reruns was seen to get lost (no run,
+    no message); a person would click again, so this does too (a second run is refused while one
+    is active, so a repeat cannot queue two)."""
+    import time
+
+    from state.store import Store
+
+    store = Store(home=home)
+    before = len(store.runs(project_id))
+    for _ in range(tries):
+        settle(page)
+        button.click()
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            if len(store.runs(project_id)) > before:
+                store.close()
+                return
+            time.sleep(0.3)
+    store.close()
+    raise AssertionError(f"{tries} clicks on the button queued no run")

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from browser_util import (cards, enter_name, expect_counts, focused_sample, go, grid_samples, heading,
-                          keyed_button, no_exception, open_app, set_number, settle, shot,
-                          table_rows, wait_for_model_round)
+from browser_util import (cards, click_to_queue_run, enter_name, expect_counts, focused_sample, go,
+                          grid_samples, heading, keyed_button, no_exception, open_app, set_number, settle,
+                          shot, table_rows, wait_for_model_round)
 from state.store import Store
 
 
@@ -28,7 +28,7 @@ def test_create_train_label_undo_retrain_reload_and_every_page(server, new_page)
     page.get_by_text("Settings", exact=True).click()
     set_number(page, "Autoencoder pretraining epochs", 1)
     set_number(page, "Deep SAD epochs", 2)
-    fresh.click()
+    click_to_queue_run(page, fresh, server.home, 1)
     wait_for_model_round(page, 1)
     go(page, "Train")  # a fresh look at the page, however the run's end was noticed
     history = table_rows(page)
@@ -73,8 +73,7 @@ def test_create_train_label_undo_retrain_reload_and_every_page(server, new_page)
 
     # Retrain (warm start from round 1, default fine-tune schedule: seconds)
     go(page, "Train")
-    retrain = page.get_by_role("button", name="Retrain", exact=True)
-    retrain.click()
+    click_to_queue_run(page, page.get_by_role("button", name="Retrain", exact=True), server.home, project.id)
     wait_for_model_round(page, 2)
     go(page, "Train")  # a fresh look at the page, however the run's end was noticed
     page.get_by_text("Current model: round 2", exact=False).wait_for()
