@@ -106,7 +106,8 @@ class Server:
             return
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(30)
+            # a server that opened the Latent map can hang at exit in its map thread: do not wait long
+            self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.kill()
         except ProcessLookupError:
