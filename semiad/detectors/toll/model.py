@@ -55,11 +55,12 @@ class Toll(BaseDetector):
     labeled anomalies go out.
 
     Fast setting for CPU users: ``Toll(**Toll.FAST)`` — conv nets at a quarter width (about 1/16
-    of the convolution work); not the paper's setting.
+    of the convolution work); not the paper's setting. It leaves the iteration budget alone (the
+    app's settings choose it).
     """
 
     method = "toll"
-    FAST: ClassVar[dict[str, Any]] = {"width": 16, "iters": 300, "finetune_iters": 100}
+    FAST: ClassVar[dict[str, Any]] = {"width": 16}
 
     def __init__(self, beta: float | None = None, z_dim: int | None = None, lr: float | None = None,
                  iters: int = 2000, finetune_iters: int = 300, width: int | None = None,
