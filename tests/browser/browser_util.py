@@ -156,11 +156,11 @@ def set_number(page: Page, label: str, value: int | float) -> None:
     settle(page)
 
 
-def click_to_queue_run(page: Page, button, home: Path, project_id: int, tries: int = 3) -> None:
+def click_to_queue_run(page: Page, button, home: Path, project_id: int, tries: int = 3) -> int:
     """Click a Train/Retrain button and check in the store that a run was queued. Under heavy load a
     click landing while the sidebar's 1-second polling fragment reruns was seen to get lost (no run,
     no message); a person would click again, so this does too (a second run is refused while one
-    is active, so a repeat cannot queue two)."""
+    is active, so a repeat cannot queue two). Returns the id of the queued run."""
     import time
 
     from state.store import Store
@@ -172,9 +172,10 @@ def click_to_queue_run(page: Page, button, home: Path, project_id: int, tries: i
         button.click()
         end = time.monotonic() + 30
         while time.monotonic() < end:
-            if len(store.runs(project_id)) > before:
+            runs = store.runs(project_id)
+            if len(runs) > before:
                 store.close()
-                return
+                return runs[before].id  # the run this click queued
             time.sleep(0.3)
     store.close()
     raise AssertionError(f"{tries} clicks on the button queued no run")

@@ -77,12 +77,12 @@ def test_labels_survive_a_kill_mid_training_and_the_run_shows_interrupted(server
     set_number(page, "Fine-tune epochs per retrain", 2)
     retrain = keyed_button(page, "retrain")
     expect(retrain).to_be_enabled()
-    click_to_queue_run(page, retrain, server.home, pid)
+    new_run = click_to_queue_run(page, retrain, server.home, pid)
     wait_for_model_round(page, 2)
     go(page, "Train")  # a fresh look at the page, however the run's end was noticed
     page.get_by_text("Current model: round 2", exact=False).wait_for()
-    history = table_rows(page)
-    assert [r["status"] for r in history] == ["done", "interrupted", "done"], history
+    status = {r["run"]: r["status"] for r in table_rows(page)}
+    assert (status[str(new_run)], status[str(run.id)], status["1"]) == ("done", "interrupted", "done"), status
     assert store.latest_done_run(pid).n_labels == 3
     go(page, "Review")
     expect_counts(page, Round=2, **{"Labeled normal": 1, "Labeled anomalous": 2, "Label events": 3})

@@ -73,12 +73,13 @@ def test_create_train_label_undo_retrain_reload_and_every_page(server, new_page)
 
     # Retrain (warm start from round 1, default fine-tune schedule: seconds)
     go(page, "Train")
-    click_to_queue_run(page, page.get_by_role("button", name="Retrain", exact=True), server.home, project.id)
+    run_id = click_to_queue_run(page, page.get_by_role("button", name="Retrain", exact=True), server.home,
+                                project.id)
     wait_for_model_round(page, 2)
     go(page, "Train")  # a fresh look at the page, however the run's end was noticed
     page.get_by_text("Current model: round 2", exact=False).wait_for()
-    runs = table_rows(page)
-    assert runs[0]["status"] == "done" and runs[0]["start"].startswith("warm from"), runs
+    (row,) = [r for r in table_rows(page) if r["run"] == str(run_id)]
+    assert row["status"] == "done" and row["start"].startswith("warm from") and row["round"] == "2", row
     shot(page, "loop-train-round2")
 
     go(page, "Review")
