@@ -24,9 +24,14 @@ def get_store() -> Store:
     return _store(os.environ.get("SEMIAD_DB_URL"), os.environ.get("SEMIAD_HOME"))
 
 
+def maps_enabled() -> bool:
+    """UMAP maps can be switched off (SEMIAD_MAPS=0), e.g. for tests; PCA is always available."""
+    return os.environ.get("SEMIAD_MAPS", "1") != "0"
+
+
 @st.cache_resource(show_spinner=False)
 def _worker(url: str | None, home: str | None) -> Worker:
-    return Worker(_store(url, home), maps=os.environ.get("SEMIAD_MAPS", "1") != "0").start()
+    return Worker(_store(url, home), maps=maps_enabled()).start()
 
 
 def get_worker() -> Worker:

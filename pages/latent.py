@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import streamlit as st
 
-from pages.common import annotator, require_project, samples_of, thumbnail_png
+from pages.common import annotator, maps_enabled, require_project, samples_of, thumbnail_png
 from semiad import embed
 from semiad.latent_plot import center_position, scatter_figure, selected_ids
 from state.store import StoreError
@@ -52,7 +52,11 @@ with st.expander("Map settings"):
 
 coords = cache.get(map_version(run), "umap", params, ids=keys)
 kind = "UMAP"
-if coords is None:
+if coords is None and not maps_enabled():
+    coords = embed.pca_2d(np.load(store.run_dir(run) / "embedding.npy"))
+    kind = "PCA"
+    st.caption("UMAP maps are switched off on this server (SEMIAD_MAPS=0): showing PCA.")
+elif coords is None:
     pool, jobs = _map_jobs()
     job_key = (store.url, run.id, tuple(sorted(params.items())))
     if job_key not in jobs or (jobs[job_key].done() and jobs[job_key].exception() is not None):

@@ -34,11 +34,26 @@ def db_url(request):
     server.drop_database(url)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _stop_workers():
-    """Workers started by AppTest runs are stopped before the interpreter exits (a thread still
-    inside torch at exit aborts the process)."""
-    yield
+_exit_status = 0
+
+
+def pytest_sessionfinish(session, exitstatus):
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """End the process without interpreter teardown: background threads of the app under test
+    (training worker, UMAP map threads in numba/torch thread pools) can still be inside native code,
+    and destroying their thread pools at exit aborts the process ("terminate called without an
+    active exception"), turning a green run red. The summary has been printed by now."""
+    import os
+    import sys
+
     from state.worker import Worker
 
-    Worker.stop_all()
+    Worker.stop_all(timeout=30)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)
