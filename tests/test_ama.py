@@ -135,4 +135,4 @@ def test_warm_start_keeps_all_three_optimizers_at_a_constant_small_lr(tmp_path) 
 def test_fast_setting_and_make() -> None:
     det = make("ama", **{**AMA.FAST, "epochs": 1, "device": "cpu", "batch_size": 8})
     det.fit(images(16))
-    assert det.critic_ch == 32 and det.decision_function(images(4)).shape == (4,)
+    assert det.critic_ch == 16 and det.decision_function(images(4)).shape == (4,)
