@@ -56,21 +56,23 @@ def sidebar_identity() -> None:
         st.query_params["who"] = name
 
 
-_pages_mode_checked = False
-
-
 def _leave_pages_directory_mode() -> None:
-    """Streamlit runs a fresh server's first request in its old `pages/` directory mode (the page
-    script alone, without app.py) until some run has called st.navigation; a reload of a page URL
-    right after a restart would then miss app.py (no worker, wrong menu). Switch that mode off and
-    rerun, so app.py runs and routes to the same page. Relies on PagesManager's class flag."""
-    from streamlit.runtime.pages_manager import PagesManager
+    """Streamlit runs a fresh server's first requests in its old `pages/` directory mode (the page
+    script alone, without app.py, and a menu of every file in pages/) until a run has called
+    st.navigation; a reload of a page URL right after a restart would then miss app.py (no worker,
+    wrong menu). Detected per run from the registered pages (only that mode registers
+    pages/common.py); the mode is switched off and the run restarted so app.py routes to the same
+    page. AppTest runs every page in that mode by design, so it is left alone there."""
+    import sys
 
-    global _pages_mode_checked
-    if _pages_mode_checked:  # once per process: AppTest resets the flag on every run by design
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if "streamlit.testing.v1.app_test" in sys.modules:
         return
-    _pages_mode_checked = True
-    if PagesManager.uses_pages_directory:
+    ctx = get_script_run_ctx()
+    pages = ctx.pages_manager.get_pages().values() if ctx is not None else []
+    if any(str(p.get("script_path", "")).endswith("common.py") for p in pages):
         PagesManager.uses_pages_directory = False
         st.rerun()
 

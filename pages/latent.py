@@ -5,7 +5,7 @@ here for other parameters) replaces it when ready. Coordinates are cached per ru
 """
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
 
 import numpy as np
 import streamlit as st
@@ -27,10 +27,33 @@ if run is None:
     st.stop()
 
 
+class MapJob:
+    """A UMAP map computed in a daemon thread (a server shutdown never waits for it)."""
+
+    def __init__(self, *args) -> None:
+        self.error: Exception | None = None
+        self.thread = threading.Thread(target=self._run, args=args, name="semiad-map", daemon=True)
+        self.thread.start()
+
+    def _run(self, *args) -> None:
+        try:
+            with _map_lock():  # one map at a time per server: UMAP takes every core
+                project_map(*args)
+        except Exception as e:  # shown on the page
+            self.error = e
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+
 @st.cache_resource(show_spinner=False)
-def _map_jobs() -> tuple[ThreadPoolExecutor, dict[tuple, Future]]:
-    """One background thread per server for UMAP maps with non-default parameters."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="semiad-map"), {}
+def _map_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def _map_jobs() -> dict[tuple, MapJob]:
+    return {}
 
 
 samples = samples_of(store, pid)
@@ -57,17 +80,17 @@ if coords is None and not maps_enabled():
     kind = "PCA"
     st.caption("UMAP maps are switched off on this server (SEMIAD_MAPS=0): showing PCA.")
 elif coords is None:
-    pool, jobs = _map_jobs()
+    jobs = _map_jobs()
     job_key = (store.url, run.id, tuple(sorted(params.items())))
-    if job_key not in jobs or (jobs[job_key].done() and jobs[job_key].exception() is not None):
-        jobs[job_key] = pool.submit(project_map, store, run, params)
-    failed = jobs[job_key].done() and jobs[job_key].exception() is not None
+    if job_key not in jobs or (jobs[job_key].done() and jobs[job_key].error is not None):
+        jobs[job_key] = MapJob(store, run, params)
+    failed = jobs[job_key].done() and jobs[job_key].error is not None
     coords = cache.get(map_version(run), "pca", None, ids=keys)
     if coords is None:
         coords = embed.pca_2d(np.load(store.run_dir(run) / "embedding.npy"))
     kind = "PCA"
     if failed:
-        st.warning(f"The UMAP map could not be computed ({jobs[job_key].exception()}); showing PCA.")
+        st.warning(f"The UMAP map could not be computed ({jobs[job_key].error}); showing PCA.")
     else:
         st.caption("Showing the PCA map while UMAP is computed in the background (it replaces it when ready).")
 

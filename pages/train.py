@@ -63,17 +63,23 @@ if busy:
         store.cancel_run(active.id)
         st.rerun()
 
-if st.button("Retrain" if warm else "Train a fresh model", type="primary", key="retrain", disabled=busy,
-             help="Queues a run for the background worker; the page stays usable."):
+def queue_run() -> None:
+    """Runs in the click's callback (once per click, before the page reruns)."""
     try:
         run_id = store.request_run(pid, method, {"hyper": hyper, "warm_start": warm, "fast": fast},
                                    requested_by=annotator(), parent_id=current.id if warm else None)
         st.session_state["_active_run"] = run_id
-        st.rerun()
     except JobBusy as e:
-        st.warning(str(e))
+        st.session_state["_train_note"] = ("warning", str(e))
     except StoreError as e:
-        st.error(str(e))
+        st.session_state["_train_note"] = ("error", str(e))
+
+
+st.button("Retrain" if warm else "Train a fresh model", type="primary", key="retrain", disabled=busy,
+          on_click=queue_run, help="Queues a run for the background worker; the page stays usable.")
+if "_train_note" in st.session_state:
+    kind, text = st.session_state.pop("_train_note")
+    (st.warning if kind == "warning" else st.error)(text)
 
 st.subheader("History")
 runs = store.runs(pid)

@@ -454,6 +454,12 @@ class Store:
             s.commit()
             return self.run(run.id) if claimed else None
 
+    def heartbeat(self, run_id: int) -> None:
+        """The worker is alive (sent on a timer, also during scoring and saving)."""
+        with self.session() as s:
+            s.execute(update(Run).where(Run.id == run_id, Run.status == "running").values(heartbeat_at=utcnow()))
+            s.commit()
+
     def report_progress(self, run_id: int, progress: float, message: str) -> bool:
         """Heartbeat with progress; returns True if a cancel was requested."""
         with self.session() as s:

@@ -25,6 +25,7 @@ from state.store import RunInfo, Store
 
 log = logging.getLogger("semiad.worker")
 PROGRESS_EVERY_S = 0.5
+HEARTBEAT_S = 10.0
 
 
 def load_model(store: Store, run: RunInfo, device: str = "auto") -> BaseDetector:
@@ -169,12 +170,22 @@ class Worker:
                 log.exception("worker loop error")
                 self._stop.wait(2.0)
 
+    def _beat(self, run_id: int, done: threading.Event) -> None:
+        """Heartbeat on a timer, so a long epoch or a long scoring pass never looks like a dead worker."""
+        while not done.wait(HEARTBEAT_S):
+            try:
+                self.store.heartbeat(run_id)
+            except Exception:
+                log.exception("heartbeat for run %s failed", run_id)
+
     def run_once(self) -> bool:
         """Run the next queued job, if any; returns whether there was one."""
         run = self.store.claim_next_run(self.name)
         if run is None:
             return False
         log.info("run %s: %s on project %s", run.id, run.method, run.project_id)
+        beating = threading.Event()
+        threading.Thread(target=self._beat, args=(run.id, beating), name="semiad-heartbeat", daemon=True).start()
         try:
             execute(self.store, run, self.device)
         except TrainingStopped:
@@ -185,6 +196,8 @@ class Worker:
             self.store.finish_run(run.id, "failed", error="".join(traceback.format_exception_only(e)).strip(),
                                   message=f"failed: {e}")
             return True
+        finally:
+            beating.set()
         if self.maps:
             try:
                 project_map(self.store, self.store.run(run.id))

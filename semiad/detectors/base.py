@@ -159,10 +159,17 @@ class BaseDetector:
         self.device_ = resolve_device(self.device)
         seed_everything(self.seed if not warm else (None if self.seed is None else self.seed + self.n_fits_))
         if not warm:
-            self.input_shape_ = tuple(int(s) for s in X.shape[1:])
-            self.n_fits_ = 0
+            for attr in ("input_shape_", "n_fits_"):  # a failed build must not leave a "fitted" detector
+                self.__dict__.pop(attr, None)
+            shape = tuple(int(s) for s in X.shape[1:])
             self._fit_scaler(X)
-            self._build()
+            self.input_shape_ = shape  # _build reads it
+            try:
+                self._build()
+            except Exception:
+                del self.input_shape_
+                raise
+            self.n_fits_ = 0
         self.n_fits_ += 1
         Xt = self._to_tensor(X)
         yt = torch.as_tensor(y, device=self.device_)
