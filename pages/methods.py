@@ -45,6 +45,30 @@ if "ganomaly" in {c.method for c in detectors.ALL}:
         Param("w_con", "Contextual weight w_con", 50.0, "", 0.0, 1000.0),
     ])
 
+_registered = {c.method for c in detectors.ALL}
+if "toll" in _registered:
+    METHODS["toll"] = ("Toll", [
+        Param("iters", "Training iterations", 300, "first fit; one batch each (paper: 2000)", 1, 100_000),
+        Param("finetune_iters", "Fine-tune iterations per retrain", 100, "warm start", 1, 10_000, warm=True),
+    ])
+if "esad" in _registered:
+    METHODS["esad"] = ("ESAD (provisional)", [
+        Param("epochs", "Epochs", 30, "first fit", 1, 1000),
+        Param("finetune_epochs", "Fine-tune epochs per retrain", 10, "warm start", 1, 500, warm=True),
+        Param("finetune_lr", "Fine-tune learning rate", 1e-4, "warm start", 1e-6, 1e-2, warm=True),
+        Param("lr", "Learning rate", 1e-4, "first fit", 1e-6, 1e-2),
+        Param("lambda_ent", "λ₁ (latent-norm entropy term)", 1.0, "", 0.0, 100.0, warm=True),
+        Param("batch_size", "Batch size", 128, "", 2, 4096),
+    ])
+if "ama" in _registered:
+    METHODS["ama"] = ("AMA", [
+        Param("epochs", "Epochs", 20, "first fit (paper: 100)", 1, 1000),
+        Param("finetune_epochs", "Fine-tune epochs per retrain", 3, "warm start, constant small lr", 1, 100, warm=True),
+        Param("anom_lambda", "λ_a (weight of labeled anomalies)", 1.0, "", 0.0, 100.0, warm=True),
+        Param("batch_size", "Batch size", 256, "", 2, 4096),
+        Param("nz", "Latent size nz", 128, "", 2, 512),
+    ])
+
 
 def available() -> list[str]:
     return [m for m in METHODS if m in {c.method for c in detectors.ALL}]

@@ -1,0 +1,82 @@
+"""Toll, ESAD and AMA through the app's Train page (AppTest), with the real store, worker and models:
+a fresh model with tiny settings, then a warm-start retrain after one label, each seen on the Review page."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pages.methods import display_name
+from semiad.data import load_digits
+from state.store import Store
+from tests.test_app import APP, home, wait_for  # noqa: F401  (home is a fixture)
+
+WAIT_S = 600  # generous: seconds on an idle machine, minutes on a loaded shared one
+
+# per method: the tiny first-fit settings, the fine-tune setting, and whether it has a FAST toggle
+TINY = {
+    "toll": ({"iters": 2}, {"finetune_iters": 1}, True),
+    "esad": ({"epochs": 1}, {"finetune_epochs": 1}, False),
+    "ama": ({"epochs": 1}, {"finetune_epochs": 1}, True),
+}
+
+
+def open_page(pid: int, page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["project"] = str(pid)
+    at.query_params["who"] = "alice"
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def set_settings(at: AppTest, method: str, values: dict) -> None:
+    for name, value in values.items():
+        at.number_input(key=f"hp-{method}-{name}").set_value(value).run()
+
+
+def done(store: Store, pid: int, round_: int) -> bool:
+    """The run of this round finished; a failed run fails the test at once with its error."""
+    last = store.runs(pid)[-1]
+    assert last.status != "failed", last.error
+    return last.status == "done" and last.round == round_
+
+
+def review_shows_round(at: AppTest, method: str, round_: int) -> None:
+    at.switch_page("pages/review.py").run()
+    assert not at.exception, at.exception
+    assert any(f"round {round_}**: {display_name(method)}" in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+@pytest.mark.parametrize("method", sorted(TINY))
+def test_train_fresh_then_retrain_warm_through_the_train_page(home, method):  # noqa: F811
+    first, finetune, has_fast = TINY[method]
+    store = Store(home=home)
+    pid = store.create_project("digits", load_digits(), source="digits")
+    at = open_page(pid, "pages/train.py")
+    at.selectbox(key="train_method").set_value(method).run()
+    assert at.radio(key=f"train_mode-{method}").options == ["a fresh model"]
+    if has_fast:
+        at.toggle(key=f"fast-{method}").set_value(True).run()
+    set_settings(at, method, first)
+    at.button(key="retrain").click().run()
+    assert not at.exception, at.exception
+    wait_for(lambda: done(store, pid, 1), at, timeout=WAIT_S)
+    run = store.latest_done_run(pid)
+    assert run.method == method and run.parent_id is None and run.params["fast"] == has_fast
+    assert {k: run.params["hyper"][k] for k in first} == first
+    review_shows_round(at, method, run.round)
+
+    sid = store.samples(pid)["sample_id"].tolist()
+    store.record_label(pid, sid[0], "anomalous", "alice")
+    at.switch_page("pages/train.py").run()
+    assert at.radio(key=f"train_mode-{method}").value.startswith("the current model")
+    set_settings(at, method, finetune)
+    at.button(key="retrain").click().run()
+    assert not at.exception, at.exception
+    wait_for(lambda: done(store, pid, 2), at, timeout=WAIT_S)
+    warm = store.latest_done_run(pid)
+    assert warm.method == method and warm.parent_id == run.id and warm.n_labels == 1
+    review_shows_round(at, method, warm.round)
