@@ -30,10 +30,10 @@ class DeepSAD(BaseDetector):
     i.e. paper mode) adds up to batch_size/8 labeled samples to every batch, so a handful of expert
     labels is seen in every step.
 
-    Speed: on CPU, training runs on `num_threads` intra-op threads (default 1; None leaves torch's
-    setting). These nets are too small for two threads to pay off, and on a shared 2-core machine the
-    OpenMP threads of two workers spin against each other (measured: a Deep SAD step 7× slower with
-    2 threads than with 1 while other jobs ran; bench/RESULTS.md). Adam runs fused where the device
+    Speed: on CPU, training can be pinned to `num_threads` intra-op threads (default None: torch's
+    setting). On an unshared 2-core machine two threads are faster (1.2 vs 1.65 s per pretraining
+    epoch on MNIST); on an oversubscribed one their OpenMP threads spin against other jobs and one
+    thread was 7× faster per step (bench/RESULTS.md): set num_threads=1 there. Adam runs fused where the device
     supports it, and the epoch loss is summed on the device (no host sync per batch).
     """
 
@@ -44,7 +44,7 @@ class DeepSAD(BaseDetector):
                  pretrain_epochs: int = 150, ae_lr: float = 1e-4, ae_milestones: tuple[int, ...] = (),
                  ae_weight_decay: float = 0.5e-3, finetune_epochs: int = 10, finetune_lr: float = 1e-5,
                  oversample_labeled: bool = False, batch_size: int = 128, device: str = "auto",
-                 seed: int | None = 0, score_batch_size: int = 2048, num_threads: int | None = 1) -> None:
+                 seed: int | None = 0, score_batch_size: int = 2048, num_threads: int | None = None) -> None:
         super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size)
         self.eta = eta
         self.net = net
