@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from pages.methods import display_name
 from semiad.data import load_digits
 from state.store import Store
-from tests.test_app import APP, home, wait_for  # noqa: F401  (home is a fixture)
+from tests.test_app import home, open_app, wait_for  # noqa: F401  (home is a fixture)
 
 WAIT_S = 600  # generous: seconds on an idle machine, minutes on a loaded shared one
 
@@ -20,16 +20,6 @@ TINY = {
     "esad": ({"epochs": 1}, {"finetune_epochs": 1}, False),
     "ama": ({"epochs": 1}, {"finetune_epochs": 1}, True),
 }
-
-
-def open_page(pid: int, page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["project"] = str(pid)
-    at.query_params["who"] = "alice"
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def set_settings(at: AppTest, method: str, values: dict) -> None:
@@ -55,7 +45,7 @@ def test_train_fresh_then_retrain_warm_through_the_train_page(home, method):  # 
     first, finetune, has_fast = TINY[method]
     store = Store(home=home)
     pid = store.create_project("digits", load_digits(), source="digits")
-    at = open_page(pid, "pages/train.py")
+    at = open_app(pid, "pages/train.py")
     at.selectbox(key="train_method").set_value(method).run()
     assert at.radio(key=f"train_mode-{method}").options == ["a fresh model"]
     if has_fast:
