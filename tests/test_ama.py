@@ -9,21 +9,10 @@ from semiad.detectors import AMA, make
 from semiad.detectors.ama.loss import (ae_loss, critic_loss, deviation_score, gradient_penalty, interpolate, pair,
                                        sample_weights)
 from semiad.detectors.base import BaseDetector
+from tests.toydata import images, table
 
 SMALL = {"nz": 6, "ndf": 4, "gen_ch": 8, "critic_ch": 8, "hidden": (16, 8), "batch_size": 8, "device": "cpu",
          "seed": 0}
-
-
-def images(n: int, c: int = 1, side: int = 28, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:side, :side] / side
-    cx, cy = rng.uniform(0.3, 0.7, (2, n, 1, 1, 1))
-    blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 0.02)
-    return (0.9 * np.broadcast_to(blob, (n, c, side, side))).astype(np.float32)
-
-
-def table(n: int, d: int = 12, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
 
 
 def test_gradient_penalty_takes_the_norm_per_pixel_over_channels() -> None:

@@ -9,20 +9,9 @@ from semiad.detectors import ESAD, make
 from semiad.detectors.base import BaseDetector
 from semiad.detectors.esad.loss import (EPS, anomaly_score, consistency_loss, entropy_loss, esad_loss,
                                         reconstruction_target)
+from tests.toydata import images, table
 
 SMALL = {"batch_size": 8, "device": "cpu", "seed": 0, "hidden": (16, 8), "rep_dim": 16}
-
-
-def images(n: int, c: int = 1, side: int = 28, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:side, :side] / side
-    cx, cy = rng.uniform(0.3, 0.7, (2, n, 1, 1, 1))
-    blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 0.02)
-    return (0.9 * np.broadcast_to(blob, (n, c, side, side))).astype(np.float32)
-
-
-def table(n: int, d: int = 12, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
 
 
 def test_entropy_term_is_the_norm_for_normals_and_the_inverse_norm_for_labeled_anomalies() -> None:

@@ -9,17 +9,9 @@ import torch
 
 from semiad.detectors import GANomaly, make
 from semiad.detectors.base import BaseDetector
+from tests.toydata import images
 
 SMALL = {"nz": 8, "ngf": 8, "ndf": 8, "hidden": (16, 8), "batch_size": 16, "device": "cpu", "seed": 0}
-
-
-def images(n: int, c: int = 1, side: int = 28, seed: int = 0) -> np.ndarray:
-    """Blurry blobs in [0, 0.9]: structured enough that a few steps can fit them."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:side, :side] / side
-    cx, cy = rng.uniform(0.3, 0.7, (2, n, 1, 1, 1))
-    blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 0.02)
-    return (0.9 * np.broadcast_to(blob, (n, c, side, side))).astype(np.float32)
 
 
 class Recording(GANomaly):
