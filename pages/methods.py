@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from semiad import detectors
+from semiad.detectors.toll.model import DEFAULTS as TOLL_DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -35,39 +36,36 @@ METHODS: dict[str, tuple[str, list[Param]]] = {
         Param("oversample_labeled", "Show labeled samples in every batch", True,
               "off = paper mode; on = a few expert labels are seen in every step", warm=True),
     ]),
-}
-if "ganomaly" in {c.method for c in detectors.ALL}:
-    METHODS["ganomaly"] = ("GANomaly", [
+    "ganomaly": ("GANomaly", [
         Param("epochs", "Epochs", 15.0, "first fit; fractions of an epoch allowed", 0.01, 500.0),
         Param("finetune_epochs", "Fine-tune epochs per retrain", 1.0, "warm start", 0.01, 50.0, warm=True),
         Param("batch_size", "Batch size", 64, "", 2, 4096),
         Param("nz", "Latent size nz", 100, "", 2, 512),
         Param("w_con", "Contextual weight w_con", 50.0, "", 0.0, 1000.0),
-    ])
-
-_registered = {c.method for c in detectors.ALL}
-if "toll" in _registered:
-    METHODS["toll"] = ("Toll", [
+    ]),
+    "toll": ("Toll", [
         Param("iters", "Training iterations", 300, "first fit; one batch each (paper: 2000)", 1, 100_000),
         Param("finetune_iters", "Fine-tune iterations per retrain", 100, "warm start", 1, 10_000, warm=True),
-    ])
-if "esad" in _registered:
-    METHODS["esad"] = ("ESAD (provisional)", [
+        Param("beta", "β (weight of the latent norm ‖z‖, in loss and score)", 1000.0,
+              "paper defaults: 1000 for 28×28 gray, 10 for colour and tables; 0 = a plain autoencoder",
+              0.0, 100_000.0),
+    ]),
+    "esad": ("ESAD (provisional)", [
         Param("epochs", "Epochs", 30, "first fit", 1, 1000),
         Param("finetune_epochs", "Fine-tune epochs per retrain", 10, "warm start", 1, 500, warm=True),
         Param("finetune_lr", "Fine-tune learning rate", 1e-4, "warm start", 1e-6, 1e-2, warm=True),
         Param("lr", "Learning rate", 1e-4, "first fit", 1e-6, 1e-2),
         Param("lambda_ent", "λ₁ (latent-norm entropy term)", 1.0, "", 0.0, 100.0, warm=True),
         Param("batch_size", "Batch size", 128, "", 2, 4096),
-    ])
-if "ama" in _registered:
-    METHODS["ama"] = ("AMA", [
+    ]),
+    "ama": ("AMA", [
         Param("epochs", "Epochs", 20, "first fit (paper: 100)", 1, 1000),
         Param("finetune_epochs", "Fine-tune epochs per retrain", 3, "warm start, constant small lr", 1, 100, warm=True),
         Param("anom_lambda", "λ_a (weight of labeled anomalies)", 1.0, "", 0.0, 100.0, warm=True),
         Param("batch_size", "Batch size", 256, "", 2, 4096),
         Param("nz", "Latent size nz", 128, "", 2, 512),
-    ])
+    ]),
+}
 
 
 def available() -> list[str]:
@@ -82,10 +80,14 @@ def params_of(method: str) -> list[Param]:
     return METHODS[method][1]
 
 
-def default_hyper(method: str, kind: str = "image", n_samples: int = 0) -> dict[str, Any]:
+def default_hyper(method: str, kind: str = "image", n_samples: int = 0, color: bool = False) -> dict[str, Any]:
+    """App defaults for a project: `kind` "image" or "tabular", `color` for 3-channel images."""
     hyper = {p.name: p.default for p in params_of(method)}
     if method == "deepsad" and n_samples > 20_000:  # keep the first model within minutes on a CPU
         hyper.update(pretrain_epochs=10, epochs=10, finetune_epochs=5)
+    if method == "toll":  # the paper's β for the architecture this data gets (methods.md §6.4)
+        arch = "mlp" if kind == "tabular" else ("cifar" if color else "mnist")
+        hyper["beta"] = TOLL_DEFAULTS[arch]["beta"]
     return hyper
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import annotator, require_project, run_label
+from pages.common import annotator, require_project, run_label, samples_of
 from pages.methods import available, default_hyper, display_name, fast_setting, params_of
 from state.store import JobBusy, StoreError
 
@@ -36,7 +36,8 @@ fast = False
 if fast_setting(method) and not warm:
     fast = st.toggle("Fast setting (narrower networks, fewer steps; for CPU-only machines)", key=f"fast-{method}")
 
-defaults = default_hyper(method, project.kind, project.n_samples)
+color = project.kind == "image" and samples_of(store, pid).X.shape[1] == 3
+defaults = default_hyper(method, project.kind, project.n_samples, color)
 hyper: dict = {}
 with st.expander("Settings", expanded=False):
     cols = st.columns(3)

@@ -16,7 +16,7 @@ WAIT_S = 600  # generous: seconds on an idle machine, minutes on a loaded shared
 
 # per method: the tiny first-fit settings, the fine-tune setting, and whether it has a FAST toggle
 TINY = {
-    "toll": ({"iters": 2}, {"finetune_iters": 1}, True),
+    "toll": ({"iters": 2, "beta": 500.0}, {"finetune_iters": 1}, True),
     "esad": ({"epochs": 1}, {"finetune_epochs": 1}, False),
     "ama": ({"epochs": 1}, {"finetune_epochs": 1}, True),
 }
@@ -50,6 +50,8 @@ def test_train_fresh_then_retrain_warm_through_the_train_page(home, method):  # 
     assert at.radio(key=f"train_mode-{method}").options == ["a fresh model"]
     if has_fast:
         at.toggle(key=f"fast-{method}").set_value(True).run()
+    if method == "toll":  # the paper's β for 28×28 gray images is the default shown
+        assert at.number_input(key="hp-toll-beta").value == 1000.0
     set_settings(at, method, first)
     at.button(key="retrain").click().run()
     assert not at.exception, at.exception
@@ -70,3 +72,10 @@ def test_train_fresh_then_retrain_warm_through_the_train_page(home, method):  # 
     warm = store.latest_done_run(pid)
     assert warm.method == method and warm.parent_id == run.id and warm.n_labels == 1
     review_shows_round(at, method, warm.round)
+
+
+def test_toll_beta_default_follows_the_architecture_the_data_gets():
+    from pages.methods import default_hyper
+    assert default_hyper("toll", "image")["beta"] == 1000.0  # 28×28 gray: the MNIST command
+    assert default_hyper("toll", "image", color=True)["beta"] == 10.0  # CIFAR command
+    assert default_hyper("toll", "tabular")["beta"] == 10.0  # arrhythmia command
