@@ -49,6 +49,8 @@ else:
     c[3].metric("Anomaly rate (random audit)", "—", help="Label some samples with the Random audit strategy "
                                                            "for an unbiased estimate.")
 
+ROUND_TICKS = {"tickmode": "linear", "dtick": 1, "tickformat": "d"}  # rounds are whole numbers
+
 if len(table):
     fig = go.Figure()
     fig.add_bar(x=table["round"], y=table["labels"], name="labels in round", marker_color="#b8bcc4")
@@ -56,7 +58,8 @@ if len(table):
                     line={"color": "#d62728"})
     fig.add_scatter(x=table["round"], y=table["precision"], name="batch precision", mode="lines+markers",
                     yaxis="y2", line={"color": "#1f77b4", "dash": "dot"})
-    fig.update_layout(xaxis_title="round (model version the labels were given on)", yaxis_title="count",
+    fig.update_layout(xaxis={"title": "round (model version the labels were given on)", **ROUND_TICKS},
+                      yaxis_title="count",
                       yaxis2={"overlaying": "y", "side": "right", "range": [0, 1], "title": "precision"},
                       legend={"orientation": "h"}, margin={"t": 30})
     st.plotly_chart(fig, width="stretch")
@@ -65,7 +68,7 @@ if len(model_rows) and model_rows["AUC"].notna().any():
     fig = go.Figure()
     for col, name in (("AUC", "AUC (all samples)"), ("AUC unlabeled", "AUC (unlabeled remainder)"), ("AP", "AP")):
         fig.add_scatter(x=model_rows["round"], y=model_rows[col], name=name, mode="lines+markers")
-    fig.update_layout(xaxis_title="round", yaxis={"range": [0, 1]}, legend={"orientation": "h"}, margin={"t": 30},
+    fig.update_layout(xaxis={"title": "round", **ROUND_TICKS}, yaxis={"range": [0, 1]}, legend={"orientation": "h"}, margin={"t": 30},
                       title="Ranking quality against the ground truth shipped with the data")
     st.plotly_chart(fig, width="stretch")
 

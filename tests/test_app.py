@@ -1,6 +1,7 @@
 """The app through Streamlit's AppTest, with the real store, worker and Deep SAD model."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -154,3 +155,5 @@ def test_progress_page_counts_rounds_and_offers_csv(home):
     table = at.dataframe[-1].value
     assert table.loc[table["round"] == 1, "labels"].item() == 4 and table.loc[table["round"] == 1, "anomalies"].item() == 3
     assert at.get("download_button")
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert charts and all(c["layout"]["xaxis"]["dtick"] == 1 for c in charts if "round" in c["layout"]["xaxis"]["title"]["text"])
