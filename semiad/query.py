@@ -64,7 +64,7 @@ def top(scores: Any, labeled: Any, n: int, rng: np.random.Generator | None = Non
     """The n highest-scoring unlabeled samples. Rank counts among the unlabeled (1 = most anomalous)."""
     scores, labeled, _ = _check(scores, labeled, n)
     order = _by_score(scores, np.flatnonzero(~labeled))[:n]
-    return [(int(i), f"top score, rank {r}") for r, i in enumerate(order, start=1)]
+    return [(int(i), f"top score, unlabeled rank {r}") for r, i in enumerate(order, start=1)]
 
 
 def threshold_at(scores: Any, contamination: float = 0.1) -> float:
@@ -128,7 +128,7 @@ def diverse(scores: Any, labeled: Any, n: int, rng: np.random.Generator | None =
     pool = unlabeled[:max(n, int(np.ceil(top_fraction * len(unlabeled))))]
     chosen = _k_center_greedy(embeddings[pool], embeddings[labeled], n)
     rank = {int(i): r for r, i in enumerate(unlabeled[:len(pool)], start=1)}
-    return [(int(pool[j]), f"spread-out high scorer, rank {rank[int(pool[j])]}") for j in chosen]
+    return [(int(pool[j]), f"spread-out high scorer, unlabeled rank {rank[int(pool[j])]}") for j in chosen]
 
 
 def random_audit(scores: Any, labeled: Any, n: int, rng: np.random.Generator | None = None) -> list[Pick]:
