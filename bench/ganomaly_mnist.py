@@ -42,11 +42,12 @@ def leave_one_digit_out(digit: int, seed: int) -> tuple[np.ndarray, np.ndarray, 
     return normal[order[:cut]], X_test, truth
 
 
-def run(digit: int, epochs: float, batch_size: int, device: str, seed: int, fast: bool) -> dict:
+def run(digit: int, epochs: float, batch_size: int, device: str, seed: int, fast: bool,
+        precision: str = "fp32") -> dict:
     X_train, X_test, truth = leave_one_digit_out(digit, seed)
     fast_params = {k: v for k, v in GANomaly.FAST.items() if k not in ("steps", "finetune_steps")}
     params = {**(fast_params if fast else {}), "epochs": epochs, "batch_size": batch_size,
-              "device": device, "seed": seed}
+              "device": device, "seed": seed, "precision": precision}
     det = GANomaly(**params)
     per_epoch: list[dict] = []
     clock = [0.0]
@@ -83,13 +84,15 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fast", action="store_true", help="GANomaly.FAST networks (narrower, nz 32); the length still comes from --epochs")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: autocast the training step's forward passes (not the paper's arithmetic)")
     ap.add_argument("--json", type=Path, help="write the figures here as JSON")
     args = ap.parse_args()
     rows = []
     for digit in args.anomaly_digit:
-        rows.append(run(digit, args.epochs, args.batch_size, args.device, args.seed, args.fast))
+        rows.append(run(digit, args.epochs, args.batch_size, args.device, args.seed, args.fast, args.precision))
     print(f"\nGANomaly, MNIST leave-one-digit-out, seed {args.seed}, {args.epochs:g} epoch(s), batch "
-          f"{args.batch_size}{', fast setting' if args.fast else ''}, eval-mode AUC, device {rows[0]['device']}")
+          f"{args.batch_size}{', fast setting' if args.fast else ''}, {args.precision}, eval-mode AUC, device {rows[0]['device']}")
     print("| anomalous digit | " + " | ".join(str(r["anomaly_digit"]) for r in rows) + " | mean |")
     print("|---" * (len(rows) + 2) + "|")
     aucs = [r["auc"] for r in rows]

@@ -120,3 +120,19 @@ def test_fast_setting_fixed_step_counts_and_make() -> None:
     assert det.n_steps_ == 5 and det.decision_function(X).shape == (32,)
     det.fit(X, warm_start=True)
     assert det.n_steps_ == 7
+
+
+def test_bf16_precision_trains_like_fp32_and_scores_in_float32() -> None:
+    X = images(64)
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        losses: list[float] = []
+        det = GANomaly(epochs=10, report_every=1, precision=precision, **SMALL).fit(X, progress=lambda p: losses.append(p.loss))
+        runs[precision] = (np.array(losses), det.decision_function(X))
+    (l32, s32), (l16, s16) = runs["fp32"], runs["bf16"]
+    assert not np.array_equal(l16, l32)  # autocast really changed the arithmetic
+    assert np.mean(l16[-5:]) < 0.95 * np.mean(l16[:5])  # and it still learns
+    assert np.allclose(l16, l32, rtol=0.05)  # about as fp32 does
+    assert np.isfinite(s16).all() and len(np.unique(s16)) == len(s16)
+    with pytest.raises(ValueError, match="precision"):
+        GANomaly(precision="fp16")

@@ -6,6 +6,7 @@ loop (`_build`, `_fit`, `_score`, `_embed`). Labels follow Deep SAD's semi-targe
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import random
@@ -69,6 +70,21 @@ def check_inputs(X: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
     if not np.isin(y, (-1, 0, 1)).all():
         raise ValueError("y must hold semi-targets: +1 labeled normal, -1 labeled anomaly, 0 unlabeled")
     return X, y
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def training_autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Context for a training step's forward passes: nothing for "fp32"; for "bf16", autocast runs
+    convolutions and matrix products in bfloat16 while weights, gradients, optimizer state and the
+    losses (computed on `.float()` outputs outside the context) stay float32. Worth it on CPUs with
+    native bf16 (AVX512-BF16, AMX) and on recent GPUs; scoring always runs in float32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
 
 
 def batch_slices(n: int, batch_size: int, generator: torch.Generator | None, shuffle: bool) -> list[torch.Tensor | slice]:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semiad.detectors.base import BaseDetector, Progress, ProgressFn, batch_slices
+from semiad.detectors.base import PRECISIONS, BaseDetector, Progress, ProgressFn, batch_slices, training_autocast
 from semiad.detectors.ganomaly.loss import REINIT_D_BELOW, anomaly_score, discriminator_loss, generator_loss
 from semiad.detectors.ganomaly.networks import Discriminator, Generator, build, dcgan_init
 
@@ -52,6 +52,10 @@ class GANomaly(BaseDetector):
     D's BatchNorm running statistics therefore move twice per step instead of four times; they
     never enter a score.
 
+    `precision="bf16"` runs the training step's forward passes under bfloat16 autocast (weights,
+    optimizer state and losses stay float32; scores are always computed in float32). Not the paper's
+    arithmetic: an option for CPUs with native bf16 and for GPUs, measured in bench/RESULTS.md.
+
     Progress reports count steps (`epoch` = steps done, `epochs` = steps in this fit): one at the
     end of every epoch and one every `report_every` steps in between; the stop flag is checked at
     each report.
@@ -66,7 +70,7 @@ class GANomaly(BaseDetector):
                  w_con: float = 50.0, w_enc: float = 1.0, steps: int | None = None,
                  finetune_epochs: float = 1.0, finetune_steps: int | None = None, hidden: tuple[int, ...] = (128, 64),
                  report_every: int = 50, batch_size: int = 64, device: str = "auto", seed: int | None = 0,
-                 score_batch_size: int = 1024) -> None:
+                 score_batch_size: int = 1024, precision: str = "fp32") -> None:
         super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size)
         self.nz = nz
         self.ngf = ngf
@@ -83,6 +87,9 @@ class GANomaly(BaseDetector):
         self.finetune_steps = finetune_steps
         self.hidden = tuple(hidden)
         self.report_every = report_every
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
 
     # ----- networks ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -178,9 +185,13 @@ class GANomaly(BaseDetector):
 
     def _train_step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One GANomaly update on batch x (methods.md §3.3): G step, then D step. Returns (L_G, L_D)."""
-        x_hat, z, z_hat = self.gen_(x)
-        p_real, f_real = self.disc_(x)
-        p_fake, f_fake = self.disc_(x_hat)  # one D pass on x̂ serves both losses
+        with training_autocast(self.device_, self.precision):
+            x_hat, z, z_hat = self.gen_(x)
+            p_real, f_real = self.disc_(x)
+            p_fake, f_fake = self.disc_(x_hat)  # one D pass on x̂ serves both losses
+        # losses in float32 (a no-op for fp32 outputs)
+        x_hat, z, z_hat, p_real, f_real, p_fake, f_fake = (
+            t.float() for t in (x_hat, z, z_hat, p_real, f_real, p_fake, f_fake))
         # f(x) carries no gradient G needs; detaching it keeps L_G's backward off D(x)
         loss_g, _ = generator_loss(x, x_hat, z, z_hat, f_real.detach(), f_fake, self.w_adv, self.w_con, self.w_enc)
         loss_d = discriminator_loss(p_real, p_fake)
