@@ -22,6 +22,7 @@ class Param:
     min: float | None = None
     max: float | None = None
     warm: bool = False  # also adjustable for a warm-start retrain
+    options: tuple[str, ...] = ()  # the choices of a text setting
 
 
 METHODS: dict[str, tuple[str, list[Param]]] = {
@@ -42,6 +43,9 @@ METHODS: dict[str, tuple[str, list[Param]]] = {
         Param("batch_size", "Batch size", 64, "", 2, 4096),
         Param("nz", "Latent size nz", 100, "", 2, 512),
         Param("w_con", "Contextual weight w_con", 50.0, "", 0.0, 1000.0),
+        Param("precision", "Training arithmetic", "fp32",
+              "bf16 autocasts the training step (about 1.7× faster on CPUs with native bf16); scores stay fp32",
+              options=("fp32", "bf16")),
     ]),
     "toll": ("Toll", [
         Param("iters", "Training iterations", 300, "first fit; one batch each (paper: 2000)", 1, 100_000),

@@ -48,6 +48,9 @@ with st.expander("Settings", expanded=False):
         value = current.params.get("hyper", {}).get(p.name, defaults[p.name]) if can_warm else defaults[p.name]
         if isinstance(p.default, bool):
             hyper[p.name] = col.checkbox(p.label, value=bool(value), key=key, help=p.help)
+        elif isinstance(p.default, str):
+            choice = value if value in p.options else p.default
+            hyper[p.name] = col.selectbox(p.label, p.options, index=p.options.index(choice), key=key, help=p.help)
         elif isinstance(p.default, int):
             hyper[p.name] = int(col.number_input(p.label, min_value=int(p.min), max_value=int(p.max),
                                                  value=int(value), step=1, key=key, help=p.help))

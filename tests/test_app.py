@@ -131,11 +131,13 @@ def test_switch_to_ganomaly_trains_a_fresh_model_and_shows_difference_maps(home)
     at.selectbox(key="train_method").set_value("ganomaly").run()
     assert at.radio(key="train_mode-ganomaly").options == ["a fresh model"]  # another method: no warm start
     at.toggle(key="fast-ganomaly").set_value(True).run()
+    at.selectbox(key="hp-ganomaly-precision").set_value("bf16").run()
     at.button(key="retrain").click().run()
     assert not at.exception
     wait_for(lambda: store.latest_done_run(pid).method == "ganomaly", at)
     run = store.latest_done_run(pid)
     assert run.parent_id is None and run.params["fast"] and run.params["hyper"]["ngf"] == 16
+    assert run.params["hyper"]["precision"] == "bf16"
     at.switch_page("pages/review.py").run()
     assert not at.exception
     diff_maps = [im for im in at.image if "|x − G(x)|" in list(im.captions)]
