@@ -50,25 +50,34 @@ else:
                                                            "for an unbiased estimate.")
 
 ROUND_TICKS = {"tickmode": "linear", "dtick": 1, "tickformat": "d"}  # rounds are whole numbers
+LEGEND_ON_TOP = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}  # clear of the axis title
+
+
+def round_axis(title: str, rounds: pd.Series) -> dict:
+    """Whole-number ticks and at least four rounds of room, so one round is not one wall-wide bar."""
+    lo, hi = int(rounds.min()), int(rounds.max())
+    return {"title": title, **ROUND_TICKS, "range": [lo - 0.5, max(hi, lo + 3) + 0.5]}
 
 if len(table):
     fig = go.Figure()
-    fig.add_bar(x=table["round"], y=table["labels"], name="labels in round", marker_color="#b8bcc4")
+    fig.add_bar(x=table["round"], y=table["labels"], name="labels in round", marker_color="#b8bcc4", width=0.6)
     fig.add_scatter(x=table["round"], y=table["cum_anomalies"], name="anomalies found (total)", mode="lines+markers",
                     line={"color": "#d62728"})
     fig.add_scatter(x=table["round"], y=table["precision"], name="batch precision", mode="lines+markers",
                     yaxis="y2", line={"color": "#1f77b4", "dash": "dot"})
-    fig.update_layout(xaxis={"title": "round (model version the labels were given on)", **ROUND_TICKS},
+    fig.update_layout(xaxis=round_axis("round (model version the labels were given on)", table["round"]),
                       yaxis_title="count",
-                      yaxis2={"overlaying": "y", "side": "right", "range": [0, 1], "title": "precision"},
-                      legend={"orientation": "h"}, margin={"t": 30})
+                      yaxis2={"overlaying": "y", "side": "right", "range": [0, 1], "title": "precision",
+                              "tickformat": ".0%", "dtick": 0.25, "showgrid": False},
+                      legend=LEGEND_ON_TOP, margin={"t": 30})
     st.plotly_chart(fig, width="stretch")
 
 if len(model_rows) and model_rows["AUC"].notna().any():
     fig = go.Figure()
     for col, name in (("AUC", "AUC (all samples)"), ("AUC unlabeled", "AUC (unlabeled remainder)"), ("AP", "AP")):
         fig.add_scatter(x=model_rows["round"], y=model_rows[col], name=name, mode="lines+markers")
-    fig.update_layout(xaxis={"title": "round", **ROUND_TICKS}, yaxis={"range": [0, 1]}, legend={"orientation": "h"}, margin={"t": 30},
+    fig.update_layout(xaxis=round_axis("round", model_rows["round"]), yaxis={"range": [0, 1]},
+                      legend={"orientation": "h"}, margin={"t": 60},
                       title="Ranking quality against the ground truth shipped with the data")
     st.plotly_chart(fig, width="stretch")
 
