@@ -34,7 +34,9 @@ warm = mode.startswith("the current")
 
 fast = False
 if fast_setting(method) and not warm:
-    fast = st.toggle("Fast setting (narrower networks, fewer steps; for CPU-only machines)", key=f"fast-{method}")
+    fast = st.toggle("Fast setting (narrower networks, fewer steps; for CPU-only machines)", key=f"fast-{method}",
+                     help="A model on screen quickly, not the paper's setting: expect a weaker ranking than the "
+                          "defaults give (bench/RESULTS.md).")
 
 color = project.kind == "image" and samples_of(store, pid).X.shape[1] == 3
 defaults = default_hyper(method, project.kind, project.n_samples, color)
