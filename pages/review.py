@@ -130,7 +130,7 @@ if queue.empty:
         st.rerun()
     st.stop()
 
-model = model_of(store, run) if hasattr(model_of(store, run), "reconstruct") and samples.kind == "image" else None
+model = model_of(store, run) if samples.kind == "image" and getattr(model_of(store, run), "can_reconstruct", False) else None
 recon = model.reconstruct(samples.X[queue["idx"].to_numpy()]) if model is not None else None
 
 
@@ -141,10 +141,10 @@ def picture(i: int, big: bool = False) -> None:
             diff = np.abs(samples.X[idx] - recon[i])
             a, b = st.columns(2)
             a.image(thumbnail_png(store, samples, pid, idx), caption="sample", width="stretch")
-            b.image(picture_png(diff / max(float(diff.max()), 1e-6)), caption="|x − G(x)|", width="stretch")
+            b.image(picture_png(diff / max(float(diff.max()), 1e-6)), caption="|x − x̂|", width="stretch")
             if big:
                 with st.popover("Reconstruction"):
-                    st.image(picture_png(recon[i]), caption="G(x)", width=168)
+                    st.image(picture_png(recon[i]), caption="x̂ (reconstruction)", width=168)
         else:
             st.image(thumbnail_png(store, samples, pid, idx), width=168 if big else "stretch")
     else:

@@ -140,7 +140,7 @@ def test_switch_to_ganomaly_trains_a_fresh_model_and_shows_difference_maps(home)
     assert run.params["hyper"]["precision"] == "bf16"
     at.switch_page("pages/review.py").run()
     assert not at.exception
-    diff_maps = [im for im in at.image if "|x − G(x)|" in list(im.captions)]
+    diff_maps = [im for im in at.image if "|x − x̂|" in list(im.captions)]
     assert len(diff_maps) == 12  # one beside every card
     at.switch_page("pages/train.py").run()
     assert at.radio(key="train_mode-ganomaly").options[0].startswith("the current model")  # same method: warm

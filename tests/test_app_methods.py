@@ -38,6 +38,7 @@ def review_shows_round(at: AppTest, method: str, round_: int) -> None:
     at.switch_page("pages/review.py").run()
     assert not at.exception, at.exception
     assert any(f"round {round_}**: {display_name(method)}" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert any("|x − x̂|" in list(im.captions) for im in at.image)  # every one of them reconstructs
 
 
 @pytest.mark.parametrize("method", sorted(TINY))

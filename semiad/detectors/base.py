@@ -252,6 +252,35 @@ class BaseDetector:
         det._set_extra_state(blob["extra"])
         return det
 
+    # ----- reconstructions (for difference maps) -------------------------------------------
+    @property
+    def can_reconstruct(self) -> bool:
+        """Whether this detector has a decoder whose output x̂ is worth showing (`reconstruct`)."""
+        return type(self)._reconstruct is not BaseDetector._reconstruct
+
+    def _reconstruct(self, X: torch.Tensor) -> torch.Tensor:
+        """Scaled inputs → x̂ in the scaled space and the inputs' shape; subclasses with a decoder."""
+        raise NotImplementedError(f"{type(self).__name__} has no reconstruction")
+
+    def _unscale(self, Z: np.ndarray) -> np.ndarray:
+        """Inverse of `_scale`: model space → the inputs' units."""
+        lo, hi = self.input_range
+        unit = (Z - lo) / (hi - lo)
+        if not self.scaler_:
+            return unit
+        s = self.scaler_
+        return (unit * s["span"] + s["min"]) * s["std"] + s["mean"]
+
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """x̂ per sample, eval mode, in the inputs' scale and shape (images in [0, 1], e.g. 28×28 for
+        28×28 input; tables in the original column units) — for |x − x̂| difference maps."""
+        if not self.can_reconstruct:
+            raise NotImplementedError(f"{type(self).__name__} has no reconstruction")
+        out = self._unscale(self._batched(self._reconstruct, X))
+        if out.ndim == 4:
+            out = np.clip(out, 0.0, 1.0)
+        return out.astype(np.float32)
+
     # ----- helpers for subclasses ------------------------------------------------------------
     def _fit_scaler(self, X: np.ndarray) -> None:
         """Tabular only: standardize, then min-max into `input_range`; frozen after the first fit."""

@@ -204,3 +204,9 @@ class AMA(BaseDetector):
 
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
         return self.enc_(self._prepare(X))
+
+    def _reconstruct(self, X: torch.Tensor) -> torch.Tensor:
+        x_hat = self.gen_(self.enc_(self._prepare(X)))
+        if self.image_ and x_hat.shape[-1] != X.shape[-1]:  # 32 → the input's size, e.g. 28
+            x_hat = F.interpolate(x_hat, size=X.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+        return x_hat.contiguous()

@@ -121,3 +121,6 @@ class ESAD(BaseDetector):
 
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
         return self.model_.encoder1(X)
+
+    def _reconstruct(self, X: torch.Tensor) -> torch.Tensor:
+        return self.model_(X)[0].contiguous()

@@ -218,14 +218,3 @@ class GANomaly(BaseDetector):
             size = self.input_shape_[-2:]
             x_hat = F.interpolate(x_hat, size=size, mode="bilinear", align_corners=False, antialias=True)
         return x_hat.contiguous()
-
-    def reconstruct(self, X: Any) -> np.ndarray:
-        """G(x) per sample, eval mode, in the input's scale and shape (images: [0,1], e.g. 28×28 for
-        28×28 input; tables: original column units) — for |x − G(x)| difference maps."""
-        out = self._batched(self._reconstruct, X)
-        lo, hi = self.input_range
-        unit = (out - lo) / (hi - lo)
-        if self.image_:
-            return np.clip(unit, 0.0, 1.0).astype(np.float32)
-        s = self.scaler_
-        return ((unit * s["span"] + s["min"]) * s["std"] + s["mean"]).astype(np.float32)

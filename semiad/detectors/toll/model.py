@@ -113,6 +113,9 @@ class Toll(BaseDetector):
     def _scale(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.scaler_["mean"]) / self.scaler_["std"]).astype(np.float32)
 
+    def _unscale(self, Z: np.ndarray) -> np.ndarray:
+        return Z * self.scaler_["std"] + self.scaler_["mean"]
+
     # ----- training ------------------------------------------------------------------------
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
         keep = torch.nonzero(y >= 0).flatten()  # labeled anomalies (y = −1) never train Toll
@@ -166,3 +169,6 @@ class Toll(BaseDetector):
 
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
         return self.ae_.encode(X)
+
+    def _reconstruct(self, X: torch.Tensor) -> torch.Tensor:
+        return self.ae_.decode(self.ae_.encode(X)).contiguous()
