@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from semiad import detectors
-from semiad.detectors.toll.model import DEFAULTS as TOLL_DEFAULTS
+from semiad.detectors.toll.model import DEFAULTS as TOLL_DEFAULTS, architecture as toll_architecture
 
 
 @dataclass(frozen=True)
@@ -84,14 +84,14 @@ def params_of(method: str) -> list[Param]:
     return METHODS[method][1]
 
 
-def default_hyper(method: str, kind: str = "image", n_samples: int = 0, color: bool = False) -> dict[str, Any]:
-    """App defaults for a project: `kind` "image" or "tabular", `color` for 3-channel images."""
+def default_hyper(method: str, kind: str = "image", n_samples: int = 0,
+                  input_shape: tuple[int, ...] = (1, 28, 28)) -> dict[str, Any]:
+    """App defaults for a project: `kind` "image" or "tabular", `input_shape` one sample's (C×H×W or D)."""
     hyper = {p.name: p.default for p in params_of(method)}
     if method == "deepsad" and n_samples > 20_000:  # keep the first model within minutes on a CPU
         hyper.update(pretrain_epochs=10, epochs=10, finetune_epochs=5)
     if method == "toll":  # the paper's β for the architecture this data gets (methods.md §6.4)
-        arch = "mlp" if kind == "tabular" else ("cifar" if color else "mnist")
-        hyper["beta"] = TOLL_DEFAULTS[arch]["beta"]
+        hyper["beta"] = TOLL_DEFAULTS[toll_architecture(input_shape)]["beta"]
     return hyper
 
 

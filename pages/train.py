@@ -38,8 +38,7 @@ if fast_setting(method) and not warm:
                      help="A model on screen quickly, not the paper's setting: expect a weaker ranking than the "
                           "defaults give (bench/RESULTS.md).")
 
-color = project.kind == "image" and samples_of(store, pid).X.shape[1] == 3
-defaults = default_hyper(method, project.kind, project.n_samples, color)
+defaults = default_hyper(method, project.kind, project.n_samples, samples_of(store, pid).X.shape[1:])
 hyper: dict = {}
 with st.expander("Settings", expanded=False):
     cols = st.columns(3)

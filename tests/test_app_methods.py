@@ -77,6 +77,6 @@ def test_train_fresh_then_retrain_warm_through_the_train_page(home, method):  # 
 
 def test_toll_beta_default_follows_the_architecture_the_data_gets():
     from pages.methods import default_hyper
-    assert default_hyper("toll", "image")["beta"] == 1000.0  # 28×28 gray: the MNIST command
-    assert default_hyper("toll", "image", color=True)["beta"] == 10.0  # CIFAR command
-    assert default_hyper("toll", "tabular")["beta"] == 10.0  # arrhythmia command
+    assert default_hyper("toll", "image", input_shape=(1, 28, 28))["beta"] == 1000.0  # 28×28 gray: the MNIST command
+    assert default_hyper("toll", "image", input_shape=(3, 32, 32))["beta"] == 10.0  # CIFAR command
+    assert default_hyper("toll", "tabular", input_shape=(12,))["beta"] == 10.0  # arrhythmia command

@@ -20,6 +20,11 @@ DEFAULTS: dict[str, dict[str, float]] = {
 }
 
 
+
+def architecture(input_shape: tuple[int, ...]) -> str:
+    """Which of DEFAULTS' nets an input gets: "mlp" for tables, "mnist" for 1×28×28, "cifar" otherwise."""
+    return "mlp" if len(input_shape) == 1 else ("mnist" if tuple(input_shape) == (1, 28, 28) else "cifar")
+
 class Toll(BaseDetector):
     """An autoencoder whose loss and score add β·‖z‖₂ (not squared): normal codes collapse toward 0.
 
@@ -78,8 +83,7 @@ class Toll(BaseDetector):
 
     # ----- networks ------------------------------------------------------------------------
     def _build(self) -> None:
-        kind = "mlp" if len(self.input_shape_) == 1 else ("mnist" if self.input_shape_ == (1, 28, 28) else "cifar")
-        d = DEFAULTS[kind]
+        d = DEFAULTS[architecture(self.input_shape_)]
         self.beta_ = float(d["beta"] if self.beta is None else self.beta)
         self.z_dim_ = int(d["z_dim"] if self.z_dim is None else self.z_dim)
         self.lr_ = float(d["lr"] if self.lr is None else self.lr)
