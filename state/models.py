@@ -73,6 +73,21 @@ class LabelEvent(Base):
     )
 
 
+class LabelRequest(Base):
+    """One row per label or undo request that came with a token (a key press or click on the Review
+    page: the browser makes one token per press), written in the same transaction as its events.
+    The token is the primary key, so a request delivered twice (a resend, a rerun that repeated
+    it, two servers) is applied once. Append-only, like the events."""
+
+    __tablename__ = "label_requests"
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    annotator: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # label | undo
+    batch: Mapped[str | None] = mapped_column(String(32), nullable=True)  # events it wrote (None: nothing)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Run(Base):
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

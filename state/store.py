@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import uuid
 from dataclasses import dataclass
@@ -24,11 +25,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from semiad.data import SampleSet
-from state.models import (LABELS, Base, LabelCounts, LabelEvent, LabelVote, Project, QueueEntry, Run, Sample, Score,
-                          utcnow)
+from state.models import (LABELS, Base, LabelCounts, LabelEvent, LabelRequest, LabelVote, Project, QueueEntry, Run,
+                          Sample, Score, utcnow)
 
 ACTIVE = ("queued", "running")
 STALE_AFTER = timedelta(seconds=90)  # a running job that has not reported for this long is dead
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 class StoreError(ValueError):
@@ -262,9 +266,13 @@ class Store:
         return self.record_label_changes(project_id, {int(i): label for i in sample_ids}, annotator, source)
 
     def record_label_changes(self, project_id: int, labels: dict[int, str], annotator: str,
-                             source: str = "review") -> str:
+                             source: str = "review", token: str | None = None) -> str:
         """Give each sample its own label, all in one transaction and one batch (an import: one undo
-        reverts it); returns the batch id."""
+        reverts it); returns the batch id.
+
+        With a `token` (one per key press or click, made by the browser) the request is applied at
+        most once: a second call with the same token writes nothing and returns the first call's
+        batch."""
         bad = sorted({lab for lab in labels.values() if lab not in LABELS})
         if bad:
             raise StoreError(f"label must be one of {LABELS}, not {bad[0]!r}")
@@ -276,13 +284,51 @@ class Store:
             raise StoreError("no samples to label")
         batch = uuid.uuid4().hex
         with self.session() as s:
+            if token is not None:
+                earlier = self._claim_token(s, project_id, token, annotator, "label", batch)
+                if earlier is not None:
+                    return earlier[0] or ""
             for start in range(0, len(changes), 5000):  # under the databases' bound-parameter limits
                 self._write_events(s, project_id, changes[start:start + 5000], annotator, source, batch, None)
             s.commit()
         return batch
 
-    def record_label(self, project_id: int, sample_id: int, label: str, annotator: str, source: str = "review") -> str:
-        return self.record_labels(project_id, [sample_id], label, annotator, source)
+    def record_label(self, project_id: int, sample_id: int, label: str, annotator: str, source: str = "review",
+                     token: str | None = None) -> str:
+        if label not in LABELS:
+            raise StoreError(f"label must be one of {LABELS}, not {label!r}")
+        return self.record_label_changes(project_id, {int(sample_id): label}, annotator, source, token)
+
+    def applied_tokens(self, tokens: Iterable[str]) -> set[str]:
+        """Which of these request tokens the store has applied already."""
+        tokens = [t for t in tokens if isinstance(t, str)]
+        if not tokens:
+            return set()
+        with self.session() as s:
+            return set(s.scalars(select(LabelRequest.token).where(LabelRequest.token.in_(tokens))).all())
+
+    @staticmethod
+    def _claim_token(s: Session, project_id: int, token: str, annotator: str, kind: str,
+                     batch: str | None) -> tuple[str | None] | None:
+        """Record the request's token as the first write of the transaction (on SQLite this takes the
+        write lock; on PostgreSQL a concurrent insert of the same token waits for this transaction).
+        Returns None if the token is new, else (the batch it wrote,) after rolling back."""
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            raise StoreError("a request token is 8 to 64 letters, digits, '-' or '_'")
+        try:
+            s.execute(insert(LabelRequest).values(token=token, project_id=project_id, annotator=annotator,
+                                                  kind=kind, batch=batch, created_at=utcnow()))
+            s.flush()
+        except IntegrityError:
+            s.rollback()
+            row = s.execute(select(LabelRequest.batch, LabelRequest.project_id)
+                            .where(LabelRequest.token == token)).first()
+            if row is None:  # the other transaction rolled back after all: nothing was applied
+                raise StoreError("that request is being applied by another server; try again") from None
+            if row[1] != project_id:
+                raise StoreError("that request token belongs to another project") from None
+            return (row[0],)
+        return None
 
     def _write_events(self, s: Session, project_id: int, changes: list[tuple[int, str]], annotator: str,
                       source: str, batch: str, undoes: str | None) -> None:
@@ -331,11 +377,18 @@ class Store:
                         Score.sample_id.in_(group),
                         ~exists().where(QueueEntry.run_id == Score.run_id, QueueEntry.rank == Score.rank))))
 
-    def undo_last(self, project_id: int, annotator: str) -> list[int]:
+    def undo_last(self, project_id: int, annotator: str, token: str | None = None,
+                  target: str | None = None) -> list[int]:
         """Revert this annotator's latest not-yet-undone batch with new events; returns the samples.
 
-        A sample labeled again after that batch (by anyone) keeps its newer label."""
+        A sample labeled again after that batch (by anyone) keeps its newer label.
+        With `target` (the token of one of this annotator's label requests) that request's batch is
+        reverted instead of the latest one, if it is not undone yet. With a `token` the undo is
+        applied at most once: a repeat returns [] and writes nothing."""
         with self.session() as s:
+            batch = uuid.uuid4().hex
+            if token is not None and self._claim_token(s, project_id, token, annotator, "undo", None) is not None:
+                return []
             # "not undone" as a correlated NOT EXISTS on the partial index of undo events: each check is
             # one index probe, where NOT IN (all undone batches) read the whole history every time.
             # (No project filter in these two: batch ids are unique, and with one SQLite would pick the
@@ -344,10 +397,18 @@ class Store:
                 undo = aliased(LabelEvent)
                 return ~exists().where(undo.undoes == event.batch)
 
-            last = s.scalar(select(LabelEvent.batch).where(
+            mine = select(LabelEvent.batch).where(
                 LabelEvent.project_id == project_id, LabelEvent.annotator == annotator,
-                LabelEvent.source != "undo", not_undone(LabelEvent)).order_by(LabelEvent.id.desc()).limit(1))
+                LabelEvent.source != "undo", not_undone(LabelEvent))
+            if target is not None:
+                wrote = s.scalar(select(LabelRequest.batch).where(LabelRequest.token == target,
+                                                                  LabelRequest.kind == "label"))
+                last = s.scalar(mine.where(LabelEvent.batch == wrote).limit(1)) if wrote else None
+            else:
+                last = s.scalar(mine.order_by(LabelEvent.id.desc()).limit(1))
             if last is None:
+                if token is not None:
+                    s.commit()  # the request is done: it had nothing to undo
                 return []
             events = s.execute(select(LabelEvent.id, LabelEvent.sample_id).where(LabelEvent.batch == last)).all()
             changes = []
@@ -362,8 +423,10 @@ class Store:
                     LabelEvent.id < event_id).order_by(LabelEvent.id.desc()).limit(1))
                 changes.append((sample_id, before or "unlabeled"))
             if changes:
-                self._write_events(s, project_id, changes, annotator, "undo", uuid.uuid4().hex, last)
-                s.commit()
+                self._write_events(s, project_id, changes, annotator, "undo", batch, last)
+                if token is not None:
+                    s.execute(update(LabelRequest).where(LabelRequest.token == token).values(batch=batch))
+            s.commit()
         return [i for i, _ in changes]
 
     def semi_targets(self, project_id: int) -> np.ndarray:

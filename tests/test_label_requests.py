@@ -1,0 +1,138 @@
+"""Label and undo requests with a token (one per key press or click on the Review page) are applied
+exactly once, whatever the number of deliveries; undo can target one request's labels."""
+from __future__ import annotations
+
+import threading
+import uuid
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from semiad.data import SampleSet
+from state.store import Store, StoreError
+
+
+def tiny_set(n: int = 8) -> SampleSet:
+    rng = np.random.default_rng(0)
+    return SampleSet(ids=[f"s{i}" for i in range(n)], X=rng.random((n, 1, 28, 28), dtype=np.float32),
+                     kind="image", name="tiny")
+
+
+@pytest.fixture
+def store(tmp_path, db_url) -> Store:
+    s = Store(db_url(tmp_path), home=tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def project(store) -> int:
+    return store.create_project("p", tiny_set(), source="test")
+
+
+def tok() -> str:
+    return uuid.uuid4().hex
+
+
+def history(store: Store, pid: int) -> list[tuple[int, str, str]]:
+    ev = store.events(pid)
+    return list(zip(ev["sample_id"], ev["label"], ev["source"]))
+
+
+def test_a_label_request_delivered_three_times_is_one_event(store, project):
+    a = store.samples(project)["sample_id"][0]
+    t = tok()
+    first = store.record_label(project, a, "anomalous", "ann", source="review:top", token=t)
+    assert store.record_label(project, a, "anomalous", "ann", source="review:top", token=t) == first
+    assert store.record_label(project, a, "normal", "ann", source="review:top", token=t) == first  # same press
+    assert history(store, project) == [(a, "anomalous", "review:top")]
+    assert store.label_counts(project) == {"normal": 0, "anomalous": 1, "unlabeled": 7, "events": 1}
+    assert store.applied_tokens([t, tok()]) == {t}
+
+
+def test_undo_requests_are_applied_once_and_can_target_one_press(store, project):
+    a, b, c = store.samples(project)["sample_id"][:3]
+    ta, tb, tc = tok(), tok(), tok()
+    store.record_label(project, a, "normal", "ann", token=ta)
+    store.record_label(project, b, "anomalous", "ann", token=tb)
+    store.record_label(project, c, "normal", "ann", token=tc)
+    u1 = tok()
+    assert store.undo_last(project, "ann", token=u1, target=ta) == [a]  # the press on a, not the latest
+    assert store.undo_last(project, "ann", token=u1, target=ta) == []  # delivered again: nothing
+    assert store.undo_last(project, "ann", token=tok(), target=ta) == []  # a new press, but a is undone already
+    assert store.undo_last(project, "ann", token=tok()) == [c]  # no target: the latest batch
+    labels = store.samples(project).set_index("sample_id")["label"]
+    assert labels.isna()[a] and labels[b] == "anomalous" and labels.isna()[c]
+    assert [(s, lab) for s, lab, _ in history(store, project)] == [
+        (a, "normal"), (b, "anomalous"), (c, "normal"), (a, "unlabeled"), (c, "unlabeled")]
+    assert store.label_counts(project)["events"] == 5
+
+
+def test_undo_cannot_target_someone_elses_press(store, project):
+    a = store.samples(project)["sample_id"][0]
+    t = tok()
+    store.record_label(project, a, "normal", "ann", token=t)
+    assert store.undo_last(project, "bob", token=tok(), target=t) == []
+    assert store.samples(project).set_index("sample_id")["label"][a] == "normal"
+
+
+def test_an_undo_with_nothing_to_undo_is_still_a_done_request(store, project):
+    a = store.samples(project)["sample_id"][0]
+    u = tok()
+    assert store.undo_last(project, "ann", token=u) == []
+    store.record_label(project, a, "normal", "ann", token=tok())
+    assert store.undo_last(project, "ann", token=u) == []  # the same press again does not undo the new label
+    assert store.samples(project).set_index("sample_id")["label"][a] == "normal"
+
+
+def test_bad_tokens_are_refused(store, project):
+    a = store.samples(project)["sample_id"][0]
+    for bad in ("short", "x" * 65, "has space in it", "semi;colon-12345"):
+        with pytest.raises(StoreError, match="token"):
+            store.record_label(project, a, "normal", "ann", token=bad)
+    assert store.label_counts(project)["events"] == 0
+
+
+def test_one_token_from_many_threads_at_once_writes_one_event(tmp_path, db_url):
+    url = db_url(tmp_path)
+    setup = Store(url, home=tmp_path)
+    pid = setup.create_project("p", tiny_set(), source="test")
+    a = int(setup.samples(pid)["sample_id"][0])
+    t = tok()
+    stores = [Store(url, home=tmp_path) for _ in range(4)]
+    start = threading.Barrier(len(stores))
+    batches, errors = [], []
+
+    def send(st: Store) -> None:
+        start.wait()
+        try:
+            batches.append(st.record_label(pid, a, "anomalous", "ann", token=t))
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=send, args=(st,)) for st in stores]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors and len(set(batches)) == 1
+    assert setup.label_counts(pid)["events"] == 1 and len(setup.events(pid)) == 1
+    for st in stores + [setup]:
+        st.close()
+
+
+def test_a_database_from_before_tokens_gets_the_table(tmp_path):
+    old = Store(home=tmp_path)
+    pid = old.create_project("p", tiny_set(), source="test")
+    a = old.samples(pid)["sample_id"][0]
+    old.record_label(pid, a, "normal", "ann")
+    with old.engine.begin() as conn:
+        conn.execute(text("DROP TABLE label_requests"))
+    old.close()
+    new = Store(home=tmp_path)
+    t = tok()
+    new.record_label(pid, a, "anomalous", "ann", token=t)
+    new.record_label(pid, a, "anomalous", "ann", token=t)
+    assert new.label_counts(pid)["events"] == 2
+    new.close()
