@@ -2,12 +2,14 @@
 the job status, thumbnails. No business logic: that lives in semiad/ and state/."""
 from __future__ import annotations
 
+import base64
 import os
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from semiad.data import SampleSet, encode_png
+from semiad.data import DataError, SampleSet, confined, encode_png, picture_of_file
 from state.store import ProjectInfo, RunInfo, Store
 from state.worker import Worker, load_model
 
@@ -159,6 +161,58 @@ def picture_png(img01: np.ndarray) -> bytes:
     img = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
     factor = max(1, THUMB_PX // img.shape[0])
     return encode_png(np.repeat(np.repeat(img, factor, axis=0), factor, axis=1))
+
+
+# ----- originals: the file a sample was loaded from, checked ---------------------------------
+
+THUMB_ORIGINAL_PX = 192  # grid cards and the map's selection grid
+VIEW_ORIGINAL_PX = 560  # the focused card (scaled to fit; a click zooms to full resolution)
+
+
+def original_path(samples: SampleSet, idx: int) -> Path | None:
+    """The original file of sample `idx`, or None. Only the path recorded when the project was
+    created from files (image folders; never a path from a request), and only while it is still that
+    file: resolved again it must give the same path (a symlink swapped in since is refused), be a
+    regular file, and lie inside SEMIAD_DATA_ROOT when that is set."""
+    if samples.kind != "image" or not samples.paths or not 0 <= idx < len(samples.paths):
+        return None
+    recorded = samples.paths[idx]
+    if not recorded:
+        return None
+    try:
+        path = confined(recorded)
+    except (DataError, OSError, RuntimeError):
+        return None
+    return path if str(path) == recorded and path.is_file() else None
+
+
+@st.cache_data(show_spinner=False, max_entries=20_000)
+def _file_picture(path: str, stamp: tuple[int, int], max_px: int | None) -> tuple[bytes, str, tuple[int, int]] | None:  # noqa: ARG001 (stamp: cache key)
+    try:
+        return picture_of_file(path, max_px)
+    except DataError:
+        return None
+
+
+def original_picture(samples: SampleSet, idx: int, max_px: int | None) -> tuple[bytes, str, tuple[int, int]] | None:
+    """(bytes, MIME type, original size) of the sample's original scaled to fit max_px (None: full
+    resolution), cached per file version; None when the sample has no usable original."""
+    path = original_path(samples, idx)
+    if path is None:
+        return None
+    st_ = path.stat()
+    return _file_picture(str(path), (st_.st_mtime_ns, st_.st_size), max_px)
+
+
+def sample_thumbnail(store: Store, samples: SampleSet, project_id: int, idx: int) -> bytes:
+    """The picture of a sample for grids: a thumbnail of the original file where there is one,
+    else the model input (thumbnail_png)."""
+    pic = original_picture(samples, idx, THUMB_ORIGINAL_PX)
+    return pic[0] if pic is not None else thumbnail_png(store, samples, project_id, idx)
+
+
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
 # ----- job status -----------------------------------------------------------------------------

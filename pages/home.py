@@ -1,14 +1,13 @@
 """Projects: open one, or create one from the bundled digits (one click) or your own data."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
 
 from pages.common import annotator, open_project, page_setup
 from pages.methods import default_hyper
-from semiad.data import DataError, load
+from semiad.data import DataError, confined, load
 from state.store import StoreError
 
 store, _ = page_setup()
@@ -59,11 +58,7 @@ name = st.text_input("Project name", value=default_name, key=f"new_name-{kind}")
 
 def _check_path(raw: str) -> Path:
     """A local path, optionally confined to SEMIAD_DATA_ROOT."""
-    path = Path(raw).expanduser().resolve()
-    root = os.environ.get("SEMIAD_DATA_ROOT")
-    if root and not path.is_relative_to(Path(root).resolve()):
-        raise DataError(f"{path}: outside the allowed data folder {root}")
-    return path
+    return confined(raw)
 
 
 if st.button("Create project and train", type="primary", key="create"):

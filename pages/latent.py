@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import streamlit as st
 
-from pages.common import annotator, maps_enabled, require_project, samples_of, thumbnail_png
+from pages.common import annotator, maps_enabled, require_project, sample_thumbnail, samples_of
 from semiad import embed
 from semiad.latent_plot import center_position, scatter_figure, selected_ids
 from state.store import StoreError
@@ -137,7 +137,7 @@ for i, k in enumerate(shown):
     row = by_key.loc[k]
     with cols[i % 8]:
         if samples.kind == "image":
-            st.image(thumbnail_png(store, samples, pid, int(row["idx"])), width="stretch")
+            st.image(sample_thumbnail(store, samples, pid, int(row["idx"])), width="stretch")
         label = row["label"] if isinstance(row["label"], str) else "unlabeled"
         if st.checkbox(f"{row['score']:.3g} · {label}", value=True, key=f"keep-{run.id}-{k}", help=k):
             keep.append(k)

@@ -1,7 +1,10 @@
 """Review: the samples the model finds most anomalous; label them Normal / Anomalous / Skip.
 
-Every click is written to the store at once (one event, with who and when). The focused card
-(the first one) answers keyboard shortcuts: n = normal, a = anomalous, s = skip, u = undo.
+The cards and the keys live in one component (pages/review_card): the focused card answers
+n = normal, a = anomalous, s = skip, u = undo (your last label in this tab), and moves to the next
+card in the browser at once. Every press is one request with its own token, applied by the store
+exactly once, with who and when. Only the labeling fragment below reruns on a press (counts, the
+queue window, disputes, recent labels); scores, model and reconstructions are cached.
 """
 from __future__ import annotations
 
@@ -9,16 +12,23 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages.common import (annotator, model_of, picture_png, require_project, samples_of, thumbnail_png)
+from pages.common import (VIEW_ORIGINAL_PX, annotator, data_uri, model_of, original_picture, require_project,
+                          samples_of, sample_thumbnail, THUMB_ORIGINAL_PX)
 from pages.methods import display_name
+from pages.review_card import apply_requests, review_card
 from semiad import query
-from state.store import Store, StoreError
+from semiad.data import encode_png
+from state.store import Store
+
+LOOKAHEAD = 24  # cards the browser holds beyond the visible ones, to move on without the server
+VIEW_AHEAD = 8  # cards of the window that carry the larger picture of the original for the focused card
 
 store, project = require_project()
 pid = project.id
 samples = samples_of(store, pid)
 skipped_key = f"_skipped-{pid}"
 st.session_state.setdefault(skipped_key, [])
+st.session_state.setdefault(f"_skip_epoch-{pid}", 0)
 
 for note in ("_finished_note",):
     if note in st.session_state:
@@ -27,23 +37,6 @@ if "_skipped_note" in st.session_state:
     bad = st.session_state.pop("_skipped_note")
     with st.expander(f"{len(bad)} file(s) could not be used and were skipped", expanded=True):
         st.dataframe(pd.DataFrame(bad, columns=["file", "reason"]), hide_index=True)
-
-
-def label(sample_id: int, value: str) -> None:
-    try:
-        store.record_label(pid, sample_id, value, annotator(), source=f"review:{st.session_state.get('strategy', 'top')}")
-    except StoreError as e:
-        st.session_state["_label_error"] = str(e)
-
-
-def skip(sample_id: int) -> None:
-    st.session_state[skipped_key].append(sample_id)
-
-
-def undo() -> None:
-    reverted = store.undo_last(pid, annotator())
-    st.session_state["_undo_note"] = (f"Undid the last label of {len(reverted)} sample(s)." if reverted
-                                      else "Nothing of yours to undo.")
 
 
 STRATEGY_NAMES = {"top": "Top scores", "boundary": "Near the threshold", "diverse": "Diverse high scorers",
@@ -57,9 +50,10 @@ def run_arrays(url: str, run_id: int, folder: str) -> tuple[np.ndarray, np.ndarr
 
 
 def review_queue(store: Store, pid: int, run, strategy: str, n: int, skipped: list[int]) -> pd.DataFrame:
-    """The batch the expert works through, chosen by the strategy once and kept in the session
-    (so random or diverse picks do not reshuffle on every click); labeled cards drop out, and a
-    new batch is drawn when this one is done. Columns: sample_id, idx, key, score, rank, reason."""
+    """The window of cards the expert works through: the batch of n plus LOOKAHEAD more, chosen by
+    the strategy once and kept in the session (so random or diverse picks do not reshuffle on every
+    press); labeled and skipped cards drop out, and a new window is drawn when fewer than n remain.
+    Columns: sample_id, idx, key, score, rank, reason."""
     state_key = f"_queue-{pid}"
     want = (run.id, strategy, n)
     queue = st.session_state.get(state_key)
@@ -67,20 +61,79 @@ def review_queue(store: Store, pid: int, run, strategy: str, n: int, skipped: li
         items = queue["items"]
         current = store.current_labels(pid, items["sample_id"])
         items = items[[current.get(int(i)) is None and int(i) not in skipped for i in items["sample_id"]]]
-        if len(items):
-            return items
+        if len(items) >= n or (len(items) and queue["last"]):
+            return items.reset_index(drop=True)
     table = store.samples(pid)
     scores, Z = run_arrays(store.url, run.id, str(store.run_dir(run)))
     labeled = table["label"].notna().to_numpy() | table["sample_id"].isin(skipped).to_numpy()
     rank = np.empty(len(scores), dtype=np.int64)
     rank[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
-    picks = query.select(strategy, scores, labeled, n, np.random.default_rng([run.id, int(labeled.sum())]),
+    size = n + LOOKAHEAD
+    picks = query.select(strategy, scores, labeled, size, np.random.default_rng([run.id, int(labeled.sum())]),
                          embeddings=Z if query.needs_embeddings(strategy) else None)
     idx = [i for i, _ in picks]
     items = table.iloc[idx][["sample_id", "idx", "key"]].assign(
         score=scores[idx], rank=rank[idx], reason=[r for _, r in picks]).reset_index(drop=True)
-    st.session_state[state_key] = {"for": want, "items": items}
+    # "last": the strategy had no more to give (fewer unlabeled than asked), so a short window is all
+    st.session_state[state_key] = {"for": want, "items": items, "last": len(items) < size}
     return items
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _picture_cache(url: str, project_id: int) -> dict:  # noqa: ARG001 (cache key)
+    return {}
+
+
+def pictures(idx: int, view: bool) -> dict:
+    """Data URIs of a sample's pictures for the component: `thumb` (grid), `view` (focused card:
+    the original scaled to fit, only with view=True), `input` (the model input, for projects
+    with originals), `pixel` (draw without smoothing), `zoomable` (a full-resolution original)."""
+    cache = _picture_cache(store.url, pid)
+    key = (idx, view)
+    if key not in cache:
+        thumb = original_picture(samples, idx, THUMB_ORIGINAL_PX)
+        model_input = data_uri(encode_png(samples.thumbnail(idx)))
+        if thumb is None:
+            out = {"thumb": model_input, "pixel": True, "zoomable": False}
+        else:
+            out = {"thumb": data_uri(thumb[0], thumb[1]), "input": model_input, "pixel": False, "zoomable": True}
+            big = original_picture(samples, idx, VIEW_ORIGINAL_PX) if view else None
+            if big is not None:
+                out["view"] = data_uri(big[0], big[1])
+        if len(cache) > 20_000:
+            cache.clear()
+        cache[key] = out
+    return cache[key]
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _recon_cache(url: str, run_id: int) -> dict:  # noqa: ARG001 (cache key)
+    return {}
+
+
+def _png01(img01: np.ndarray) -> str:
+    img = np.clip(img01 * 255 + 0.5, 0, 255).astype(np.uint8)
+    return data_uri(encode_png(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)))
+
+
+def difference_maps(run, idxs: list[int]) -> dict[int, tuple[str, str]]:
+    """|x − x̂| (scaled to its maximum) and x̂ per sample, for detectors that reconstruct; computed once
+    per run and sample, in one batch for the samples not seen yet."""
+    if samples.kind != "image":
+        return {}
+    model = model_of(store, run)
+    if not getattr(model, "can_reconstruct", False):
+        return {}
+    cache = _recon_cache(store.url, run.id)
+    missing = [i for i in idxs if i not in cache]
+    if missing:
+        recon = model.reconstruct(samples.X[missing])
+        if len(cache) > 20_000:
+            cache.clear()
+        for i, r in zip(missing, recon):
+            diff = np.abs(samples.X[i] - r)
+            cache[i] = (_png01(diff / max(float(diff.max()), 1e-6)), _png01(r))
+    return {i: cache[i] for i in idxs}
 
 
 def show_counts(store: Store) -> None:
@@ -95,13 +148,9 @@ def show_counts(store: Store) -> None:
 
 
 st.title("Review")
-show_counts(store)
-for key in ("_label_error", "_undo_note"):
-    if key in st.session_state:
-        (st.error if key == "_label_error" else st.info)(st.session_state.pop(key))
-
 run = store.latest_done_run(pid)
 if run is None:
+    show_counts(store)
     active = store.active_run(pid)
     if active is not None:
         st.info("The first model is training (progress in the sidebar). The ranking appears here when it is done.")
@@ -109,9 +158,6 @@ if run is None:
         st.info("No model yet. Train one on the Train page.")
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
-
-if not annotator():
-    st.warning("Enter your name in the sidebar to label: it is stored with every label.")
 
 top = st.columns([3, 2, 2, 3])
 strategy = top[0].selectbox("Show next", list(query.STRATEGIES), format_func=STRATEGY_NAMES.get, key="strategy",
@@ -122,91 +168,92 @@ top[3].caption(f"Ranking of **round {run.round}**: {display_name(run.method)}, r
                f"({'warm start from run ' + str(run.parent_id) if run.parent_id else 'fresh model'}), "
                f"trained with {run.n_labels} labels. Highest score = most anomalous.")
 
-queue = review_queue(store, pid, run, strategy, per_page, st.session_state[skipped_key])
-if queue.empty:
-    st.success("Every sample of this project is labeled or skipped. Retrain, or clear the skips.")
-    if st.session_state[skipped_key] and st.button("Show skipped samples again"):
-        st.session_state[skipped_key] = []
-        st.rerun()
-    st.stop()
-
-model = model_of(store, run) if samples.kind == "image" and getattr(model_of(store, run), "can_reconstruct", False) else None
-recon = model.reconstruct(samples.X[queue["idx"].to_numpy()]) if model is not None else None
+CARD_KEY = f"review_card-{pid}"
 
 
-def picture(i: int, big: bool = False) -> None:
-    idx = int(queue["idx"].iloc[i])
-    if samples.kind == "image":
-        if recon is not None:
-            diff = np.abs(samples.X[idx] - recon[i])
-            a, b = st.columns(2)
-            a.image(thumbnail_png(store, samples, pid, idx), caption="sample", width="stretch")
-            b.image(picture_png(diff / max(float(diff.max()), 1e-6)), caption="|x − x̂|", width="stretch")
-            if big:
-                with st.popover("Reconstruction"):
-                    st.image(picture_png(recon[i]), caption="x̂ (reconstruction)", width=168)
+@st.cache_data(show_spinner=False, max_entries=4)
+def sample_index(url: str, project_id: int) -> dict[int, int]:  # noqa: ARG001 (cache key)
+    """sample id → row of the project's data (fixed when the project is made)."""
+    table = store.samples(project_id)
+    return dict(zip(table["sample_id"].astype(int), table["idx"].astype(int)))
+
+
+def handle_value() -> tuple[list[str], list[dict], str, dict | None]:
+    """Apply the component's new requests (if its value changed since the last run of this session)
+    and answer a zoom request. Returns (acked tokens, refusals, note, zoom answer)."""
+    value = st.session_state.get(CARD_KEY)
+    done_key = f"_card_seen-{pid}"
+    acked, errors, note = st.session_state.get(f"_acked-{pid}", ([], [], ""))
+    zoom = None
+    if isinstance(value, dict) and value.get("seq") != st.session_state.get(done_key):
+        acked, errors, note = apply_requests(store, pid, annotator(), value.get("pending") or [],
+                                             st.session_state[skipped_key], strategies=query.STRATEGIES)
+        st.session_state[f"_acked-{pid}"] = (acked, errors, "")
+        st.session_state[done_key] = value.get("seq")
+        ask = value.get("zoom")
+        if isinstance(ask, dict) and ask.get("n") != st.session_state.get(f"_zoom_n-{pid}"):
+            st.session_state[f"_zoom_n-{pid}"] = ask.get("n")
+            zoom = {"n": ask.get("n"), "src": None, "text": "This sample has no original file to show."}
+            idx = sample_index(store.url, pid).get(int(ask.get("sid", -1)))
+            full = original_picture(samples, idx, None) if idx is not None else None
+            if full is not None:
+                w, h = full[2]
+                zoom.update(src=data_uri(full[0], full[1]),
+                            text=f"Original at full resolution ({w}×{h} px) — click or press Escape to close")
+    return acked, errors, note, zoom
+
+
+@st.fragment
+def labeling() -> None:
+    """Everything a label changes: reruns alone on every press."""
+    acked, errors, note, zoom = handle_value()
+    show_counts(store)
+    if not annotator():
+        st.warning("Enter your name in the sidebar to label: it is stored with every label.")
+    queue = review_queue(store, pid, run, strategy, per_page, st.session_state[skipped_key])
+    if queue.empty:
+        st.success("Every sample of this project is labeled or skipped. Retrain, or clear the skips.")
+        if st.session_state[skipped_key] and st.button("Show skipped samples again"):
+            st.session_state[skipped_key] = []
+            st.session_state[f"_skip_epoch-{pid}"] += 1
+            st.rerun(scope="fragment")
+    idxs = queue["idx"].astype(int).tolist()
+    maps = difference_maps(run, idxs)
+    cards = []
+    for pos, row in enumerate(queue.itertuples(index=False)):
+        card = {"sid": int(row.sample_id), "key": str(row.key), "rank": int(row.rank), "score": f"{row.score:.4g}",
+                "reason": str(row.reason), "src": f"review:{strategy}"}
+        if samples.kind == "image":
+            card.update(pictures(int(row.idx), view=pos < VIEW_AHEAD))
+            if int(row.idx) in maps:
+                card["diff"], card["recon"] = maps[int(row.idx)]
         else:
-            st.image(thumbnail_png(store, samples, pid, idx), width=168 if big else "stretch")
-    else:
-        row = samples.X[idx]
-        st.dataframe(pd.DataFrame({"feature": range(len(row)), "value": row}).head(12), hide_index=True,
-                     height=200 if big else 150)
+            values = samples.X[int(row.idx)]
+            card.update(thumb=None, features=[[int(i), float(v)] for i, v in enumerate(values[:12])])
+        cards.append(card)
+    review_card(key=CARD_KEY, cards=cards, acked=acked, errors=errors, per_page=per_page, per_row=per_row,
+                who=annotator(), scope=f"{store.url}|{pid}|{annotator()}",
+                skip_epoch=st.session_state[f"_skip_epoch-{pid}"], run=run.id, zoom=zoom, note=note)
+
+    disputed = store.disputes(pid)
+    if disputed:
+        with st.expander(f"⚠️ {len(disputed)} disputed sample(s): annotators disagree", expanded=True):
+            keys = store.samples(pid).set_index("sample_id")
+            for sid, said in list(disputed.items())[:50]:
+                cols = st.columns([1, 5])
+                if samples.kind == "image":
+                    cols[0].image(sample_thumbnail(store, samples, pid, int(keys.loc[sid, "idx"])), width=56)
+                current = keys.loc[sid, "label"]
+                cols[1].markdown(f"`{keys.loc[sid, 'key']}` — disputed: "
+                                 + ", ".join(f"**{who}** said {lab}" for who, lab in said)
+                                 + f"; current (latest): **{current}**")
+
+    with st.expander("Recent labels"):
+        events = store.events(pid, last=15).iloc[::-1]
+        if events.empty:
+            st.caption("No labels yet.")
+        else:
+            st.dataframe(events[["key", "label", "annotator", "time", "round", "source"]], hide_index=True)
 
 
-def caption(i: int) -> str:
-    r = queue.iloc[i]
-    return f"**#{int(r['rank'])}** · score {r['score']:.4g}  \n`{r['key']}`  \n_{r['reason']}_"
-
-
-# The focused card: biggest, with keyboard shortcuts.
-focus = queue.iloc[0]
-fid = int(focus["sample_id"])
-with st.container(border=True):
-    left, right = st.columns([1, 2])
-    with left:
-        picture(0, big=True)
-    with right:
-        st.markdown("Focused sample — " + caption(0))
-        b = st.columns(4)
-        b[0].button("Normal", key=f"fn-{fid}", shortcut="n", on_click=label, args=(fid, "normal"),
-                    help="shortcut: n", width="stretch")
-        b[1].button("Anomalous", key=f"fa-{fid}", shortcut="a", on_click=label, args=(fid, "anomalous"),
-                    help="shortcut: a", type="primary", width="stretch")
-        b[2].button("Skip", key=f"fs-{fid}", shortcut="s", on_click=skip, args=(fid,), help="shortcut: s",
-                    width="stretch")
-        b[3].button("Undo", key="undo", shortcut="u", on_click=undo, help="undo your last label (shortcut: u)",
-                    width="stretch")
-
-rest = list(range(1, len(queue)))
-for start in range(0, len(rest), per_row):
-    cols = st.columns(per_row)
-    for col, i in zip(cols, rest[start:start + per_row]):
-        sid = int(queue["sample_id"].iloc[i])
-        with col.container(border=True):
-            picture(i)
-            st.markdown(caption(i))
-            b = st.columns(2, gap="small")
-            b[0].button("Normal", key=f"n-{sid}", on_click=label, args=(sid, "normal"), width="stretch")
-            b[1].button("Anomal.", key=f"a-{sid}", on_click=label, args=(sid, "anomalous"), help="Anomalous",
-                        width="stretch")
-            st.button("Skip", key=f"s-{sid}", on_click=skip, args=(sid,), type="tertiary", width="stretch")
-
-disputed = store.disputes(pid)
-if disputed:
-    with st.expander(f"⚠️ {len(disputed)} disputed sample(s): annotators disagree", expanded=True):
-        keys = store.samples(pid).set_index("sample_id")
-        for sid, said in list(disputed.items())[:50]:
-            cols = st.columns([1, 5])
-            if samples.kind == "image":
-                cols[0].image(thumbnail_png(store, samples, pid, int(keys.loc[sid, "idx"])), width=56)
-            current = keys.loc[sid, "label"]
-            cols[1].markdown(f"`{keys.loc[sid, 'key']}` — disputed: "
-                             + ", ".join(f"**{who}** said {lab}" for who, lab in said)
-                             + f"; current (latest): **{current}**")
-
-with st.expander("Recent labels"):
-    events = store.events(pid, last=15).iloc[::-1]
-    if events.empty:
-        st.caption("No labels yet.")
-    else:
-        st.dataframe(events[["key", "label", "annotator", "time", "round", "source"]], hide_index=True)
+labeling()

@@ -359,6 +359,61 @@ def load(source: str | Path | None = None, **options) -> SampleSet:
     raise DataError(f"{path.name}: unsupported file type {suffix!r} (use a folder of images, .npz or .csv)")
 
 
+def confined(path: str | Path, root: str | Path | None = None) -> Path:
+    """`path` resolved (symlinks followed); refused with DataError unless it lies inside `root`
+    (default: the SEMIAD_DATA_ROOT environment variable; no root = any local path)."""
+    import os
+
+    resolved = Path(path).expanduser().resolve()
+    root = root if root is not None else os.environ.get("SEMIAD_DATA_ROOT")
+    if root and not resolved.is_relative_to(Path(root).expanduser().resolve()):
+        raise DataError(f"{resolved}: outside the allowed data folder {root}")
+    return resolved
+
+
+BROWSER_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
+                 ".bmp": "image/bmp"}
+
+
+def picture_of_file(path: str | Path, max_px: int | None = None, max_bytes: int = 20_000_000) -> tuple[bytes, str, tuple[int, int]]:
+    """An image file for a browser: (bytes, MIME type, (width, height) of the original).
+
+    max_px=None: the file itself when a browser shows it as is and it is at most `max_bytes`, else
+    re-encoded at full size; otherwise scaled down to fit max_px × max_px (never up), JPEG for
+    photos, PNG for small or transparent pictures. EXIF orientation applied. Raises DataError."""
+    from PIL import Image, ImageOps
+
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                size = ImageOps.exif_transpose(im).size if im.getexif().get(0x0112, 1) != 1 else im.size
+                suffix = path.suffix.lower()
+                if max_px is None and suffix in BROWSER_TYPES and path.stat().st_size <= max_bytes:
+                    return path.read_bytes(), BROWSER_TYPES[suffix], size
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                    a = np.asarray(im, dtype=np.float32)
+                    hi = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
+                    im = Image.fromarray(np.clip(a / hi * 255.0, 0, 255).astype(np.uint8))
+                alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+                im = im.convert("RGBA" if alpha else ("L" if im.mode in ("L", "1") else "RGB"))
+                if max_px is not None and max(im.size) > max_px:
+                    im.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(f"{path.name}: image too large (decompression bomb limit)") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{path.name}: unreadable image ({e})") from e
+    buf = io.BytesIO()
+    if alpha or max(im.size) <= 64:
+        im.save(buf, format="PNG")
+        return buf.getvalue(), "image/png", size
+    im.save(buf, format="JPEG", quality=88)
+    return buf.getvalue(), "image/jpeg", size
+
+
 def encode_png(img: np.ndarray) -> bytes:
     """PNG bytes of a uint8 picture (for thumbnails)."""
     from PIL import Image

@@ -43,6 +43,23 @@ def open_app(pid: int, page: str = "pages/review.py") -> AppTest:
     return at
 
 
+def review_cards(at: AppTest) -> list[dict]:
+    """The cards the Review page gave its labeling component (focused card first, then the grid and
+    the cards held in the browser to move on without the server)."""
+    (card,) = at.get("component_instance")
+    return json.loads(card.proto.json_args)["cards"]
+
+
+_presses = iter(range(1, 1_000_000))
+
+
+def press(at: AppTest, pid: int, *requests: dict) -> AppTest:
+    """What the component sends after key presses / clicks: its pending requests, each with a token."""
+    pending = [{"t": f"test-token-{next(_presses):06d}", **r} for r in requests]
+    at.session_state[f"review_card-{pid}"] = {"pending": pending, "seq": next(_presses)}
+    return at.run()
+
+
 def wait_for(predicate, at: AppTest, timeout: float = 120) -> None:
     end = time.time() + timeout
     while time.time() < end:
@@ -70,9 +87,11 @@ def test_label_two_samples_then_retrain_and_see_the_new_round(home):
     store, pid = trained_project(home)
     at = open_app(pid)
     assert [m.value for m in at.metric][:4] == ["1", "0", "0", "198"]
-    first = at.button(key=next(b.key for b in at.button if b.key.startswith("fa-"))).click().run()
-    second = first.button(key=next(b.key for b in first.button if b.key.startswith("n-"))).click().run()
-    assert [m.value for m in second.metric][:4] == ["1", "1", "1", "196"]
+    cards = review_cards(at)
+    press(at, pid, {"op": "label", "sid": cards[0]["sid"], "label": "anomalous", "src": "review:top"})
+    press(at, pid, {"op": "label", "sid": cards[1]["sid"], "label": "normal", "src": "review:top"})
+    assert [m.value for m in at.metric][:4] == ["1", "1", "1", "196"]
+    assert cards[0]["sid"] not in [c["sid"] for c in review_cards(at)]
     events = store.events(pid)
     assert events["label"].tolist() == ["anomalous", "normal"] and set(events["annotator"]) == {"alice"}
 
@@ -101,10 +120,12 @@ def test_a_second_retrain_is_refused_while_one_runs(home):
 def test_undo_and_every_page_renders(home):
     store, pid = trained_project(home)
     at = open_app(pid)
-    at.button(key=next(b.key for b in at.button if b.key.startswith("fa-"))).click().run()
+    sid = review_cards(at)[0]["sid"]
+    press(at, pid, {"op": "label", "sid": sid, "label": "anomalous", "src": "review:top"})
     assert store.label_counts(pid)["anomalous"] == 1
-    at.button(key="undo").click().run()
+    press(at, pid, {"op": "undo", "target": None})
     assert store.label_counts(pid)["anomalous"] == 0 and store.label_counts(pid)["events"] == 2
+    assert sid in [c["sid"] for c in review_cards(at)]
     for page in ("pages/home.py", "pages/train.py", "pages/latent.py", "pages/progress.py", "pages/export.py"):
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
@@ -118,10 +139,11 @@ def test_strategy_choice_shows_reasons_and_disputes_are_marked(home):
     at = open_app(pid)
     at.selectbox(key="strategy").set_value("random").run()
     assert not at.exception
-    reasons = [m.value for m in at.markdown if "random audit" in m.value]
-    assert len(reasons) == 12 and not any(f"`{store.samples(pid)['key'][0]}`" in r for r in reasons)
+    cards = review_cards(at)
+    assert len(cards) >= 12 and all("random audit" in c["reason"] for c in cards)
+    assert store.samples(pid)["key"][0] not in [c["key"] for c in cards]  # labeled: not shown
     assert any("disputed" in m.value and "alice" in m.value and "bob" in m.value for m in at.markdown)
-    at.button(key=next(b.key for b in at.button if b.key.startswith("fa-"))).click().run()
+    press(at, pid, {"op": "label", "sid": cards[0]["sid"], "label": "anomalous", "src": cards[0]["src"]})
     assert store.events(pid)["source"].iloc[-1] == "review:random"
 
 
@@ -140,8 +162,8 @@ def test_switch_to_ganomaly_trains_a_fresh_model_and_shows_difference_maps(home)
     assert run.params["hyper"]["precision"] == "bf16"
     at.switch_page("pages/review.py").run()
     assert not at.exception
-    diff_maps = [im for im in at.image if "|x − x̂|" in list(im.captions)]
-    assert len(diff_maps) == 12  # one beside every card
+    cards = review_cards(at)
+    assert len(cards) >= 12 and all(c["diff"].startswith("data:image/png") and c["recon"] for c in cards)
     at.switch_page("pages/train.py").run()
     assert at.radio(key="train_mode-ganomaly").options[0].startswith("the current model")  # same method: warm
 

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from pages.methods import display_name
 from semiad.data import load_digits
 from state.store import Store
-from tests.test_app import home, open_app, wait_for  # noqa: F401  (home is a fixture)
+from tests.test_app import home, open_app, review_cards, wait_for  # noqa: F401  (home is a fixture)
 
 WAIT_S = 600  # generous: seconds on an idle machine, minutes on a loaded shared one
 
@@ -38,7 +38,7 @@ def review_shows_round(at: AppTest, method: str, round_: int) -> None:
     at.switch_page("pages/review.py").run()
     assert not at.exception, at.exception
     assert any(f"round {round_}**: {display_name(method)}" in c.value for c in at.caption), [c.value for c in at.caption]
-    assert any("|x − x̂|" in list(im.captions) for im in at.image)  # every one of them reconstructs
+    assert all(c.get("diff") for c in review_cards(at))  # every one of them reconstructs: |x − x̂| on each card
 
 
 @pytest.mark.parametrize("method", sorted(TINY))

@@ -72,31 +72,62 @@ def expect_counts(page: Page, timeout: float = WAIT_MS, **values: int) -> None:
         expect(metric(page, label)).to_have_text(str(value), timeout=timeout)
 
 
+CARD_FRAME = "iframe[data-testid='stCustomComponentV1']"
+
+
+def card_frame(page: Page):
+    """The Review page's labeling component (the focused card, the grid and the keys)."""
+    return page.frame_locator(CARD_FRAME).first
+
+
+def review_root(page: Page):
+    return card_frame(page).locator("#root")
+
+
 def cards(page: Page) -> list[tuple[int, str, str]]:
     """Review cards in page order as (rank, score, sample key), the focused card first."""
-    texts = page.locator("[data-testid='stMain'] [data-testid='stMarkdownContainer'] p").all_inner_texts()
-    out = []
-    for t in texts:
-        m = re.search(r"#(\d+) · score (\S+)\s+(\S+)", t)
-        if m:
-            out.append((int(m.group(1)), m.group(2), m.group(3)))
-    return out
+    card_frame(page).locator("[data-testid='focusedCard']").wait_for(timeout=WAIT_MS)
+    found = card_frame(page).locator("[data-testid='focusedCard'], [data-testid='gridCard']")
+    return [(int(r), s, k) for r, s, k in found.evaluate_all(
+        "els => els.map(e => [e.dataset.rank, e.dataset.score, e.dataset.key])")]
 
 
 def focused_sample(page: Page) -> int:
-    """Store id of the focused card's sample (its buttons are keyed fn-<id>, fa-<id>, ...)."""
-    cls = page.locator("[class*='st-key-fn-']").first.get_attribute("class")
-    return int(re.search(r"st-key-fn-(\d+)", cls).group(1))
+    """Store id of the focused card's sample."""
+    card_frame(page).locator("[data-testid='focusedCard']").wait_for(timeout=WAIT_MS)
+    return int(card_frame(page).locator("[data-testid='focusedCard']").get_attribute("data-sid"))
 
 
 def grid_samples(page: Page) -> list[int]:
-    """Store ids of the grid cards (buttons keyed n-<id>, a-<id>, s-<id>), in page order."""
-    ids = []
-    for cls in page.locator("[class*='st-key-n-']").evaluate_all("els => els.map(e => e.className)"):
-        m = re.search(r"st-key-n-(\d+)", cls)
-        if m:
-            ids.append(int(m.group(1)))
-    return ids
+    """Store ids of the grid cards, in page order."""
+    return [int(x) for x in card_frame(page).locator("[data-testid='gridCard']").evaluate_all(
+        "els => els.map(e => e.dataset.sid)")]
+
+
+def card_button(page: Page, sid: int, name: str):
+    """A grid card's button: name is Normal, Anomalous or Skip."""
+    return card_frame(page).locator(f"[data-testid='gridCard'][data-sid='{sid}'] [data-testid='grid{name}']")
+
+
+def focus_button(page: Page, name: str):
+    """A focused-card button: Normal, Anomalous, Skip, or Undo."""
+    return card_frame(page).locator(f"[data-testid='{'undo' if name == 'Undo' else 'focus' + name}']")
+
+
+def wait_saved(page: Page, timeout: float = WAIT_MS) -> None:
+    """Wait until the component has no request the server has not acknowledged."""
+    expect(review_root(page)).to_have_attribute("data-pending", "0", timeout=timeout)
+
+
+def wait_focused_changes(page: Page, old: int, timeout: float = WAIT_MS) -> int:
+    """Wait until the focused card is another sample than `old`; returns it."""
+    expect(review_root(page)).not_to_have_attribute("data-focused", str(old), timeout=timeout)
+    return focused_sample(page)
+
+
+def focus_page(page: Page) -> None:
+    """Put the keyboard focus on the page itself (not a text box), as a person clicking beside it."""
+    page.get_by_role("heading", name="Review", level=1).click()
 
 
 def keyed_button(page: Page, key: str):
@@ -142,7 +173,7 @@ def open_project(page: Page, url: str, who: str, project_id: int) -> None:
     enter_name(page, who)
     keyed_button(page, f"open-{project_id}").click()
     heading(page, "Review")
-    page.get_by_text("Focused sample").wait_for()
+    card_frame(page).locator("[data-testid='focusedCard']").wait_for(timeout=WAIT_MS)
     settle(page)
     no_exception(page)
 
@@ -156,26 +187,24 @@ def set_number(page: Page, label: str, value: int | float) -> None:
     settle(page)
 
 
-def click_to_queue_run(page: Page, button, home: Path, project_id: int, tries: int = 3) -> int:
-    """Click a Train/Retrain button and check in the store that a run was queued. Under heavy load a
-    click landing while the sidebar's 1-second polling fragment reruns was seen to get lost (no run,
-    no message); a person would click again, so this does too (a second run is refused while one
-    is active, so a repeat cannot queue two). Returns the id of the queued run."""
+def click_to_queue_run(page: Page, button, home: Path, project_id: int) -> int:
+    """Click a Train/Retrain button once and check in the store that the click queued a run
+    (waiting for it, never clicking again). Returns the id of the queued run."""
     import time
 
     from state.store import Store
 
     store = Store(home=home)
     before = len(store.runs(project_id))
-    for _ in range(tries):
-        settle(page)
-        button.click()
-        end = time.monotonic() + 30
+    settle(page)
+    button.click()
+    end = time.monotonic() + WAIT_MS / 1000
+    try:
         while time.monotonic() < end:
             runs = store.runs(project_id)
             if len(runs) > before:
-                store.close()
                 return runs[before].id  # the run this click queued
-            time.sleep(0.3)
-    store.close()
-    raise AssertionError(f"{tries} clicks on the button queued no run")
+            time.sleep(0.2)  # polling the store, not a wait for an outcome of fixed length
+    finally:
+        store.close()
+    raise AssertionError("the click queued no run")

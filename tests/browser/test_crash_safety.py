@@ -6,8 +6,9 @@ import time
 
 from playwright.sync_api import expect
 
-from browser_util import (click_to_queue_run, expect_counts, focused_sample, go, grid_samples, heading,
-                          keyed_button, no_exception, open_project, set_number, settle, shot, table_rows,
+from browser_util import (card_button, click_to_queue_run, expect_counts, focus_page, focused_sample, go,
+                          grid_samples, heading, keyed_button, no_exception, open_project, set_number, shot,
+                          table_rows, wait_focused_changes, wait_saved,
                           trained_project, wait_for_model_round)
 from state.store import Store
 
@@ -20,17 +21,18 @@ def test_labels_survive_a_kill_mid_training_and_the_run_shows_interrupted(server
     open_project(page, server.url, "carol", pid)
 
     given = {}
-    given[focused_sample(page)] = "anomalous"
-    page.get_by_role("heading", name="Review", level=1).click()
+    first = focused_sample(page)
+    given[first] = "anomalous"
+    focus_page(page)
     page.keyboard.press("a")
+    wait_focused_changes(page, first)
     expect_counts(page, **{"Labeled anomalous": 1, "Label events": 1})
-    settle(page)
-    for n, (key, value) in enumerate((("n", "normal"), ("a", "anomalous")), start=2):
+    for n, (name, value) in enumerate((("Normal", "normal"), ("Anomalous", "anomalous")), start=2):
         sid = grid_samples(page)[0]
-        keyed_button(page, f"{key}-{sid}").click()
+        card_button(page, sid, name).click()
         given[sid] = value
         expect_counts(page, **{"Label events": n})
-        settle(page)
+    wait_saved(page)
     expect_counts(page, **{"Labeled normal": 1, "Labeled anomalous": 2, "Unlabeled": 195})
 
     # A retrain long enough to be killed in the middle: 500 fine-tune epochs (half a minute or more).

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from browser_util import (cards, click_to_queue_run, enter_name, expect_counts, focused_sample, go,
-                          grid_samples, heading, keyed_button, no_exception, open_app, set_number, settle,
+from browser_util import (card_button, card_frame, cards, click_to_queue_run, enter_name, expect_counts,
+                          focus_button, focus_page, focused_sample, go, grid_samples, heading, keyed_button,
+                          no_exception, open_app, review_root, set_number, settle, wait_focused_changes,
+                          wait_saved,
                           shot, table_rows, wait_for_model_round)
 from state.store import Store
 
@@ -39,30 +41,28 @@ def test_create_train_label_undo_retrain_reload_and_every_page(server, new_page)
                                     "Label events": 0})
     shot(page, "loop-review-round1")
 
-    # 1: keyboard shortcut on the focused card
+    # 1: keyboard shortcut on the focused card (the next card is focused at once)
     first = focused_sample(page)
-    page.get_by_role("heading", name="Review", level=1).click()  # focus on the page, not a text box
+    focus_page(page)  # focus on the page, not a text box
     page.keyboard.press("a")
+    second = wait_focused_changes(page, first)
     expect_counts(page, **{"Labeled anomalous": 1, "Label events": 1})
-    settle(page)
-    # 2: the focused card's button (the next sample is focused now)
-    second = focused_sample(page)
-    assert second != first
-    keyed_button(page, f"fn-{second}").click()  # "Normal"
+    # 2: the focused card's button
+    focus_button(page, "Normal").click()
+    wait_focused_changes(page, second)
     expect_counts(page, **{"Labeled normal": 1, "Label events": 2})
-    settle(page)
-    # 3: a grid card's button, then undo it
+    # 3: a grid card's button, then undo it: the undone card comes back as the focused one
     third = grid_samples(page)[2]
-    keyed_button(page, f"a-{third}").click()
+    card_button(page, third, "Anomalous").click()
+    expect(card_frame(page).locator(f"[data-testid='gridCard'][data-sid='{third}']")).to_have_count(0)
     expect_counts(page, **{"Labeled anomalous": 2, "Label events": 3})
-    settle(page)
-    keyed_button(page, "undo").click()
-    page.get_by_text("Undid the last label of 1 sample(s).").wait_for()
+    focus_button(page, "Undo").click()
+    expect(review_root(page)).to_have_attribute("data-focused", str(third))
     expect_counts(page, **{"Labeled normal": 1, "Labeled anomalous": 1, "Unlabeled": 196, "Label events": 4})
+    wait_saved(page)
     settle(page)
     no_exception(page)
     round1 = cards(page)
-    assert third in grid_samples(page) + [focused_sample(page)]  # undone: back in the queue
 
     store = Store(home=server.home)
     (project,) = store.projects()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from browser_util import (expect_counts, focused_sample, grid_samples, heading, keyed_button, no_exception,
-                          open_project, settle, shot, trained_project)
+from browser_util import (card_button, card_frame, expect_counts, focus_page, focused_sample, grid_samples,
+                          heading, no_exception, open_project, shot, trained_project, wait_focused_changes,
+                          wait_saved)
 from state.store import Store
 
 
@@ -23,25 +24,25 @@ def test_two_annotators_label_the_same_project_at_once(server_factory, new_page)
     disputed = focused_sample(alice)
     assert focused_sample(bob) == disputed
     for page in (alice, bob):
-        page.get_by_role("heading", name="Review", level=1).click()
+        focus_page(page)
     alice.keyboard.press("n")
     bob.keyboard.press("a")
     clicks += [("alice", disputed, "normal"), ("bob", disputed, "anomalous")]
     for page in (alice, bob):
-        expect(page.locator(f".st-key-fn-{disputed}")).to_have_count(0)  # labeled: no longer focused
-        settle(page)
+        wait_focused_changes(page, disputed)  # labeled: no longer focused
+        wait_saved(page)
 
     # Three more rounds: each clicks a grid card at once, alice from the left, bob from the right
     # (the queue is the same for both, so their picks never collide).
     for _ in range(3):
         a_sid, b_sid = grid_samples(alice)[0], grid_samples(bob)[-1]
         assert a_sid != b_sid
-        keyed_button(alice, f"n-{a_sid}").click()
-        keyed_button(bob, f"a-{b_sid}").click()
+        card_button(alice, a_sid, "Normal").click()
+        card_button(bob, b_sid, "Anomalous").click()
         clicks += [("alice", a_sid, "normal"), ("bob", b_sid, "anomalous")]
         for page, sid in ((alice, a_sid), (bob, b_sid)):
-            expect(page.locator(f".st-key-n-{sid}")).to_have_count(0)  # labeled: gone from the queue
-            settle(page)
+            expect(card_frame(page).locator(f"[data-sid='{sid}']")).to_have_count(0)  # labeled: gone from the queue
+            wait_saved(page)
 
     store = Store(home=server.home)
     events = store.events(pid)

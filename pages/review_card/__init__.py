@@ -1,0 +1,78 @@
+"""The Review page's labeling component: the focused card, the grid of the next cards and the keys.
+
+A Streamlit custom component (components.v1, plain HTML + JS in frontend/, no build step, no
+network) that owns the keys n / a / s / u and the card buttons, so that one press is exactly one
+request about the sample that was on screen:
+
+- every press gets a token made in the browser and joins the component's list of pending requests;
+  the card moves on in the browser at once (the component holds the next cards' data);
+- the component's value is that whole pending list (plus a counter), so a value that Streamlit
+  coalesces with a later one, or a rerun that is interrupted, loses nothing: the next value still
+  carries every request not yet acknowledged;
+- the server applies each request with its token (the store applies a token once) and answers with
+  the tokens it has applied (`acked`); the browser then drops them. Unanswered requests are sent
+  again after a while, which is harmless for the same reason.
+
+The value the page reads: {"pending": [request, ...], "seq": int, "zoom": {"sid": int, "n": int} | None}
+with request = {"t": token, "op": "label" | "skip" | "undo", "sid": sample id, "label": ..., "src": ...,
+"target": token of the label request an undo reverts, or None}.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import streamlit.components.v1 as components
+
+FRONTEND = Path(__file__).resolve().parent / "frontend"
+_component = components.declare_component("review_card", path=str(FRONTEND))
+
+
+def review_card(*, key: str, on_change: Callable[[], None] | None = None, cards: list[dict[str, Any]], acked: list[str],
+                errors: list[dict[str, str]], per_page: int, per_row: int, who: str, scope: str,
+                skip_epoch: int, run: int, zoom: dict[str, Any] | None = None, note: str = "") -> Any:
+    """Draw the component; returns its value (see the module docstring). `cards` in queue order, each
+    {"sid", "key", "rank", "score", "reason", "src", "thumb", "view"?, "input"?, "diff"?, "recon"?,
+    "zoomable"}; pictures are data URIs. `scope` names the project and annotator (the browser keeps
+    unsent requests per scope across a reload of the component)."""
+    return _component(key=key, on_change=on_change, default=None, cards=cards, acked=acked, errors=errors,
+                      per_page=per_page, per_row=per_row, who=who, scope=scope, skip_epoch=skip_epoch,
+                      run=run, zoom=zoom, note=note)
+
+
+def apply_requests(store, project_id: int, who: str, requests: list, skipped: list[int],
+                   strategies: Iterable[str] = ()) -> tuple[list[str], list[dict[str, str]], str]:
+    """Apply the component's pending requests in order, each at most once (the store keeps the
+    tokens); skips go to `skipped` (this session's list). Returns (acknowledged tokens, refusals as
+    {"t", "message"}, a note for the page). A request that cannot be read is acknowledged as refused."""
+    from state.store import StoreError
+
+    known = {f"review:{s}" for s in strategies}
+    acked: list[str] = []
+    errors: list[dict[str, str]] = []
+    note = ""
+    for req in requests if isinstance(requests, list) else []:
+        t = req.get("t") if isinstance(req, dict) else None
+        if not isinstance(t, str):
+            continue
+        op = req.get("op")
+        try:
+            if op == "label":
+                source = req.get("src") if req.get("src") in known else "review"
+                store.record_label(project_id, int(req["sid"]), str(req.get("label")), who, source=source, token=t)
+            elif op == "skip":
+                sid = int(req["sid"])
+                if sid not in skipped:
+                    skipped.append(sid)
+            elif op == "undo":
+                target = req.get("target") if isinstance(req.get("target"), str) else None
+                reverted = store.undo_last(project_id, who, token=t, target=target)
+                if target is None:
+                    note = (f"Undid your last label ({len(reverted)} sample(s))." if reverted
+                            else "Nothing of yours to undo.")
+            else:
+                raise StoreError(f"unknown request {op!r}")
+        except (StoreError, KeyError, TypeError, ValueError) as e:
+            errors.append({"t": t, "message": f"Not saved: {e}"})
+        acked.append(t)
+    return acked, errors, note

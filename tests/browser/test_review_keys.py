@@ -1,0 +1,185 @@
+"""One key press or click is exactly one label event, on the sample that was on screen when it was
+pressed, at any pace (issue 12, items 1 and 3). The sidebar's job status polls the store every
+second throughout (a run_every fragment), so these presses also race its reruns.
+
+The expected event log is computed here from the queue order and the keys alone: n / a label the
+focused card and move on, s skips it (no event), u reverts this tab's latest label that is not
+undone yet (one undo event) and brings that card back to the front."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from playwright.sync_api import expect
+
+from browser_util import (card_frame, expect_counts, focus_page, focused_sample, no_exception, open_project,
+                          review_root, shot, trained_project, wait_saved)
+from state.store import Store
+
+LABEL = {"n": "normal", "a": "anomalous"}
+
+
+def initial_order(store: Store, pid: int) -> list[int]:
+    """The "top scores" queue: unlabeled samples by rank in the latest run."""
+    run = store.latest_done_run(pid)
+    return store.top_unlabeled(run.id, 200)["sample_id"].astype(int).tolist()
+
+
+class Model:
+    """What the keys mean, independent of the page: the expected focused sample and events."""
+
+    def __init__(self, order: list[int]) -> None:
+        self.order = list(order)
+        self.front: list[int] = []
+        self.done: set[int] = set()
+        self.history: list[int] = []
+        self.events: list[tuple[int, str]] = []
+
+    def focused(self) -> int:
+        return next(s for s in self.front + self.order if s not in self.done)
+
+    def press(self, key: str) -> None:
+        if key == "u":
+            sid = self.history.pop()
+            self.done.discard(sid)
+            self.front = [sid] + [s for s in self.front if s != sid]
+            self.events.append((sid, "unlabeled"))
+            return
+        sid = self.focused()
+        self.done.add(sid)
+        self.front = [s for s in self.front if s != sid]
+        if key in LABEL:
+            self.history.append(sid)
+            self.events.append((sid, LABEL[key]))
+
+
+def key_sequence(n: int, seed: int) -> list[str]:
+    """n keys mixing n, a, s and u (u only when this tab has a label left to undo; some u u pairs)."""
+    rng = np.random.default_rng(seed)
+    keys, labels = [], 0
+    while len(keys) < n:
+        k = str(rng.choice(["n", "a", "s", "u"], p=[0.35, 0.3, 0.15, 0.2]))
+        if k == "u" and labels == 0:
+            continue
+        keys.append(k)
+        labels += 1 if k in LABEL else -1 if k == "u" else 0
+    return keys
+
+
+def stored(store: Store, pid: int) -> list[tuple[int, str]]:
+    ev = store.events(pid)
+    return list(zip(ev["sample_id"].astype(int), ev["label"]))
+
+
+def on_screen(page) -> int:
+    return int(review_root(page).get_attribute("data-focused"))
+
+
+def test_thirty_keys_50_to_100_ms_apart_give_exactly_the_intended_events(server_factory, new_page):
+    server = server_factory()
+    pid = trained_project(server.home)
+    server.start()
+    store = Store(home=server.home)
+    page = new_page()
+    open_project(page, server.url, "alice", pid)
+    model = Model(initial_order(store, pid))
+    assert focused_sample(page) == model.focused()
+
+    keys = key_sequence(30, seed=12)
+    assert {"n", "a", "s", "u"} <= set(keys) and "uu" in "".join(keys)
+    gaps = np.random.default_rng(5).uniform(0.05, 0.10, len(keys))
+    focus_page(page)
+    seen, expected = [], []
+    t = time.monotonic()
+    for key, gap in zip(keys, gaps):
+        seen.append(on_screen(page))  # what the person sees as they press
+        expected.append(model.focused())
+        page.keyboard.press(key)
+        model.press(key)
+        t += gap
+        time.sleep(max(0.0, t - time.monotonic()))  # the typing pace, not a wait for the app
+    assert seen == expected, "a key landed on a card that was not the focused one"
+
+    wait_saved(page)
+    assert stored(store, pid) == model.events
+    ev = store.events(pid)
+    assert ev["annotator"].eq("alice").all()
+    assert set(ev["source"]) <= {"review:top", "undo"}
+    labels = store.samples(pid).set_index("sample_id")["label"]
+    current: dict[int, str] = {}
+    for sid, lab in model.events:
+        current[sid] = lab
+    for sid, lab in current.items():
+        assert (labels[sid] if isinstance(labels[sid], str) else "unlabeled") == lab, sid
+    expect(review_root(page)).to_have_attribute("data-focused", str(model.focused()))
+    expect_counts(page, **{"Label events": len(model.events)})
+    no_exception(page)
+    shot(page, "review-keys-after-30")
+
+
+def test_single_keys_one_second_apart_write_one_event_each(server_factory, new_page):
+    server = server_factory()
+    pid = trained_project(server.home)
+    server.start()
+    store = Store(home=server.home)
+    page = new_page()
+    open_project(page, server.url, "bob", pid)
+    model = Model(initial_order(store, pid))
+    focus_page(page)
+    for key in ["a", "n", "s", "n", "u", "a", "n"]:
+        assert on_screen(page) == model.focused()
+        page.keyboard.press(key)
+        model.press(key)
+        time.sleep(1.0)  # the pace of the keys
+        assert len(stored(store, pid)) <= len(model.events), "one key wrote more than one event"
+    wait_saved(page)
+    assert stored(store, pid) == model.events
+    expect_counts(page, **{"Label events": len(model.events)})
+
+
+def test_two_tabs_of_one_annotator_each_label_and_undo_their_own_presses(server_factory, new_page):
+    server = server_factory()
+    pid = trained_project(server.home)
+    server.start()
+    store = Store(home=server.home)
+    one = new_page()
+    open_project(one, server.url, "carol", pid)
+    two = one.context.new_page()  # a second tab of the same browser
+    two.goto(one.url)
+    card_frame(two).locator("[data-testid='focusedCard']").wait_for()
+    order = initial_order(store, pid)
+    assert focused_sample(one) == focused_sample(two) == order[0]
+
+    # Both tabs label the card they show (the same one); each press is one event.
+    focus_page(one)
+    one.keyboard.press("n")
+    focus_page(two)
+    two.keyboard.press("a")
+    wait_saved(one)
+    wait_saved(two)
+    assert stored(store, pid) == [(order[0], "normal"), (order[0], "anomalous")]
+
+    # Tab one goes on with two more; tab two's undo reverts tab two's own label, not tab one's latest.
+    focus_page(one)
+    first = on_screen(one)
+    one.keyboard.press("a")
+    expect(review_root(one)).not_to_have_attribute("data-focused", str(first))
+    second = on_screen(one)
+    one.keyboard.press("n")
+    wait_saved(one)
+    focus_page(two)
+    two.keyboard.press("u")
+    expect(review_root(two)).to_have_attribute("data-focused", str(order[0]))  # back in front, in tab two
+    wait_saved(two)
+    focus_page(one)
+    one.keyboard.press("u")  # tab one's latest: the n on `second`
+    expect(review_root(one)).to_have_attribute("data-focused", str(second))
+    wait_saved(one)
+
+    assert stored(store, pid) == [(order[0], "normal"), (order[0], "anomalous"), (first, "anomalous"),
+                                  (second, "normal"), (order[0], "normal"), (second, "unlabeled")]
+    labels = store.samples(pid).set_index("sample_id")["label"]
+    assert labels[order[0]] == "normal" and labels[first] == "anomalous" and labels.isna()[second]
+    assert store.events(pid)["annotator"].eq("carol").all()
+    for tab in (one, two):
+        no_exception(tab)
