@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 import os
+import queue
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -152,9 +153,9 @@ def _autocast(device: torch.device, precision: str) -> Any:
 
 
 def default_batch_size(device: torch.device, size: int) -> int:
-    """Images per forward pass: 32 at 224 px on CPU (larger batches gain nothing there), more on CUDA
-    and at small sizes, keeping activations to a few hundred MB."""
-    per_224 = 256 if device.type == "cuda" else 32
+    """Images per forward pass: 16 at 224 px per CPU stream (larger batches gain nothing there), more
+    on CUDA and at small sizes, keeping activations to a few hundred MB."""
+    per_224 = 256 if device.type == "cuda" else 16
     return int(max(1, min(1024, per_224 * (224 / max(size, 16)) ** 2)))
 
 
@@ -229,7 +230,11 @@ def extract_features(
 ) -> np.ndarray:
     """N×dims float32 features of `images` (N×C×H×W in [0,1] or uint8, C = 1 or 3; a memory map or
     anything sliceable; or `Chunks`). `progress(done, total)` is called after each batch;
-    `should_stop()` is checked before each batch and raises `TrainingStopped`."""
+    `should_stop()` is checked before each batch and raises `TrainingStopped`.
+
+    On CPU the batches run in `torch.get_num_threads()` worker threads of one torch thread each (one
+    stream of batches per core) rather than one stream split over the cores: no core waits for another
+    at every layer, which on a busy shared machine is several times faster (bench/RESULTS.md)."""
     n = _check_source(images)
     if int(size) < 16:
         raise ValueError(f"size must be at least 16 px, got {size}")
@@ -238,23 +243,102 @@ def extract_features(
     model = load_backbone(backbone, dev)
     bs = int(batch_size or default_batch_size(dev, size))
     out = np.empty((n, BACKBONES[backbone].dims), dtype=np.float32)
-    done = 0
-    with torch.inference_mode():
-        for batch in _batches(images, bs):
-            if should_stop is not None and should_stop():
-                raise TrainingStopped()
-            x = _to_input(batch, int(size), dev)
-            if done + len(x) > n:
-                raise ValueError(f"the source yielded more than the {n} images it announced")
-            with _autocast(dev, prec):
-                f = model(x)
-            out[done : done + len(x)] = f.float().cpu().numpy()
-            done += len(x)
+
+    def forward(batch: Any) -> np.ndarray:
+        x = _to_input(batch, int(size), dev)
+        with torch.inference_mode(), _autocast(dev, prec):
+            return model(x).float().cpu().numpy()
+
+    streams = torch.get_num_threads() if dev.type == "cpu" else 1
+    run = _Streams(forward, streams) if streams > 1 else None
+    queued = done = 0
+    in_flight = 0
+    batches = _batches(images, bs)
+    try:
+        while True:
+            while in_flight < max(1, 2 * streams):  # read ahead a little, never the whole source
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                if should_stop is not None and should_stop():
+                    raise TrainingStopped()
+                if queued + len(batch) > n:
+                    raise ValueError(f"the source yielded more than the {n} images it announced")
+                if run is None:
+                    out[queued : queued + len(batch)] = forward(batch)
+                    done = queued = queued + len(batch)
+                    if progress is not None:
+                        progress(done, n)
+                    continue
+                run.submit(queued, batch)
+                queued += len(batch)
+                in_flight += 1
+            if in_flight == 0:
+                break
+            start, feats = run.result()
+            in_flight -= 1
+            out[start : start + len(feats)] = feats
+            done += len(feats)
             if progress is not None:
                 progress(done, n)
+            if should_stop is not None and in_flight and should_stop():  # drop the batches read ahead
+                raise TrainingStopped()
+    finally:
+        if run is not None:
+            run.close()
     if done != n:
         raise ValueError(f"the source yielded {done} images but announced {n}")
     return out
+
+
+class _Streams:
+    """`k` worker threads, each with one torch thread, computing `fn(batch)` for submitted batches.
+
+    Torch's `set_num_threads` is per thread, but it also sets the count that threads starting later take
+    on their first torch call; so the workers take theirs first, set one, and the caller's count is put
+    back once all are ready."""
+
+    def __init__(self, fn: Callable[[Any], np.ndarray], k: int) -> None:
+        self.tasks: queue.Queue = queue.Queue()
+        self.results: queue.Queue = queue.Queue()
+        ready = threading.Barrier(k + 1)
+        caller_threads = torch.get_num_threads()
+
+        def work() -> None:
+            torch.get_num_threads()  # this thread's lazy torch thread setup, before setting it to one
+            torch.set_num_threads(1)
+            ready.wait()
+            while (task := self.tasks.get()) is not None:
+                start, batch = task
+                try:
+                    self.results.put((start, fn(batch), None))
+                except BaseException as exc:  # handed to the caller
+                    self.results.put((start, None, exc))
+
+        self.threads = [threading.Thread(target=work, name=f"semiad-features-{i}", daemon=True) for i in range(k)]
+        for t in self.threads:
+            t.start()
+        ready.wait()
+        torch.set_num_threads(caller_threads)
+
+    def submit(self, start: int, batch: Any) -> None:
+        self.tasks.put((start, batch))
+
+    def result(self) -> tuple[int, np.ndarray]:
+        start, feats, exc = self.results.get()
+        if exc is not None:
+            raise exc
+        return start, feats
+
+    def close(self) -> None:
+        """Drop the batches not started (a stop or an error), let the running ones end, join."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.tasks.get_nowait()
+        for _ in self.threads:
+            self.tasks.put(None)
+        for t in self.threads:
+            t.join()
 
 
 # ------------------------------------------------------------------------------------------ cache

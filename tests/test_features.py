@@ -150,3 +150,27 @@ def test_auto_precision_follows_the_hardware():
     cpu = torch.device("cpu")
     assert fe.resolve_precision("auto", cpu) == ("bf16" if fe.cpu_has_native_bf16() else "fp32")
     assert fe.resolve_precision("fp32", cpu) == "fp32"
+
+
+def test_parallel_streams_match_one_stream_and_keep_thread_settings(images, feats):
+    """With two torch threads, batches run in two one-thread workers: same features, progress in
+    full, the stop flag still honoured, and the caller's (and new threads') thread count unchanged."""
+    import threading
+
+    torch.set_num_threads(2)
+    try:
+        calls = []
+        two = fe.extract_features(images, size=SIZE, device="cpu", batch_size=2, progress=lambda d, t: calls.append((d, t)))
+        np.testing.assert_allclose(two, feats, atol=1e-2 * np.abs(feats).max())
+        assert [d for d, _ in calls] == [2, 4, 6] and calls[-1] == (6, 6)
+        with pytest.raises(TrainingStopped):
+            fe.extract_features(images, size=SIZE, device="cpu", batch_size=2, should_stop=lambda: len(calls) > 3,
+                                progress=lambda d, t: calls.append((d, t)))
+        assert torch.get_num_threads() == 2
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        assert seen == [2]
+    finally:
+        torch.set_num_threads(1)
