@@ -45,6 +45,10 @@ def load_dataset(args: argparse.Namespace) -> Any:
     if path.is_dir() and any(path.glob("*-images-idx3-ubyte*")):
         return data.load_mnist(path, normal=args.normal, split=args.split, anomaly_fraction=args.anomaly_fraction,
                                seed=getattr(args, "seed", 0))
+    if path.is_dir():
+        return data.load_image_folder(path, anomaly_folders=getattr(args, "anomaly_folders", None) or ())
+    if getattr(args, "anomaly_folders", None):
+        raise ValueError("--anomaly-folders applies to a folder of images")
     return data.load(path)
 
 
@@ -58,13 +62,23 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--split", default="train", choices=["train", "test", "all"], help="MNIST split (default train)")
     g.add_argument("--anomaly-fraction", type=float, default=0.1,
                    help="share of anomalies drawn from the other classes, digits / MNIST (default 0.1)")
+    g.add_argument("--anomaly-folders", nargs="+", default=[], metavar="FOLDER",
+                   help="folder of images: the sub-folders that hold anomalies (ground truth)")
 
 
 def add_detector_options(p: argparse.ArgumentParser) -> None:
     from semiad.detectors import ALL
 
+    from semiad import defaults
+
     g = p.add_argument_group("detector")
-    g.add_argument("--method", default="deepsad", choices=[c.method for c in ALL], help="detector (default deepsad)")
+    g.add_argument("--method", default=defaults.DEFAULT_METHOD, choices=[c.method for c in ALL],
+                   help=f"detector (default {defaults.DEFAULT_METHOD}, the app's default loop)")
+    g.add_argument("--representation", default="auto", choices=["auto", "pixels", "features"],
+                   help="what the detector sees: auto = the app's default for the data (pretrained features for "
+                        "images, the columns for tables), pixels = the inputs as loaded, features = pretrained "
+                        "image features")
+    g.add_argument("--size", type=int, default=None, help="input size of the feature backbone in px (default 224)")
     g.add_argument("--epochs", type=int, nargs=3, metavar=("PRETRAIN", "TRAIN", "FINETUNE"),
                    help="epochs of the first fit's pretraining and training, and of each warm-start fine-tune "
                         "(numbers a method has no parameter for are ignored)")
@@ -73,14 +87,29 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
                    help="more detector parameters, e.g. --set eta=2 finetune_lr=1e-4")
 
 
-def detector_params(args: argparse.Namespace) -> dict[str, Any]:
-    """Constructor arguments from --device/--seed/--epochs/--set. --epochs fills only the names the
-    method has (a method without AE pretraining ignores PRETRAIN); --set names are passed as given."""
+def representation(args: argparse.Namespace, samples: Any) -> dict[str, Any]:
+    """--representation / --size resolved for the data (auto = the app's default for its kind)."""
+    from semiad import defaults, represent
+
+    rep = (defaults.representation_for(samples.kind) if args.representation == "auto"
+           else {"kind": args.representation})
+    if args.size is not None:
+        rep["size"] = args.size
+    return represent.check(rep, images=samples.kind == "image")
+
+
+def detector_params(args: argparse.Namespace, samples: Any, rep: dict[str, Any], inputs: Any) -> dict[str, Any]:
+    """Constructor arguments: the app's defaults for this data and method (semiad.defaults), then
+    --device/--seed/--epochs/--set. --epochs fills only the names the method has (a method without
+    AE pretraining ignores PRETRAIN); --set names are passed as given."""
     import inspect
 
+    from semiad import defaults
     from semiad.detectors.base import registry
 
-    params: dict[str, Any] = {"device": args.device, "seed": getattr(args, "seed", 0)}
+    params = defaults.method_params(args.method, samples.kind, rep, n_samples=len(samples),
+                                    input_shape=tuple(inputs.shape[1:]))
+    params.update({"device": args.device, "seed": getattr(args, "seed", 0)})
     if args.epochs:
         accepted = inspect.signature(registry()[args.method].__init__).parameters
         given = dict(zip(("pretrain_epochs", "epochs", "finetune_epochs"), args.epochs))
@@ -113,6 +142,16 @@ def add_simulate(subparsers: Any) -> None:
     p.set_defaults(func=run_simulate)
 
 
+def model_inputs(args: argparse.Namespace, samples: Any, rep: dict[str, Any]) -> Any:
+    """The detector's inputs for the loaded samples, with a progress line for feature extraction."""
+    from semiad import represent
+
+    if rep["kind"] == "pixels":
+        return samples.X
+    print(f"computing {represent.describe(rep)} for {len(samples)} images…", file=sys.stderr)
+    return represent.model_inputs(samples.X, rep, device=args.device)
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     from semiad.simulate import simulate
 
@@ -123,21 +162,117 @@ def run_simulate(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"contamination": args.contamination}
     if args.mix:
         options["weights"] = {k: float(v) for k, v in _key_values(args.mix).items()}
-    sim = simulate(samples.X, samples.truth, method=args.method, strategy=args.strategy, rounds=args.rounds,
-                   batch=args.batch, seed=args.seed, params=detector_params(args), strategy_options=options,
-                   ids=samples.ids, data_name=samples.name, log=None if args.quiet else print)
+    rep = representation(args, samples)
+    X = model_inputs(args, samples, rep)
+    sim = simulate(X, samples.truth, method=args.method, strategy=args.strategy, rounds=args.rounds,
+                   batch=args.batch, seed=args.seed, params=detector_params(args, samples, rep, X),
+                   strategy_options=options, ids=samples.ids, data_name=samples.name,
+                   log=None if args.quiet else print)
     paths = sim.save(args.out)
     s = sim.summary
     print(f"{s['anomalies_found']} of {s['n_anomalies']} anomalies found with {s['n_labeled']} labels "
-          f"(precision {s['query_precision']:.3f}); AUC on the unlabeled rest "
-          f"{s['auc_unlabeled_start']:.3f} → {s['auc_unlabeled']:.3f}; WSS@95 {s['wss_95']:.3f}")
+          f"(precision {_num(s['query_precision'])}); AUC on the unlabeled rest "
+          f"{_num(s['auc_unlabeled_start'])} → {_num(s['auc_unlabeled'])}; WSS@95 {_num(s['wss_95'])}")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _num(v: Any) -> str:
+    """A figure for a summary line; '-' where it is undefined (e.g. AUC once every anomaly is labeled)."""
+    return "-" if v is None else f"{v:.3f}"
+
+
+# ----- fit and score ----------------------------------------------------------------------------
+
+LABEL_WORDS = {"normal": 1, "anomalous": -1, "anomaly": -1, "1": 1, "+1": 1, "-1": -1, "0": 0, "": 0,
+               "unlabeled": 0}
+
+
+def read_labels(path: Path, ids: Sequence[str]) -> Any:
+    """Semi-targets (+1 normal, −1 anomaly, 0 unlabeled) for `ids` from a CSV with an id column (id,
+    key or sample_id, as the app's export writes) and a label column (normal / anomalous, or +1 / −1)."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a readable labels CSV ({e})") from e
+    cols = {c.strip().lower(): c for c in table.columns}
+    id_col = next((cols[c] for c in ("id", "key", "sample_id") if c in cols), None)
+    if id_col is None or "label" not in cols:
+        raise ValueError(f"{path}: needs an id and a label column (found {', '.join(table.columns)})")
+    position = {str(k): i for i, k in enumerate(ids)}
+    y = np.zeros(len(ids), dtype=np.int64)
+    for key, word in zip(table[id_col], table[cols["label"]]):
+        if key.strip() not in position:
+            raise ValueError(f"{path}: id {key!r} is not a sample of the data")
+        if word.strip().lower() not in LABEL_WORDS:
+            raise ValueError(f"{path}: label {word!r} for {key!r} is not normal/anomalous or +1/-1")
+        y[position[key.strip()]] = LABEL_WORDS[word.strip().lower()]
+    return y
+
+
+def add_fit(subparsers: Any) -> None:
+    p = subparsers.add_parser("fit", help="fit a detector on data (and labels) and save the model",
+                              description="Fit with the app's defaults for the data (method, representation, "
+                                          "settings) and save the model, which remembers its representation.")
+    add_data_options(p)
+    add_detector_options(p)
+    p.add_argument("--labels", type=Path, help="CSV with id and label columns (normal/anomalous), e.g. the app's export")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
+    p.set_defaults(func=run_fit)
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    from semiad.detectors import make
+
+    samples = load_dataset(args)
+    y = read_labels(args.labels, samples.ids) if args.labels else None
+    rep = representation(args, samples)
+    X = model_inputs(args, samples, rep)
+    det = make(args.method, **detector_params(args, samples, rep, X))
+    det.representation_ = rep
+    det.fit(X, y)
+    det.save(args.out)
+    labeled = 0 if y is None else int((y != 0).sum())
+    print(f"fitted {args.method} on {len(samples)} samples ({labeled} labeled) of {samples.name}; wrote {args.out}")
+    return 0
+
+
+def add_score(subparsers: Any) -> None:
+    p = subparsers.add_parser("score", help="score data with a saved model into a CSV (id, score)",
+                              description="Turn the data into the model's representation and write one row per "
+                                          "sample, in input order: id, score (higher = more anomalous).")
+    add_data_options(p)
+    p.add_argument("--model", type=Path, required=True, help="a model file written by fit (or the app's run folder)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--out", type=Path, required=True, help="CSV to write")
+    p.set_defaults(func=run_score)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from semiad import represent
+    from semiad.detectors import BaseDetector
+
+    det = BaseDetector.load(args.model, device=args.device)
+    samples = load_dataset(args)
+    rep = represent.check(getattr(det, "representation_", None) or {"kind": "pixels"},
+                          images=samples.kind == "image")
+    X = model_inputs(args, samples, rep)
+    scores = det.decision_function(X)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"id": samples.ids, "score": scores}).to_csv(args.out, index=False)
+    print(f"scored {len(samples)} samples with {det.method}; wrote {args.out}")
     return 0
 
 
 # ----- the parser -------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[Any], None]] = [add_simulate]
+COMMANDS: list[Callable[[Any], None]] = [add_simulate, add_fit, add_score]
 
 
 def build_parser() -> argparse.ArgumentParser:

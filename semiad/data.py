@@ -301,7 +301,45 @@ def load_npz(path: str | Path) -> SampleSet:
         raise DataError(f"{path.name}: not a readable .npz file ({e})") from e
     if not np.issubdtype(X.dtype, np.number):
         raise DataError(f"{path.name}: X is not numeric (dtype {X.dtype})")
+    if X.ndim in (3, 4):
+        return _image_array(X, y, path)
     return _table(X.astype(np.float64), y, path)
+
+
+def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
+    """An image set in a .npz: N×H×W gray, N×H×W×C or N×C×H×W with C = 1 or 3; uint8 0–255 or float
+    0–1. Resized like a folder of images (28×28 gray, 32×32 colour)."""
+    import torch
+    import torch.nn.functional as F
+
+    if X.ndim == 3:
+        X = X[:, None]
+    elif X.shape[-1] in (1, 3) and X.shape[1] not in (1, 3):
+        X = X.transpose(0, 3, 1, 2)
+    if X.shape[1] not in (1, 3) or len(X) == 0:
+        raise DataError(f"{path.name}: images must be N×H×W, N×H×W×C or N×C×H×W with C = 1 or 3, got {X.shape}")
+    if X.dtype == np.uint8:
+        X = X.astype(np.float32) / 255.0
+    else:
+        X = X.astype(np.float32)
+        if not np.isfinite(X).all():
+            raise DataError(f"{path.name}: images contain NaN or infinite values")
+        if X.min() < 0 or X.max() > 1:
+            raise DataError(f"{path.name}: float images must lie in [0, 1] (uint8 for 0–255), got "
+                            f"{X.min():.3g}..{X.max():.3g}")
+    size = GRAY_SIZE if X.shape[1] == 1 else COLOR_SIZE
+    if X.shape[2:] != (size, size):
+        t = torch.as_tensor(X)
+        X = F.interpolate(t, size=(size, size), mode="bilinear", antialias=t.shape[-1] > size,
+                          align_corners=False).clamp(0, 1).numpy()
+    truth = None
+    if y is not None:
+        y = np.asarray(y).ravel()
+        if len(y) != len(X):
+            raise DataError(f"{path.name}: y has {len(y)} entries but X has {len(X)} images")
+        truth = (y != 0).astype(np.int8)
+    return SampleSet(ids=[f"image-{i}" for i in range(len(X))], X=np.ascontiguousarray(X), kind="image",
+                     name=path.name, truth=truth)
 
 
 def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:

@@ -1,12 +1,13 @@
 """Anomaly detectors with one interface: fit / decision_function / embed / save / load."""
 from semiad.detectors.ama import AMA
 from semiad.detectors.base import BaseDetector, Progress, TrainingStopped
+from semiad.detectors.classical import KNN, Fusion, IsolationForest
 from semiad.detectors.deepsad import DeepSAD
 from semiad.detectors.esad import ESAD
 from semiad.detectors.ganomaly import GANomaly
 from semiad.detectors.toll import Toll
 
-ALL: list[type[BaseDetector]] = [DeepSAD, GANomaly, Toll, ESAD, AMA]
+ALL: list[type[BaseDetector]] = [Fusion, DeepSAD, GANomaly, Toll, ESAD, AMA, IsolationForest, KNN]
 
 
 def make(method: str, **params) -> BaseDetector:
@@ -17,4 +18,5 @@ def make(method: str, **params) -> BaseDetector:
     return by_name[method](**params)
 
 
-__all__ = ["ALL", "AMA", "BaseDetector", "DeepSAD", "ESAD", "GANomaly", "Progress", "Toll", "TrainingStopped", "make"]
+__all__ = ["ALL", "AMA", "KNN", "BaseDetector", "DeepSAD", "ESAD", "Fusion", "GANomaly", "IsolationForest", "Progress", "Toll",
+           "TrainingStopped", "make"]

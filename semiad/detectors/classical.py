@@ -1,0 +1,450 @@
+"""Classical detectors beside the deep ones, and semiad's default loop (`Fusion`).
+
+- `IsolationForest` (Liu et al., ICDM 2008) and `KNN` (distance to the k nearest neighbours,
+  Ramaswamy et al., SIGMOD 2000; on pretrained image features Bergman et al. 2020) are the
+  unsupervised rankings a user would try first, with the same interface as the deep detectors.
+- `Fusion` is the app's default loop: a classical first ranking, then after every round of labels
+  a few scorers trained on those labels, weighted by how well each ranked the expert's newest batch.
+
+Library: scikit-learn fits the forests, the PCA and the logistic regressions. It is already a
+dependency, well kept, and PyOD's own IForest wraps the same class; PyOD would add a dependency for
+nothing we need. A model file holds plain arrays only (forest nodes, reference points, weights), so
+loading never unpickles, and one numpy/torch scoring path serves a model just fitted and one loaded.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from semiad.detectors.base import BaseDetector, Progress, ProgressFn
+
+# ----- pieces: an input space, a forest, a neighbour score, logistic scorers -------------------
+
+
+def _as_rows(X: torch.Tensor) -> np.ndarray:
+    """Model inputs (N×D or N×C×H×W tensor) as float64 rows."""
+    return X.detach().cpu().reshape(len(X), -1).numpy().astype(np.float64)
+
+
+def fit_space(rows: np.ndarray, scale: str, n_components: int, seed: int | None) -> dict[str, np.ndarray]:
+    """Scaling then PCA to at most `n_components` dimensions; the arrays that `to_space` needs.
+
+    scale: "standard" (per column z-score: tables), "l2" (unit-length rows: pretrained features,
+    where distances mean cosine) or "none" (pixels, whose near-constant border would explode).
+    """
+    from sklearn.decomposition import PCA
+
+    if scale not in ("standard", "l2", "none"):
+        raise ValueError(f"scale must be standard, l2 or none, got {scale!r}")
+    space = {"mean": np.zeros(rows.shape[1]), "std": np.ones(rows.shape[1]), "l2": np.array(scale == "l2")}
+    if scale == "standard":
+        std = rows.std(axis=0)
+        space.update(mean=rows.mean(axis=0), std=np.where(std > 0, std, 1.0))
+    scaled = _scaled(rows, space)
+    k = int(min(n_components, scaled.shape[1], max(len(scaled) - 1, 1)))
+    pca = PCA(n_components=k, svd_solver="randomized" if min(scaled.shape) > 200 else "full",
+              random_state=None if seed is None else seed).fit(scaled)
+    space.update(pca_mean=pca.mean_, components=pca.components_)
+    return space
+
+
+def _scaled(rows: np.ndarray, space: dict[str, np.ndarray]) -> np.ndarray:
+    out = (rows - space["mean"]) / space["std"]
+    if bool(space["l2"]):
+        out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out
+
+
+def to_space(rows: np.ndarray, space: dict[str, np.ndarray]) -> np.ndarray:
+    return (_scaled(rows, space) - space["pca_mean"]) @ space["components"].T
+
+
+def _avg_path(n: np.ndarray) -> np.ndarray:
+    """c(n): the mean depth of an unsuccessful search in a binary tree of n points (the IF paper)."""
+    n = np.asarray(n, dtype=np.float64)
+    out = np.zeros_like(n)
+    out[n == 2] = 1.0
+    big = n > 2
+    out[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
+    return out
+
+
+def fit_forest(rows: np.ndarray, n_estimators: int, seed: int | None) -> dict[str, np.ndarray]:
+    """scikit-learn's IsolationForest, exported as padded node arrays (T × nodes) for `forest_score`."""
+    from sklearn.ensemble import IsolationForest as SkForest
+
+    forest = SkForest(n_estimators=n_estimators, random_state=seed).fit(rows.astype(np.float32))
+    trees = [e.tree_ for e in forest.estimators_]
+    width = max(t.node_count for t in trees)
+    shape = (len(trees), width)
+    left, right = np.full(shape, -1, np.int64), np.full(shape, -1, np.int64)
+    feature, threshold, value = np.zeros(shape, np.int64), np.zeros(shape), np.zeros(shape)
+    for t, (tree, feats) in enumerate(zip(trees, forest.estimators_features_)):
+        n = tree.node_count
+        left[t, :n], right[t, :n] = tree.children_left, tree.children_right
+        feature[t, :n] = np.asarray(feats)[np.maximum(tree.feature, 0)]
+        threshold[t, :n] = tree.threshold
+        depth = np.zeros(n)
+        for node in range(n):  # children always come after their parent
+            if tree.children_left[node] >= 0:
+                depth[tree.children_left[node]] = depth[tree.children_right[node]] = depth[node] + 1
+        value[t, :n] = depth + _avg_path(tree.n_node_samples)  # path length credited at a leaf
+    norm = _avg_path(np.array([forest.max_samples_]))[0]
+    return {"left": left, "right": right, "feature": feature, "threshold": threshold, "value": value,
+            "norm": np.array(norm)}
+
+
+def forest_score(rows: np.ndarray, forest: dict[str, np.ndarray], chunk: int = 4096) -> np.ndarray:
+    """IsolationForest anomaly score 2^(−E[h(x)]/c(ψ)) in (0, 1], higher = more anomalous
+    (equals −sklearn's score_samples)."""
+    x32 = rows.astype(np.float32).astype(np.float64)  # sklearn compares float32 inputs to the thresholds
+    left, right, feat, thr, val = (forest[k] for k in ("left", "right", "feature", "threshold", "value"))
+    trees = np.arange(left.shape[0])[None, :]
+    out = np.empty(len(rows))
+    for a in range(0, len(rows), chunk):
+        x = x32[a:a + chunk]
+        node = np.zeros((len(x), left.shape[0]), np.int64)
+        while True:
+            inner = left[trees, node] >= 0
+            if not inner.any():
+                break
+            go_left = np.take_along_axis(x, feat[trees, node], axis=1) <= thr[trees, node]
+            node = np.where(inner, np.where(go_left, left[trees, node], right[trees, node]), node)
+        out[a:a + chunk] = 2.0 ** (-val[trees, node].mean(axis=1) / float(forest["norm"]))
+    return out
+
+
+def knn_score(Z: np.ndarray, reference: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
+    """Mean Euclidean distance to the k nearest reference points. A point's own copy in the
+    reference (distance ≈ 0) is not its neighbour, so a pool sample scores as a new sample would.
+
+    Candidates come from one float32 matrix product per chunk; the k + 1 nearest are then measured
+    again exactly (float64 differences), so the own-copy test does not depend on rounding."""
+    ref32 = torch.as_tensor(reference, dtype=torch.float32)
+    ref_sq = (ref32 ** 2).sum(1)
+    kk = min(k + 1, len(ref32))
+    out = np.empty(len(Z))
+    for a in range(0, len(Z), chunk):
+        q = torch.as_tensor(Z[a:a + chunk], dtype=torch.float32)
+        d2 = (q ** 2).sum(1, keepdim=True) + ref_sq[None, :] - 2.0 * q @ ref32.T
+        near = d2.topk(kk, largest=False).indices
+        exact = (q.double()[:, None, :] - ref32.double()[near]).norm(dim=2)
+        exact = exact.sort(dim=1).values
+        self_copy = exact[:, :1] <= 1e-9 * (1.0 + q.double().norm(dim=1, keepdim=True))
+        kept = torch.where(self_copy, exact[:, 1:kk], exact[:, :kk - 1]) if kk > k else exact
+        out[a:a + chunk] = kept[:, :k].mean(dim=1).numpy()
+    return out
+
+
+def reference_points(scaled: np.ndarray, y: np.ndarray, max_reference: int, seed: int | None) -> np.ndarray:
+    """The kNN neighbours: every sample not labeled anomalous, or a seeded draw of `max_reference`."""
+    pool = np.flatnonzero(y != -1)
+    if len(pool) > max_reference:
+        pool = np.sort(np.random.default_rng(seed).choice(pool, max_reference, replace=False))
+    return scaled[pool].astype(np.float32)
+
+
+def ecdf(values: np.ndarray, sorted_pool: np.ndarray) -> np.ndarray:
+    """Where each value falls among the pool's scores at fit time, in [0, 1]: puts scorers on one
+    scale without depending on the batch a sample is scored in."""
+    if len(sorted_pool) < 2:
+        return np.full(len(values), 0.5)
+    return np.interp(values, sorted_pool, np.linspace(0.0, 1.0, len(sorted_pool)))
+
+
+def logistic(F: np.ndarray, target: np.ndarray, weight: np.ndarray | None, C: float = 1.0,
+             balanced: bool = False) -> dict[str, np.ndarray]:
+    """A logistic regression's weights (coef, intercept); scores are F @ coef + intercept."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=C, max_iter=1000, class_weight="balanced" if balanced else None)
+    model.fit(F, target, sample_weight=weight)
+    return {"coef": model.coef_[0].astype(np.float64), "intercept": model.intercept_.astype(np.float64)}
+
+
+def fit_kernel(Z: np.ndarray, n_landmarks: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Nyström features of an RBF kernel (γ = 1/(d·Var Z)) on landmark rows of Z."""
+    marks = Z[rng.choice(len(Z), size=min(n_landmarks, len(Z)), replace=False)]
+    gamma = 1.0 / (Z.shape[1] * max(float(Z.var()), 1e-12))
+    K = np.exp(-gamma * _sqdist(marks, marks))
+    U, S, Vt = np.linalg.svd(K)  # K^(−1/2) by SVD: LAPACK's eigh crawls on this near-singular K
+    return {"landmarks": marks, "gamma": np.array(gamma), "map": U / np.sqrt(np.maximum(S, 1e-12)) @ Vt}
+
+
+def kernel_features(Z: np.ndarray, kernel: dict[str, np.ndarray]) -> np.ndarray:
+    return np.exp(-float(kernel["gamma"]) * _sqdist(Z, kernel["landmarks"])) @ kernel["map"].T
+
+
+def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.maximum((a ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None, :] - 2.0 * a @ b.T, 0.0)
+
+
+def _arrays_to_tensors(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (_arrays_to_tensors(v) if isinstance(v, dict) else torch.as_tensor(np.asarray(v)))
+            for k, v in d.items()}
+
+
+def _tensors_to_arrays(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (_tensors_to_arrays(v) if isinstance(v, dict) else v.numpy()) for k, v in d.items()}
+
+
+# ----- the detectors ---------------------------------------------------------------------------
+
+
+class _Classical(BaseDetector):
+    """Shared by the classical detectors: rows in, an input space for the embedding, no torch nets."""
+
+    input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+
+    def __init__(self, scale: str = "standard", n_components: int = 50, device: str = "cpu",
+                 seed: int | None = 0) -> None:
+        super().__init__(device=device, seed=seed)
+        self.scale = scale
+        self.n_components = n_components
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments of this class alone (no batch sizes: nothing here trains in batches)."""
+        import inspect
+
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {n: getattr(self, n) for n in names}
+
+    def _fit_scaler(self, X: np.ndarray) -> None:
+        self.scaler_ = {}  # inputs as given: `scale` decides (z-score, unit length or none)
+
+    def _build(self) -> None:
+        self.state_: dict[str, Any] = {}
+
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return _arrays_to_tensors(self.state_)
+
+    def _set_extra_state(self, extra: dict[str, Any]) -> None:
+        self.state_ = _tensors_to_arrays(extra)
+
+    def _embed(self, X: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(to_space(_as_rows(X), self.state_["space"]), dtype=torch.float32)
+
+    def _score(self, X: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(self._score_rows(_as_rows(X)))
+
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _fit_space(self, rows: np.ndarray, warm: bool) -> None:
+        if not warm:
+            self.state_["space"] = fit_space(rows, self.scale, self.n_components, self.seed)
+
+
+class IsolationForest(_Classical):
+    """Isolation Forest (scikit-learn), score 2^(−E[h(x)]/c(ψ)): higher = isolated sooner.
+
+    Labels: samples labeled anomalous (y=−1) are left out of the forest's fit, so the forest
+    describes the rest; labeled normals and unlabeled samples are fitted alike. Warm start refits
+    the forest with the current labels (it is cheap). Embedding: PCA of the scaled inputs.
+    """
+
+    method = "iforest"
+
+    def __init__(self, n_estimators: int = 100, scale: str = "standard", n_components: int = 50,
+                 device: str = "cpu", seed: int | None = 0) -> None:
+        super().__init__(scale=scale, n_components=n_components, device=device, seed=seed)
+        self.n_estimators = n_estimators
+
+    def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
+        rows = _as_rows(X)
+        self._fit_space(rows, warm_start)
+        keep = y.cpu().numpy() != -1
+        self.state_["forest"] = fit_forest(rows[keep], self.n_estimators, self.seed)
+        report(Progress("fit", 1, 1, 0.0, 1.0))
+
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        return forest_score(rows, self.state_["forest"])
+
+
+class KNN(_Classical):
+    """Mean distance to the k nearest neighbours in the scaled input space (all dimensions).
+
+    Labels: the neighbours are the unlabeled and labeled-normal samples (up to `max_reference`
+    of them, a seeded draw); labeled anomalies are never a neighbour. Warm start re-draws the
+    neighbours with the current labels. Embedding: the same PCA space.
+    """
+
+    method = "knn"
+
+    def __init__(self, k: int = 10, max_reference: int = 10_000, scale: str = "standard",
+                 n_components: int = 50, device: str = "cpu", seed: int | None = 0) -> None:
+        super().__init__(scale=scale, n_components=n_components, device=device, seed=seed)
+        self.k = k
+        self.max_reference = max_reference
+
+    def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
+        rows = _as_rows(X)
+        self._fit_space(rows, warm_start)
+        self.state_["reference"] = reference_points(_scaled(rows, self.state_["space"]), y.cpu().numpy(),
+                                                    self.max_reference, self.seed)
+        report(Progress("fit", 1, 1, 0.0, 1.0))
+
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        return knn_score(_scaled(rows, self.state_["space"]), self.state_["reference"], self.k)
+
+
+class Fusion(_Classical):
+    """semiad's default loop: a classical first ranking, then scorers trained on the expert's labels,
+    each weighted by how well it ranked the expert's newest batch.
+
+    Before any anomaly is labeled the score is the prior: IsolationForest (`prior="iforest"`), kNN
+    distance (`"knn"`) or the mean of their pool percentiles (`"iforest+knn"`). Once at least one
+    anomaly is labeled, these scorers are fitted on the labels and enter beside the prior:
+      - "linear": logistic regression on the PCA space; labeled anomalies (weight 1 in all) against
+        labeled normals (0.5) and unlabeled samples from the prior's lower half (0.5; at most
+        `max_negatives`, a seeded draw), which are almost all normal: so the scorer learns what sets
+        the found anomalies apart from the bulk, not only from the few normals labeled near the top;
+      - "kernel": the same on RBF Nyström features (`n_landmarks` landmarks), for shapes a plane
+        cannot cut;
+      - "labeled": class-balanced logistic regression on the labeled samples alone (needs both
+        classes) — the learner of the plain "logistic loop" users would build themselves.
+    Every scorer is put on one scale by its percentile among the pool's scores at fit time, and the
+    score is the weighted mean of the percentiles. Weights (a Hedge rule): at each warm start the
+    previous model's scorers are first graded on the labels that are new since then, by their AUC
+    among those samples (which the loop showed because they ranked high: so the grade measures how
+    well a scorer sorts the top of the list, which is what the expert sees next); a scorer's weight
+    is exp(`eta` · Σ (AUC − 0.5)), normalised. Until a batch holds both classes, weights are equal.
+
+    Labels: y=−1 positive class of the label scorers and never a kNN neighbour or forest point;
+    y=+1 negative class; y=0 unlabeled (prior, pseudo-negatives). Warm start refits every part with
+    the current labels on the same pool (the hedge needs the pool's order to know which labels are
+    new; another pool resets the weights). Embedding: the PCA space.
+    """
+
+    method = "fusion"
+    SCORERS: ClassVar[tuple[str, ...]] = ("prior", "linear", "kernel", "labeled")
+
+    def __init__(self, prior: str = "iforest", scale: str = "standard", n_components: int = 50,
+                 n_estimators: int = 100, k: int = 10, max_reference: int = 10_000, max_negatives: int = 5000,
+                 n_landmarks: int = 300, kernel_scale: float = 10.0, C: float = 1.0, eta: float = 4.0,
+                 device: str = "cpu", seed: int | None = 0) -> None:
+        super().__init__(scale=scale, n_components=n_components, device=device, seed=seed)
+        self.prior = prior
+        self.n_estimators = n_estimators
+        self.k = k
+        self.max_reference = max_reference
+        self.max_negatives = max_negatives
+        self.n_landmarks = n_landmarks
+        self.kernel_scale = kernel_scale
+        self.C = C
+        self.eta = eta
+
+    # -- scorers -------------------------------------------------------------------------------
+    def _raw_scores(self, rows: np.ndarray, Z: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Each fitted scorer's raw score for these rows."""
+        Z = to_space(rows, self.state_["space"]) if Z is None else Z
+        return {"prior": self._prior(rows), **self._label_scores(Z)}
+
+    def _prior(self, rows: np.ndarray) -> np.ndarray:
+        """Mean pool percentile of the first-ranking scorers (forest and/or kNN)."""
+        st, parts = self.state_, []
+        if "forest" in st:
+            parts.append(ecdf(forest_score(rows, st["forest"]), st["pool_forest"]))
+        if "reference" in st:
+            parts.append(ecdf(knn_score(_scaled(rows, st["space"]), st["reference"], self.k), st["pool_knn"]))
+        return np.mean(parts, axis=0)
+
+    def _label_scores(self, Z: np.ndarray) -> dict[str, np.ndarray]:
+        st = self.state_
+        return {name: (self._kernel_space(Z) if name == "kernel" else Z) @ st[name]["coef"] + st[name]["intercept"][0]
+                for name in ("linear", "kernel", "labeled") if name in st}
+
+    def _kernel_space(self, Z: np.ndarray) -> np.ndarray:
+        return np.hstack([Z, self.kernel_scale * kernel_features(Z, self.state_["rbf"])])
+
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        st = self.state_
+        raw = self._raw_scores(rows)
+        return sum(float(st["weights"][name]) * ecdf(raw[name], st["pool"][name]) for name in raw)
+
+    # -- fit -----------------------------------------------------------------------------------
+    def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
+        if self.prior not in ("iforest", "knn", "iforest+knn"):
+            raise ValueError(f"prior must be iforest, knn or iforest+knn, got {self.prior!r}")
+        rows, y = _as_rows(X), y.cpu().numpy()
+        st = self.state_
+        same_pool = warm_start and len(st.get("last_y", ())) == len(y)
+        if same_pool:
+            self._grade(rows, y)
+        else:
+            st["perf"] = {}
+        self._fit_space(rows, warm_start)
+        Z = to_space(rows, st["space"])
+        report(Progress("prior", 0, 1, 0.0, 0.1))
+        prior = self._fit_prior(rows, y)
+        report(Progress("prior", 1, 1, 0.0, 0.5))
+        self._check_stop()
+        for name in ("linear", "kernel", "labeled"):
+            st.pop(name, None)
+        self._fit_label_scorers(Z, y, prior)
+        raw = {"prior": prior, **self._label_scores(Z)}
+        st["pool"] = {name: np.sort(s) for name, s in raw.items()}
+        perf = np.array([float(st["perf"].get(name, 0.0)) for name in raw])
+        w = np.exp(self.eta * (perf - perf.max()))
+        st["weights"] = dict(zip(raw, w / w.sum()))
+        st["last_y"] = y.astype(np.int8)
+        report(Progress("labels", 1, 1, 0.0, 1.0))
+
+    def _fit_prior(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Fit the first-ranking scorers on the samples not labeled anomalous; the pool's prior."""
+        st, keep, parts = self.state_, y != -1, []
+        st.pop("forest", None)
+        st.pop("reference", None)
+        if "iforest" in self.prior:
+            st["forest"] = fit_forest(rows[keep], self.n_estimators, self.seed)
+            raw = forest_score(rows, st["forest"])
+            st["pool_forest"] = np.sort(raw)
+            parts.append(ecdf(raw, st["pool_forest"]))
+        if "knn" in self.prior:
+            scaled = _scaled(rows, st["space"])
+            st["reference"] = reference_points(scaled, y, self.max_reference, self.seed)
+            raw = knn_score(scaled, st["reference"], self.k)
+            st["pool_knn"] = np.sort(raw)
+            parts.append(ecdf(raw, st["pool_knn"]))
+        return np.mean(parts, axis=0)
+
+    def _grade(self, rows: np.ndarray, y: np.ndarray) -> None:
+        """Add each current scorer's AUC − 0.5 on the labels given since the last fit (Hedge)."""
+        from sklearn.metrics import roc_auc_score
+
+        st = self.state_
+        new = np.flatnonzero((y != 0) & (st["last_y"] == 0))
+        truth = y[new] == -1
+        if len(new) == 0 or truth.all() or not truth.any():
+            return
+        for name, s in self._raw_scores(rows[new]).items():
+            st["perf"][name] = float(st["perf"].get(name, 0.0)) + roc_auc_score(truth, s) - 0.5
+
+    def _fit_label_scorers(self, Z: np.ndarray, y: np.ndarray, prior: np.ndarray) -> None:
+        anomalies, normals = np.flatnonzero(y == -1), np.flatnonzero(y == 1)
+        if len(anomalies) == 0:
+            return
+        st = self.state_
+        rng = np.random.default_rng(None if self.seed is None else [self.seed, int(self.n_fits_)])
+        negatives = np.flatnonzero((y == 0) & (prior < np.median(prior)))
+        if len(negatives) > self.max_negatives:
+            negatives = rng.choice(negatives, self.max_negatives, replace=False)
+        idx = np.concatenate([anomalies, normals, negatives])
+        target = np.concatenate([np.ones(len(anomalies)), np.zeros(len(normals) + len(negatives))])
+        share = 0.5 if len(normals) else 0.0
+        weight = np.concatenate([np.full(len(anomalies), 1.0 / len(anomalies)),
+                                 np.full(len(normals), share / max(len(normals), 1)),
+                                 np.full(len(negatives), (1.0 - share) / max(len(negatives), 1))]) * len(y)
+        if len(negatives) or len(normals):
+            st["linear"] = logistic(Z[idx], target, weight, self.C)
+            if "rbf" not in st:  # landmarks drawn once per model: a warm start refits only the weights
+                st["rbf"] = fit_kernel(Z, self.n_landmarks, rng)
+            st["kernel"] = logistic(self._kernel_space(Z[idx]), target, weight, self.C)
+        if len(normals):
+            labeled = np.concatenate([anomalies, normals])
+            st["labeled"] = logistic(Z[labeled], (y[labeled] == -1).astype(float), None, 1.0, balanced=True)

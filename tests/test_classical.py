@@ -1,0 +1,112 @@
+"""The classical detectors and the default loop (semiad.detectors.classical), on real tables."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semiad.data import load_npz
+from semiad.detectors import KNN, BaseDetector, Fusion, IsolationForest
+from semiad.metrics import roc_auc
+
+CARDIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "tabular" / "6_cardio.npz"
+
+
+@pytest.fixture(scope="module")
+def cardio():
+    if not CARDIO.exists():
+        pytest.skip("shared/data/tabular not present")
+    return load_npz(CARDIO)
+
+
+def test_forest_export_scores_exactly_as_scikit_learn(cardio):
+    from sklearn.ensemble import IsolationForest as SkForest
+
+    ours = IsolationForest(seed=3).fit(cardio.X).decision_function(cardio.X)
+    theirs = -SkForest(random_state=3).fit(cardio.X.astype(np.float32)).score_samples(cardio.X)
+    assert np.abs(ours - theirs).max() < 1e-6
+    assert roc_auc(cardio.truth, ours) > 0.9
+
+
+def test_forest_leaves_labeled_anomalies_out(cardio):
+    y = np.where(cardio.truth == 1, -1, 0)
+    plain = IsolationForest().fit(cardio.X).decision_function(cardio.X)
+    told = IsolationForest().fit(cardio.X, y).decision_function(cardio.X)
+    assert roc_auc(cardio.truth, told) > roc_auc(cardio.truth, plain)
+
+
+def test_knn_scores_a_pool_sample_as_a_new_sample():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    det = KNN(k=5, scale="none").fit(X)
+    one = det.decision_function(X[:1])
+    assert one[0] > 0  # its own copy is not its nearest neighbour
+    assert np.allclose(det.decision_function(X)[:1], one)
+    far = det.decision_function(np.full((1, 5), 8.0))
+    assert far[0] > det.decision_function(X).max()
+
+
+def test_knn_never_uses_a_labeled_anomaly_as_neighbour():
+    X = np.vstack([np.random.default_rng(1).normal(size=(200, 2)), [[10.0, 10.0], [10.1, 10.0]]])
+    y = np.zeros(len(X), dtype=int)
+    assert KNN(k=1, scale="none").fit(X).decision_function(X)[-1] < 1.0  # its twin is near
+    y[-2] = -1
+    assert KNN(k=1, scale="none").fit(X, y).decision_function(X)[-1] > 5.0
+
+
+def test_fusion_before_labels_ranks_like_its_prior(cardio):
+    fused = Fusion().fit(cardio.X).decision_function(cardio.X)
+    forest = IsolationForest().fit(cardio.X).decision_function(cardio.X)
+    assert np.array_equal(np.argsort(-fused, kind="stable")[:50], np.argsort(-forest, kind="stable")[:50])
+
+
+def test_fusion_learns_from_labels_and_weights_its_scorers(cardio):
+    truth = cardio.truth.astype(int)
+    det = Fusion().fit(cardio.X)
+    y = np.zeros(len(truth), dtype=int)
+    found = []
+    for _ in range(4):  # four rounds of the loop: review the top 20 unlabeled, refit
+        scores = det.decision_function(cardio.X)
+        left = np.flatnonzero(y == 0)
+        top = left[np.argsort(-scores[left])[:20]]
+        y[top] = np.where(truth[top] == 1, -1, 1)
+        found.append(int(truth[top].sum()))
+        det.fit(cardio.X, y, warm_start=True)
+    weights = det.state_["weights"]
+    assert set(weights) == {"prior", "linear", "kernel", "labeled"}
+    assert abs(sum(float(w) for w in weights.values()) - 1) < 1e-9
+    assert len(set(round(float(w), 6) for w in weights.values())) > 1  # graded, not uniform
+    rest = y == 0
+    before = roc_auc(truth[rest], Fusion().fit(cardio.X).decision_function(cardio.X)[rest])
+    after = roc_auc(truth[rest], det.decision_function(cardio.X)[rest])
+    assert after > before + 0.02  # the labels improved the ranking of what is still unlabeled
+    assert sum(found) > 60
+
+
+@pytest.mark.parametrize("cls", [IsolationForest, KNN, Fusion])
+def test_save_load_and_single_sample_scores(tmp_path, cardio, cls):
+    y = np.zeros(len(cardio.X), dtype=int)
+    y[np.flatnonzero(cardio.truth)[:5]] = -1
+    y[np.flatnonzero(cardio.truth == 0)[:5]] = 1
+    det = cls().fit(cardio.X, y)
+    det.representation_ = {"kind": "pixels"}
+    det.save(tmp_path / "m.pt")
+    back = BaseDetector.load(tmp_path / "m.pt")
+    assert type(back) is cls and back.representation_ == {"kind": "pixels"}
+    all_scores = det.decision_function(cardio.X)
+    assert np.allclose(back.decision_function(cardio.X), all_scores)
+    assert np.allclose(det.decision_function(cardio.X[7:8]), all_scores[7:8])
+    assert back.embed(cardio.X[:3]).shape == (3, min(50, cardio.X.shape[1]))
+
+
+def test_fusion_rejects_an_unknown_prior(cardio):
+    with pytest.raises(ValueError, match="prior"):
+        Fusion(prior="lof").fit(cardio.X)
+
+
+def test_images_are_flattened_rows():
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 1, 8, 8)).astype(np.float32)
+    X[-3:] += 2.0
+    X = np.clip(X / 3, 0, 1)
+    scores = Fusion(scale="none").fit(X).decision_function(X)
+    assert set(np.argsort(-scores)[:3]) == {57, 58, 59}
