@@ -48,7 +48,8 @@ def test_warm_start_from_a_fitted_detector_keeps_the_original(digits):
 
 def test_cli_writes_its_files(tmp_path, capsys):
     out = tmp_path / "sim"
-    status = main(["simulate", "--epochs", "1", "1", "1", "--rounds", "2", "--batch", "8", "--strategy", "top",
+    status = main(["simulate", "--method", "deepsad", "--epochs", "1", "1", "1", "--rounds", "2", "--batch", "8",
+                   "--strategy", "top",
                    "--device", "cpu", "--set", "batch_size=64", "--out", str(out), "--quiet"])
     assert status == 0
     rounds = pd.read_csv(out / "rounds.csv")
@@ -76,5 +77,72 @@ def test_parser_is_extensible_and_reports_bad_input(tmp_path, capsys):
     assert "simulate" in sub.choices
     assert main(["simulate", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path)]) == 2
     assert "no such file" in capsys.readouterr().err
-    assert main(["simulate", "--set", "no_such_option=1", "--out", str(tmp_path)]) == 2
+    assert main(["simulate", "--method", "deepsad", "--set", "no_such_option=1", "--out", str(tmp_path)]) == 2
     assert "no_such_option" in capsys.readouterr().err
+
+
+def test_cli_default_loop_ends_cleanly_when_everything_is_labeled(tmp_path, capsys):
+    """The app's default loop on tables; 3 rounds × 40 labels a 100-row table to the end."""
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(90, 4)), rng.normal(5, 1, size=(10, 4))]
+    np.savez(tmp_path / "t.npz", X=X, y=np.r_[np.zeros(90), np.ones(10)])
+    status = main(["simulate", "--data", str(tmp_path / "t.npz"), "--rounds", "3", "--batch", "40",
+                   "--out", str(tmp_path / "o"), "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "10 of 10 anomalies found with 100 labels" in out and "→ -" in out
+    assert json.loads((tmp_path / "o" / "rounds.json").read_text())["config"]["method"] == "fusion"
+
+
+def test_fit_then_score_tomorrows_batch(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    X = np.r_[rng.normal(size=(190, 3)), rng.normal(6, 1, size=(10, 3))]
+    np.savez(tmp_path / "today.npz", X=X)
+    pd.DataFrame({"id": ["row-195", "row-3"], "label": ["anomalous", "normal"]}).to_csv(tmp_path / "l.csv", index=False)
+    assert main(["fit", "--data", str(tmp_path / "today.npz"), "--labels", str(tmp_path / "l.csv"),
+                 "--device", "cpu", "--out", str(tmp_path / "m.pt")]) == 0
+    assert "(2 labeled)" in capsys.readouterr().out
+    new = np.r_[rng.normal(size=(5, 3)), [[6.0, 6.0, 6.0]]]
+    np.savez(tmp_path / "tomorrow.npz", X=new)
+    assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "tomorrow.npz"),
+                 "--device", "cpu", "--out", str(tmp_path / "s.csv")]) == 0
+    scores = pd.read_csv(tmp_path / "s.csv")
+    assert scores.columns.tolist() == ["id", "score"] and scores["id"].tolist() == [f"row-{i}" for i in range(6)]
+    assert scores["score"].idxmax() == 5
+    pd.DataFrame({"id": ["row-999"], "label": ["anomalous"]}).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["fit", "--data", str(tmp_path / "today.npz"), "--labels", str(tmp_path / "bad.csv"),
+                 "--out", str(tmp_path / "m2.pt")]) == 2
+    assert "row-999" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layout", ["nhw", "nhwc", "nchw", "float"])
+def test_an_image_npz_is_an_image_set(tmp_path, layout):
+    from semiad.data import load
+
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, size=(6, 20, 20), dtype=np.uint8)
+    X = {"nhw": gray, "nhwc": np.stack([gray] * 3, -1), "nchw": np.stack([gray] * 3, 1),
+         "float": gray / 255.0}[layout]
+    np.savez(tmp_path / "img.npz", X=X, y=[0, 0, 0, 0, 0, 1])
+    s = load(tmp_path / "img.npz")
+    channels = 3 if layout in ("nhwc", "nchw") else 1
+    assert s.kind == "image" and s.X.shape == (6, channels, 28 if channels == 1 else 32, 28 if channels == 1 else 32)
+    assert s.truth.tolist() == [0, 0, 0, 0, 0, 1] and 0 <= s.X.min() and s.X.max() <= 1
+    np.savez(tmp_path / "bad.npz", X=gray * 2.0)
+    with pytest.raises(ValueError, match="float images must lie in"):
+        load(tmp_path / "bad.npz")
+
+
+def test_simulate_on_a_folder_with_anomaly_folders(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for folder, n, level in (("ok", 30, 40), ("bad", 4, 220)):
+        (tmp_path / "imgs" / folder).mkdir(parents=True)
+        for i in range(n):
+            pixels = np.clip(rng.normal(level, 10, size=(12, 12)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / folder / f"{i}.png")
+    status = main(["simulate", "--data", str(tmp_path / "imgs"), "--anomaly-folders", "bad", "--representation",
+                   "pixels", "--rounds", "1", "--batch", "4", "--out", str(tmp_path / "o"), "--quiet"])
+    assert status == 0
+    assert "4 of 4 anomalies found with 4 labels" in capsys.readouterr().out
