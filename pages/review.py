@@ -20,7 +20,7 @@ from semiad import query
 from semiad.data import encode_png
 from state.store import Store
 
-LOOKAHEAD = 24  # cards the browser holds beyond the visible ones, to move on without the server
+LOOKAHEAD = 48  # cards the browser holds beyond the visible ones, to move on without the server
 VIEW_AHEAD = 8  # cards of the window that carry the larger picture of the original for the focused card
 
 store, project = require_project()
@@ -51,32 +51,66 @@ def run_arrays(url: str, run_id: int, folder: str) -> tuple[np.ndarray, np.ndarr
 
 def review_queue(store: Store, pid: int, run, strategy: str, n: int, skipped: list[int]) -> pd.DataFrame:
     """The window of cards the expert works through: the batch of n plus LOOKAHEAD more, chosen by
-    the strategy once and kept in the session (so random or diverse picks do not reshuffle on every
-    press); labeled and skipped cards drop out, and a new window is drawn when fewer than n remain.
+    the strategy and kept in the session (so random or diverse picks do not reshuffle on every
+    press). Labeled and skipped cards drop out; when fewer than n + LOOKAHEAD / 2 remain, the window
+    is topped up at its end with the strategy's next picks (the cards already in it keep their
+    order), so the browser, which runs ahead of the server, never runs out of cards.
     Columns: sample_id, idx, key, score, rank, reason."""
     state_key = f"_queue-{pid}"
-    want = (run.id, strategy, n)
+    want = (run.id, strategy)
+    size = n + LOOKAHEAD
     queue = st.session_state.get(state_key)
+    items = None
     if queue is not None and queue["for"] == want:
-        items = queue["items"]
+        items = bring_back(run, queue["items"])
         current = store.current_labels(pid, items["sample_id"])
-        items = items[[current.get(int(i)) is None and int(i) not in skipped for i in items["sample_id"]]]
-        if len(items) >= n or (len(items) and queue["last"]):
-            return items.reset_index(drop=True)
+        items = items[[current.get(int(i)) is None and int(i) not in skipped
+                       for i in items["sample_id"]]].reset_index(drop=True)
+        if len(items) >= n + LOOKAHEAD // 2 or (len(items) and queue["last"]):
+            st.session_state[state_key] = {**queue, "items": items}
+            return items
     table = store.samples(pid)
     scores, Z = run_arrays(store.url, run.id, str(store.run_dir(run)))
-    labeled = table["label"].notna().to_numpy() | table["sample_id"].isin(skipped).to_numpy()
-    rank = np.empty(len(scores), dtype=np.int64)
-    rank[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
-    size = n + LOOKAHEAD
-    picks = query.select(strategy, scores, labeled, size, np.random.default_rng([run.id, int(labeled.sum())]),
+    taken = table["sample_id"].isin(skipped if items is None else list(skipped) + items["sample_id"].tolist())
+    labeled = table["label"].notna().to_numpy() | taken.to_numpy()
+    rank = run_ranks(store.url, run.id, str(store.run_dir(run)))
+    want_more = size - (0 if items is None else len(items))
+    picks = query.select(strategy, scores, labeled, want_more,
+                         np.random.default_rng([run.id, int(labeled.sum())]),
                          embeddings=Z if query.needs_embeddings(strategy) else None)
     idx = [i for i, _ in picks]
-    items = table.iloc[idx][["sample_id", "idx", "key"]].assign(
+    more = table.iloc[idx][["sample_id", "idx", "key"]].assign(
         score=scores[idx], rank=rank[idx], reason=[r for _, r in picks]).reset_index(drop=True)
+    items = more if items is None or items.empty else pd.concat([items, more], ignore_index=True)
+    items = bring_back(run, items)
     # "last": the strategy had no more to give (fewer unlabeled than asked), so a short window is all
-    st.session_state[state_key] = {"for": want, "items": items, "last": len(items) < size}
+    st.session_state[state_key] = {"for": want, "items": items, "last": len(picks) < want_more}
     return items
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def run_ranks(url: str, run_id: int, folder: str) -> np.ndarray:
+    """Rank of every sample in the run (1 = highest score), in sample order."""
+    scores = run_arrays(url, run_id, folder)[0]
+    rank = np.empty(len(scores), dtype=np.int64)
+    rank[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    return rank
+
+
+def bring_back(run, items: pd.DataFrame) -> pd.DataFrame:
+    """Samples an undo put back without the browser knowing which (its "u" with nothing of this
+    tab's to revert) go first, once."""
+    back = st.session_state.pop(f"_front-{pid}", [])
+    if not back:
+        return items
+    index = sample_index(store.url, pid)
+    back = [int(i) for i in dict.fromkeys(back) if int(i) in index]
+    scores = run_arrays(store.url, run.id, str(store.run_dir(run)))[0]
+    ranks = run_ranks(store.url, run.id, str(store.run_dir(run)))
+    idx = [index[i] for i in back]
+    rows = pd.DataFrame({"sample_id": back, "idx": idx, "key": [samples.ids[i] for i in idx],
+                         "score": scores[idx], "rank": ranks[idx], "reason": "your undo: back for another look"})
+    return pd.concat([rows, items[~items["sample_id"].isin(back)]], ignore_index=True)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -187,7 +221,8 @@ def handle_value() -> tuple[list[str], list[dict], str, dict | None]:
     zoom = None
     if isinstance(value, dict) and value.get("seq") != st.session_state.get(done_key):
         acked, errors, note = apply_requests(store, pid, annotator(), value.get("pending") or [],
-                                             st.session_state[skipped_key], strategies=query.STRATEGIES)
+                                             st.session_state[skipped_key], strategies=query.STRATEGIES,
+                                             brought_back=st.session_state.setdefault(f"_front-{pid}", []))
         st.session_state[f"_acked-{pid}"] = (acked, errors, "")
         st.session_state[done_key] = value.get("seq")
         ask = value.get("zoom")

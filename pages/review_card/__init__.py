@@ -41,10 +41,13 @@ def review_card(*, key: str, on_change: Callable[[], None] | None = None, cards:
 
 
 def apply_requests(store, project_id: int, who: str, requests: list, skipped: list[int],
-                   strategies: Iterable[str] = ()) -> tuple[list[str], list[dict[str, str]], str]:
+                   strategies: Iterable[str] = (), brought_back: list[int] | None = None
+                   ) -> tuple[list[str], list[dict[str, str]], str]:
     """Apply the component's pending requests in order, each at most once (the store keeps the
     tokens); skips go to `skipped` (this session's list). Returns (acknowledged tokens, refusals as
-    {"t", "message"}, a note for the page). A request that cannot be read is acknowledged as refused."""
+    {"t", "message"}, a note for the page). A request that cannot be read is acknowledged as refused.
+    Samples an undo without a target reverted (the browser did not know which) are added to the
+    front of `brought_back`, for the page to show first."""
     from state.store import StoreError
 
     known = {f"review:{s}" for s in strategies}
@@ -68,6 +71,8 @@ def apply_requests(store, project_id: int, who: str, requests: list, skipped: li
                 target = req.get("target") if isinstance(req.get("target"), str) else None
                 reverted = store.undo_last(project_id, who, token=t, target=target)
                 if target is None:
+                    if brought_back is not None:
+                        brought_back[:0] = [int(i) for i in reverted]
                     note = (f"Undid your last label ({len(reverted)} sample(s))." if reverted
                             else "Nothing of yours to undo.")
             else:

@@ -101,6 +101,7 @@ def test_thirty_keys_50_to_100_ms_apart_give_exactly_the_intended_events(server_
     assert seen == expected, "a key landed on a card that was not the focused one"
 
     wait_saved(page)
+    assert card_frame(page).locator("#root").evaluate("() => window.reviewIgnored") == 0  # every key found a card
     assert stored(store, pid) == model.events
     ev = store.events(pid)
     assert ev["annotator"].eq("alice").all()
@@ -150,12 +151,13 @@ def test_two_tabs_of_one_annotator_each_label_and_undo_their_own_presses(server_
     order = initial_order(store, pid)
     assert focused_sample(one) == focused_sample(two) == order[0]
 
-    # Both tabs label the card they show (the same one); each press is one event.
+    # Both tabs label the card they show (the same one); each press is one event. (Tab one's label is
+    # saved before tab two's key, so the two sessions' writes have a known order.)
     focus_page(one)
     one.keyboard.press("n")
+    wait_saved(one)
     focus_page(two)
     two.keyboard.press("a")
-    wait_saved(one)
     wait_saved(two)
     assert stored(store, pid) == [(order[0], "normal"), (order[0], "anomalous")]
 

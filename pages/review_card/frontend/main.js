@@ -22,7 +22,9 @@ const S = {
   resendAfter: 1500,
   focusedSid: null,
 };
-window.reviewTrace = [];  // {key, sid, next, tKey, tDom, tPaint}: key to next card on screen (bench)
+window.reviewState = S;  // for tests and the bench: what this tab holds
+window.reviewIgnored = 0;  // keys that found no card on screen
+window.reviewTrace = [];  // {key, sid, next, t, tKey, tDom, tPaint, tAck}: key to next card on screen, to saved (bench)
 
 // ----- talking to Streamlit (components v1 protocol) --------------------------------------------
 function post(type, data) {
@@ -101,7 +103,10 @@ function press(op, sid, label) {
     S.pending.push(req);
     S.note = last ? "" : "Undoing your last label (made before this page was opened)…";
   } else {
-    if (sid === null || sid === undefined || !S.cards.has(sid) || S.done.has(sid)) return;
+    if (sid === null || sid === undefined || !S.cards.has(sid) || S.done.has(sid)) {
+      window.reviewIgnored += 1;  // no card on screen (the next ones are still loading): nothing to label
+      return;
+    }
     const card = S.cards.get(sid);
     const req = { t: token(), op: op, sid: sid, src: card.src };
     if (op === "label") { req.label = label; S.history.push({ t: req.t, sid: sid }); }
@@ -114,7 +119,8 @@ function press(op, sid, label) {
   render();
   const next = S.focusedSid;
   const tDom = performance.now();
-  const entry = { key: op === "label" ? label : op, sid: before, next: next, tKey: tKey, tDom: tDom, tPaint: null };
+  const entry = { key: op === "label" ? label : op, sid: before, next: next, tKey: tKey, tDom: tDom, tPaint: null,
+                  t: S.pending[S.pending.length - 1].t, tAck: null };
   window.reviewTrace.push(entry);
   if (window.reviewTrace.length > 500) window.reviewTrace.shift();
   requestAnimationFrame(() => setTimeout(() => { entry.tPaint = performance.now(); }, 0));
@@ -369,6 +375,8 @@ function onRender(args, theme) {
   const acked = new Set(args.acked || []);
   const before = S.pending.length;
   S.pending = S.pending.filter((r) => !acked.has(r.t));
+  const now = performance.now();
+  for (const e of window.reviewTrace) if (e.tAck === null && acked.has(e.t)) e.tAck = now;
   if (S.pending.length < before) S.resendAfter = 1500;
   for (const err of args.errors || []) {
     if (S.seenErrors && S.seenErrors.has(err.t)) continue;
