@@ -364,6 +364,7 @@ def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
     try:
         with os.fdopen(fd, mode) as fh:
             write(fh)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is as readable as the workspace
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
