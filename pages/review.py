@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages.common import (VIEW_ORIGINAL_PX, annotator, data_uri, model_of, original_picture, require_project,
-                          samples_of, sample_thumbnail, THUMB_ORIGINAL_PX)
+from pages.common import (THUMB_ORIGINAL_PX, VIEW_ORIGINAL_PX, annotator, data_uri, model_of, original_picture,
+                          require_project, sample_thumbnail, samples_of)
 from pages.methods import display_name
 from pages.review_card import apply_requests, review_card
 from semiad import query

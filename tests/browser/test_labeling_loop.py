@@ -4,10 +4,9 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from browser_util import (card_button, card_frame, cards, click_to_queue_run, enter_name, expect_counts,
-                          focus_button, focus_page, focused_sample, go, grid_samples, heading, keyed_button,
-                          no_exception, open_app, review_root, set_number, settle, wait_focused_changes,
-                          wait_saved,
-                          shot, table_rows, wait_for_model_round)
+                          focus_button, focus_page, focused_sample, go, grid_samples, heading, no_exception,
+                          open_app, review_root, set_number, settle, shot, table_rows, wait_focused_changes,
+                          wait_for_model_round, wait_saved)
 from state.store import Store
 
 
