@@ -2,6 +2,9 @@
 
 The click only queues a run; the server's background worker trains it. Retraining the method of
 the current model warm-starts from it; choosing another method (or "fresh") starts a new model.
+Cancel shows the run as cancelling at once; the worker stops it at its next training step.
+Auto-retrain (off by default, stored per project): the worker queues the Retrain click's warm-start
+run after every k new labels.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import streamlit as st
 from pages.common import annotator, require_project, run_label, samples_of
 from pages.methods import available, default_hyper, display_name, fast_setting, params_of
 from state.store import JobBusy, StoreError
+from state.worker import AUTO_RETRAIN, labels_since
 
 store, project = require_project()
 pid = project.id
@@ -62,7 +66,9 @@ if fast:
     hyper.update(fast_setting(method))
 
 busy = active is not None and not active.stale
-if busy:
+if busy and active.cancelling:
+    st.info(f"{run_label(active)}: cancelling… (stops at its next training step; then a new run can start)")
+elif busy:
     st.info(f"{run_label(active)} is {active.status}: a new run can start when it finishes.")
     if st.button("Cancel it", key="cancel"):
         store.cancel_run(active.id)
@@ -86,6 +92,33 @@ if "_train_note" in st.session_state:
     kind, text = st.session_state.pop("_train_note")
     (st.warning if kind == "warning" else st.error)(text)
 
+
+def save_auto_retrain() -> None:
+    """Runs in the widgets' callback: the setting lives in the store, shared by every annotator."""
+    k = int(st.session_state.get(f"auto_retrain_every-{pid}", AUTO_RETRAIN_K))
+    store.set_project_setting(pid, AUTO_RETRAIN, k if st.session_state[f"auto_retrain-{pid}"] else None)
+
+
+AUTO_RETRAIN_K = 20  # the k offered when the setting is first switched on
+every = store.project_setting(pid, AUTO_RETRAIN)
+if st.session_state.get(f"_auto_retrain_seen-{pid}", "never") != every:  # first view, or changed by someone else
+    st.session_state[f"_auto_retrain_seen-{pid}"] = every
+    st.session_state[f"auto_retrain-{pid}"] = every is not None
+    st.session_state[f"auto_retrain_every-{pid}"] = int(every or AUTO_RETRAIN_K)
+st.toggle("Retrain automatically every k labels", key=f"auto_retrain-{pid}", on_change=save_auto_retrain,
+          help="Off by default. When on, after every k new labels (from anyone on this project) the worker "
+               "queues the same warm-start run the Retrain button would (the current model's method and "
+               "settings), never while another run is queued or running.")
+if st.session_state[f"auto_retrain-{pid}"]:
+    st.number_input("k (labels between automatic retrains)", min_value=1, max_value=10_000, step=1,
+                    key=f"auto_retrain_every-{pid}", on_change=save_auto_retrain)
+    if every is not None and current is not None:
+        since = labels_since(store, store.runs(pid)[-1])
+        st.caption(f"Next automatic retrain after {max(every - since, 0)} more label(s) "
+                   f"({since} since the latest run was requested).")
+    elif every is not None:
+        st.caption("Automatic retrains start once there is a model to warm-start from.")
+
 st.subheader("History")
 runs = store.runs(pid)
 if not runs:
@@ -93,7 +126,7 @@ if not runs:
 else:
     rows = []
     for r in reversed(runs):
-        status = "interrupted" if r.stale else r.status
+        status = "interrupted" if r.stale else ("cancelling…" if r.cancelling else r.status)
         rows.append({
             "run": r.id, "round": r.round, "method": display_name(r.method),
             "start": f"warm from {r.parent_id}" if r.parent_id else "fresh", "status": status,

@@ -157,3 +157,13 @@ class LabelCounts(Base):
     events: Mapped[int] = mapped_column(Integer, default=0)
     normal: Mapped[int] = mapped_column(Integer, default=0)
     anomalous: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ProjectSetting(Base):
+    """Per-project settings shared by every annotator and the worker (e.g. auto-retrain every k
+    labels): one JSON value per (project, key)."""
+
+    __tablename__ = "project_settings"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)  # JSON

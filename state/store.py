@@ -25,8 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from semiad.data import SampleSet
-from state.models import (LABELS, Base, LabelCounts, LabelEvent, LabelRequest, LabelVote, Project, QueueEntry, Run,
-                          Sample, Score, utcnow)
+from state.models import (LABELS, Base, LabelCounts, LabelEvent, LabelRequest, LabelVote, Project, ProjectSetting,
+                          QueueEntry, Run, Sample, Score, utcnow)
 
 ACTIVE = ("queued", "running")
 STALE_AFTER = timedelta(seconds=90)  # a running job that has not reported for this long is dead
@@ -75,10 +75,16 @@ class RunInfo:
     started_at: datetime | None
     heartbeat_at: datetime | None
     finished_at: datetime | None
+    cancel_requested: bool = False  # a cancel was clicked; the worker stops the fit at its next step
 
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def cancelling(self) -> bool:
+        """Running, but cancelled by the user: the pages show it as cancelling, not as running."""
+        return self.status == "running" and self.cancel_requested
 
     @property
     def stale(self) -> bool:
@@ -225,6 +231,37 @@ class Store:
     def _project_info(p: Project) -> ProjectInfo:
         return ProjectInfo(p.id, p.name, p.source, json.loads(p.options), p.kind, p.n_samples,
                            json.loads(p.skipped), p.created_at)
+
+    # ----- project settings ------------------------------------------------------------------
+    def project_setting(self, project_id: int, key: str, default: Any = None) -> Any:
+        """A project's setting (any JSON value), shared by every annotator and the worker."""
+        with self.session() as s:
+            raw = s.scalar(select(ProjectSetting.value).where(ProjectSetting.project_id == project_id,
+                                                              ProjectSetting.key == key))
+        return default if raw is None else json.loads(raw)
+
+    def set_project_setting(self, project_id: int, key: str, value: Any) -> None:
+        """Set (or with None, remove) a project's setting; the last writer wins."""
+        for attempt in range(2):
+            with self.session() as s:
+                s.execute(delete(ProjectSetting).where(ProjectSetting.project_id == project_id,
+                                                       ProjectSetting.key == key))
+                if value is not None:
+                    s.add(ProjectSetting(project_id=project_id, key=key, value=json.dumps(value)))
+                try:
+                    s.commit()
+                    return
+                except IntegrityError:  # another writer inserted the same key in between: once more
+                    s.rollback()
+                    if attempt:
+                        raise
+
+    def projects_with_setting(self, key: str) -> dict[int, Any]:
+        """project id → value, for every project that has this setting (one read, for the worker)."""
+        with self.session() as s:
+            rows = s.execute(select(ProjectSetting.project_id, ProjectSetting.value)
+                             .where(ProjectSetting.key == key)).all()
+        return {int(pid): json.loads(raw) for pid, raw in rows}
 
     # ----- samples and labels ----------------------------------------------------------------
     def samples(self, project_id: int) -> pd.DataFrame:
@@ -488,7 +525,9 @@ class Store:
 
     def request_run(self, project_id: int, method: str, params: dict[str, Any], requested_by: str = "",
                     parent_id: int | None = None) -> int:
-        """Queue a training run; refused while another run of this project is queued or running."""
+        """Queue a training run; refused while another run of this project is queued or running.
+        The run's params also record `label_events`, the project's label-event count at this moment
+        (the snapshot auto-retrain counts new labels from)."""
         with self.session() as s:
             busy = s.scalars(select(Run).where(Run.project_id == project_id, Run.status.in_(ACTIVE))
                              .with_for_update()).first()
@@ -498,6 +537,8 @@ class Store:
                 self._interrupt(s, busy)
             n_labels = s.scalar(select(func.count(Sample.id)).where(Sample.project_id == project_id,
                                                                       Sample.label.is_not(None))) or 0
+            events = s.scalar(select(LabelCounts.events).where(LabelCounts.project_id == project_id)) or 0
+            params = {**params, "label_events": int(events)}
             run = Run(project_id=project_id, method=method, params=json.dumps(params), parent_id=parent_id,
                       status="queued", requested_by=requested_by, n_labels=int(n_labels), message="queued")
             s.add(run)
@@ -524,11 +565,18 @@ class Store:
             s.commit()
 
     def report_progress(self, run_id: int, progress: float, message: str) -> bool:
-        """Heartbeat with progress; returns True if a cancel was requested."""
+        """Heartbeat with progress; returns True if a cancel was requested (then the run keeps its
+        "cancelling…" message)."""
         with self.session() as s:
-            s.execute(update(Run).where(Run.id == run_id, Run.status == "running").values(
+            s.execute(update(Run).where(Run.id == run_id, Run.status == "running",
+                                        Run.cancel_requested.is_(False)).values(
                 progress=float(progress), message=message, heartbeat_at=utcnow()))
             s.commit()
+            return bool(s.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
+
+    def cancel_requested(self, run_id: int) -> bool:
+        """Whether a cancel was clicked for this run (one indexed read: the worker polls it)."""
+        with self.session() as s:
             return bool(s.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
 
     def finish_run(self, run_id: int, status: str, metrics: dict | None = None, error: str | None = None,
@@ -553,12 +601,15 @@ class Store:
             s.commit()
 
     def cancel_run(self, run_id: int) -> None:
+        """A queued run is cancelled at once; a running one is marked cancelling (shown so at once)
+        and its worker stops the fit at the next training step, then marks it cancelled."""
         with self.session() as s:
             run = s.get(Run, run_id)
             if run.status == "queued":
                 run.status, run.message, run.finished_at = "cancelled", "cancelled before it started", utcnow()
             elif run.status == "running":
                 run.cancel_requested = True
+                run.message = "cancelling…"
             s.commit()
 
     def interrupt_dead_runs(self, host: str | None = None) -> list[int]:
@@ -609,7 +660,7 @@ class Store:
     def _info(r: Run) -> RunInfo:
         return RunInfo(r.id, r.project_id, r.method, json.loads(r.params), r.parent_id, r.status, r.progress,
                        r.message, json.loads(r.metrics), r.error, r.round, r.n_labels, r.requested_by, r.worker,
-                       r.created_at, r.started_at, r.heartbeat_at, r.finished_at)
+                       r.created_at, r.started_at, r.heartbeat_at, r.finished_at, bool(r.cancel_requested))
 
     # ----- scores ----------------------------------------------------------------------------
     def save_scores(self, run_id: int, scores: np.ndarray) -> None:

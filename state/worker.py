@@ -4,10 +4,14 @@ One worker thread per app server (started by app.py), or its own process against
 database (`python -m state.worker`), e.g. on a GPU machine. Pages never train; they queue a run
 and poll its progress from the store, so a refresh, a second tab or a second annotator see the
 same job. A run that was running when its server died is marked interrupted at the next start.
+Cancel: a poller copies the run's cancel flag from the store into an Event that the fit asks at
+every training step. When idle, the loop queues the warm-start runs of projects with auto-retrain
+on (every k new labels; `queue_auto_retrains`).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import socket
@@ -15,17 +19,46 @@ import threading
 import time
 import traceback
 import weakref
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from semiad import detectors
-from semiad.detectors.base import BaseDetector, Progress, TrainingStopped
-from state.store import RunInfo, Store
+from semiad.detectors.base import BaseDetector, Progress, StopFn, TrainingStopped
+from state.store import JobBusy, RunInfo, Store
 
 log = logging.getLogger("semiad.worker")
 PROGRESS_EVERY_S = 0.5
 HEARTBEAT_S = 10.0
+CANCEL_POLL_S = 0.2  # how often the running job's cancel flag is read from the store
+
+
+def default_threads() -> int:
+    """CPU threads for training: SEMIAD_TORCH_THREADS if set, else every core but one. The worker
+    shares its process and machine with the app server, whose pages need a core to stay responsive;
+    and on a CPU that other jobs also use, fewer OpenMP threads spin against them less (Deep SAD's
+    first fit on the bundled digits was 10× faster with one thread than with two on a loaded
+    2-core machine, bench/RESULTS.md)."""
+    env = os.environ.get("SEMIAD_TORCH_THREADS", "").strip()
+    if env:
+        return max(1, int(env))
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with `n` intra-op threads (torch's setting is process-wide), then restore it."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def load_model(store: Store, run: RunInfo, device: str = "auto") -> BaseDetector:
@@ -47,8 +80,11 @@ def _metrics(scores: np.ndarray, truth: np.ndarray | None, y: np.ndarray) -> dic
     return out
 
 
-def execute(store: Store, run: RunInfo, device: str = "auto") -> None:
-    """Train (fresh or warm start from the parent run), score every sample, save everything."""
+def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopFn | None = None) -> None:
+    """Train (fresh or warm start from the parent run), score every sample, save everything.
+
+    `should_stop` (cheap: the worker passes a threading.Event's is_set, kept up to date from the store
+    by a poller) is asked at every training step; when set, TrainingStopped ends the run."""
     started = time.perf_counter()
     samples = store.load_samples(run.project_id)
     y = store.semi_targets(run.project_id)
@@ -73,7 +109,9 @@ def execute(store: Store, run: RunInfo, device: str = "auto") -> None:
         if cancel:
             raise TrainingStopped()
 
-    det.fit(samples.X, y, warm_start=run.parent_id is not None, progress=progress)
+    det.fit(samples.X, y, warm_start=run.parent_id is not None, progress=progress, should_stop=should_stop)
+    if should_stop is not None and should_stop():  # cancelled after the last step: save nothing
+        raise TrainingStopped()
     store.report_progress(run.id, 0.92, "scoring every sample")
     scores = det.decision_function(samples.X)
     Z = det.embed(samples.X)
@@ -87,6 +125,51 @@ def execute(store: Store, run: RunInfo, device: str = "auto") -> None:
     metrics.update(final_loss=losses[-1] if losses else None, train_seconds=round(time.perf_counter() - started, 2),
                    device=str(det.device_))
     store.finish_run(run.id, "done", metrics, message=f"done in {metrics['train_seconds']:.1f} s")
+
+
+AUTO_RETRAIN = "auto_retrain_every"  # project setting: k (queue a warm start every k new labels) or absent
+AUTO_RETRAIN_BY = "auto-retrain"  # requested_by of the runs it queues
+
+
+def labels_since(store: Store, run: RunInfo) -> int:
+    """Label events since `run` was requested (from the snapshot request_run records; for a run from
+    before snapshots, the change in labeled samples)."""
+    counts = store.label_counts(run.project_id)
+    if "label_events" in run.params:
+        return counts["events"] - int(run.params["label_events"])
+    return counts["normal"] + counts["anomalous"] - run.n_labels
+
+
+def queue_auto_retrain(store: Store, project_id: int, every: int) -> int | None:
+    """Queue the warm-start run a Retrain click would queue (the current model's method, settings
+    and weights) once `every` label events have come in since the latest run was requested. Nothing
+    while a run is queued or running, or before there is a model. Returns the new run's id."""
+    if every < 1 or store.active_run(project_id) is not None:
+        return None
+    current = store.latest_done_run(project_id)
+    if current is None:
+        return None
+    latest = store.runs(project_id)[-1]  # maybe newer than the model: a cancelled or failed run
+    if labels_since(store, latest) < every:
+        return None
+    params = {"hyper": dict(current.params.get("hyper", {})), "warm_start": True, "fast": False,
+              "auto_retrain_every": every}
+    return store.request_run(project_id, current.method, params, requested_by=AUTO_RETRAIN_BY, parent_id=current.id)
+
+
+def queue_auto_retrains(store: Store) -> list[int]:
+    """One pass over the projects with auto-retrain on; returns the runs queued. A project another
+    worker just queued a run for is skipped (the store refuses a second active run: JobBusy)."""
+    queued = []
+    for pid, every in store.projects_with_setting(AUTO_RETRAIN).items():
+        try:
+            run_id = queue_auto_retrain(store, pid, int(every))
+        except JobBusy:
+            continue
+        if run_id is not None:
+            log.info("auto-retrain: queued run %s on project %s", run_id, pid)
+            queued.append(run_id)
+    return queued
 
 
 def map_version(run: RunInfo) -> str:
@@ -127,11 +210,14 @@ def project_map(store: Store, run: RunInfo, params: dict[str, Any] | None = None
 class Worker:
     running: "weakref.WeakSet[Worker]" = weakref.WeakSet()  # so tests and shutdown can stop them all
 
-    def __init__(self, store: Store, device: str = "auto", poll_s: float = 0.5, maps: bool = True) -> None:
+    def __init__(self, store: Store, device: str = "auto", poll_s: float = 0.5, maps: bool = True,
+                 auto_retrain: bool = True, threads: int | None = None) -> None:
         self.store = store
+        self.threads = default_threads() if threads is None else threads  # CPU threads while training
         self.device = device
         self.poll_s = poll_s
         self.maps = maps
+        self.auto_retrain = auto_retrain  # queue projects' auto-retrain runs when idle (the loop, not run_once)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -164,19 +250,26 @@ class Worker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                if not self.run_once():
+                if not self.run_once() and not (self.auto_retrain and queue_auto_retrains(self.store)):
                     self._stop.wait(self.poll_s)
             except Exception:  # the loop must outlive any single bad job or database hiccup
                 log.exception("worker loop error")
                 self._stop.wait(2.0)
 
-    def _beat(self, run_id: int, done: threading.Event) -> None:
-        """Heartbeat on a timer, so a long epoch or a long scoring pass never looks like a dead worker."""
-        while not done.wait(HEARTBEAT_S):
+    def _watch(self, run_id: int, done: threading.Event, cancel: threading.Event) -> None:
+        """While a run trains: read its cancel flag every CANCEL_POLL_S into `cancel` (the fit asks
+        that Event at every step, so the store is not queried per step), and send a heartbeat every
+        HEARTBEAT_S, so a long epoch or a long scoring pass never looks like a dead worker."""
+        next_beat = time.monotonic() + HEARTBEAT_S
+        while not done.wait(CANCEL_POLL_S):
             try:
-                self.store.heartbeat(run_id)
+                if not cancel.is_set() and self.store.cancel_requested(run_id):
+                    cancel.set()
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + HEARTBEAT_S
+                    self.store.heartbeat(run_id)
             except Exception:
-                log.exception("heartbeat for run %s failed", run_id)
+                log.exception("cancel poll or heartbeat for run %s failed", run_id)
 
     def run_once(self) -> bool:
         """Run the next queued job, if any; returns whether there was one."""
@@ -184,10 +277,12 @@ class Worker:
         if run is None:
             return False
         log.info("run %s: %s on project %s", run.id, run.method, run.project_id)
-        beating = threading.Event()
-        threading.Thread(target=self._beat, args=(run.id, beating), name="semiad-heartbeat", daemon=True).start()
+        beating, cancel = threading.Event(), threading.Event()
+        threading.Thread(target=self._watch, args=(run.id, beating, cancel), name="semiad-heartbeat",
+                         daemon=True).start()
         try:
-            execute(self.store, run, self.device)
+            with torch_threads(self.threads):
+                execute(self.store, run, self.device, should_stop=cancel.is_set)
         except TrainingStopped:
             self.store.finish_run(run.id, "cancelled", message="cancelled by the user")
             return True
@@ -221,9 +316,11 @@ def main() -> None:
     ap.add_argument("--db", help="database URL (default: SEMIAD_DB_URL or the SQLite file in SEMIAD_HOME)")
     ap.add_argument("--home", help="workspace folder (default: SEMIAD_HOME or ./workspace)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, help="CPU threads for training (default: SEMIAD_TORCH_THREADS or "
+                                                 "all cores but one)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    worker = Worker(Store(args.db, args.home), device=args.device).start()
+    worker = Worker(Store(args.db, args.home), device=args.device, threads=args.threads).start()
     try:
         while worker.alive:
             time.sleep(1)

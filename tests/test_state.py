@@ -91,7 +91,7 @@ def test_everything_survives_reopening_the_database(tmp_path, db_url, project, s
     again = Store(db_url(tmp_path), home=tmp_path)
     assert again.label_counts(project)["anomalous"] == 1
     assert again.events(project)["annotator"].tolist() == ["ann"]
-    assert again.run(run).params == {"hyper": {"epochs": 1}}
+    assert again.run(run).params == {"hyper": {"epochs": 1}, "label_events": 1}  # + the label snapshot
     again.close()
 
 

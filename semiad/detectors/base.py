@@ -10,9 +10,10 @@ import contextlib
 import json
 import pickle
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 import torch
@@ -35,7 +36,46 @@ StopFn = Callable[[], bool]
 
 
 class TrainingStopped(Exception):
-    """Raised inside `fit` when the stop flag is set; the model keeps its last weights."""
+    """Raised inside `fit` when the stop flag is set; the model keeps the weights of its last completed
+    update (a stop can land between a step's forward and backward passes, before its update)."""
+
+
+# Inside a training step, `should_stop` is asked at most this often (between autograd operations),
+# so a stop lands within a fraction of a second even when one step of a wide net takes many seconds.
+STOP_CHECK_S = 0.05
+
+
+@contextlib.contextmanager
+def stop_between_operations(should_stop: StopFn | None) -> Iterator[None]:
+    """Within the block, ask `should_stop` between the autograd operations of forward and backward
+    passes (at most every STOP_CHECK_S) and raise TrainingStopped when it says so.
+
+    Uses autograd's saved-tensor hooks, which run for every operation that saves a tensor for its
+    backward (in the forward pass) and again when backward uses it: the numbers computed are the
+    same. The pack hook hands autograd a detached alias (same storage, no graph), so a graph that is
+    never backwarded (a step stopped half-way) is freed instead of kept by a reference cycle."""
+    if should_stop is None:
+        yield
+        return
+    last = [time.monotonic()]
+
+    def check() -> None:
+        now = time.monotonic()
+        if now - last[0] >= STOP_CHECK_S:
+            last[0] = now
+            if should_stop():
+                raise TrainingStopped()
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        check()
+        return t.detach()
+
+    def unpack(t: torch.Tensor) -> torch.Tensor:
+        check()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        yield
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -166,6 +206,11 @@ class BaseDetector:
 
     def fit(self, X: Any, y: Any = None, warm_start: bool = False,
             progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> "BaseDetector":
+        """Train on X with semi-targets y (+1 / −1 / 0; None = all unlabeled); warm_start continues
+        from the current weights. `progress` gets a Progress at each report (per epoch, or every
+        `report_every` steps). `should_stop` is asked before the fit, at the start of every training
+        step and, at most every STOP_CHECK_S, between the autograd operations of a step; when it
+        returns True the fit raises TrainingStopped. It must be cheap (e.g. `threading.Event.is_set`)."""
         X, y = check_inputs(X, y)
         if y is None:
             y = np.zeros(len(X), dtype=np.int64)
@@ -196,7 +241,13 @@ class BaseDetector:
             if progress is not None:
                 progress(p)
 
-        self._fit(Xt, yt, warm, report)
+        self._stop_fn = should_stop  # read by _check_stop in every method's step loop
+        try:
+            self._check_stop()
+            with stop_between_operations(should_stop):
+                self._fit(Xt, yt, warm, report)
+        finally:
+            self.__dict__.pop("_stop_fn", None)
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -219,6 +270,9 @@ class BaseDetector:
             "scaler": {k: torch.as_tensor(v) for k, v in self.scaler_.items()},
             "modules": {name: m.state_dict() for name, m in self._modules().items()},
             "extra": self._extra_state(),
+            # what the model's inputs are (e.g. pretrained image features), so `python -m semiad score`
+            # turns new data into the same inputs; None when the caller fitted on its own arrays
+            "representation": json.dumps(getattr(self, "representation_", None)),
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -250,6 +304,9 @@ class BaseDetector:
         for name, module in det._modules().items():
             module.load_state_dict(blob["modules"][name])
         det._set_extra_state(blob["extra"])
+        representation = json.loads(blob.get("representation") or "null")
+        if representation is not None:
+            det.representation_ = representation
         return det
 
     # ----- reconstructions (for difference maps) -------------------------------------------
@@ -282,6 +339,13 @@ class BaseDetector:
         return out.astype(np.float32)
 
     # ----- helpers for subclasses ------------------------------------------------------------
+    def _check_stop(self) -> None:
+        """Called by every method's training loop at the start of each step (each optimizer update):
+        raises TrainingStopped when the fit's `should_stop` says so."""
+        stop = self.__dict__.get("_stop_fn")
+        if stop is not None and stop():
+            raise TrainingStopped()
+
     def _fit_scaler(self, X: np.ndarray) -> None:
         """Tabular only: standardize, then min-max into `input_range`; frozen after the first fit."""
         if X.ndim != 2:

@@ -141,6 +141,7 @@ class AMA(BaseDetector):
         for epoch in range(epochs):
             total, count = torch.zeros((), device=pool.device), 0
             for idx in batch_slices(len(pool), self.batch_size, g, shuffle=True):
+                self._check_stop()
                 idx = idx.to(pool.device)
                 total += self._train_step(pool[idx], l_all[idx]) * len(idx)
                 count += len(idx)
@@ -158,7 +159,9 @@ class AMA(BaseDetector):
         x_hat = self.gen_(z)
         x_fixed = x_hat.detach()
         alpha_shape = (n,) + (1,) * (x.ndim - 1)
-        for _ in range(self.n_critic):
+        for i in range(self.n_critic):
+            if i:
+                self._check_stop()  # a critic update is a step of its own (the loop checks before the first)
             alpha = torch.rand(alpha_shape, device=x.device)
             gp_in = pair(x, interpolate(x, x_fixed, alpha)).requires_grad_(True)
             d_all, _ = self.critic_(torch.cat([pair(x, x), pair(x, x_fixed), gp_in]))

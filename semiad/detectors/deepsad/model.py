@@ -123,6 +123,7 @@ class DeepSAD(BaseDetector):
             ae.train()
             total, count = torch.zeros((), device=X.device), 0
             for idx in batch_slices(len(X), self.batch_size, g, shuffle=True):
+                self._check_stop()
                 xb = X[idx]
                 loss = torch.mean((ae(xb) - xb) ** 2)
                 opt.zero_grad(set_to_none=True)
@@ -152,6 +153,7 @@ class DeepSAD(BaseDetector):
             phi.train()
             total, count = torch.zeros((), device=X.device), 0
             for idx in batch_slices(len(X), self.batch_size, g, shuffle=True):
+                self._check_stop()
                 if extra:
                     pick = labeled[torch.randint(len(labeled), (extra,), generator=g)]
                     idx = torch.cat([torch.as_tensor(idx), pick])

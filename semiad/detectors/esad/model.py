@@ -95,6 +95,7 @@ class ESAD(BaseDetector):
             self.model_.train()
             total, count = torch.zeros((), device=X.device), 0
             for idx in batch_slices(len(X), self.batch_size, g, shuffle=True):
+                self._check_stop()
                 idx = idx.to(X.device)
                 total += self._train_step(X[idx], y[idx]) * len(idx)
                 count += len(idx)

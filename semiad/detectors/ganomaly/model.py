@@ -57,8 +57,8 @@ class GANomaly(BaseDetector):
     arithmetic: an option for CPUs with native bf16 and for GPUs, measured in bench/RESULTS.md.
 
     Progress reports count steps (`epoch` = steps done, `epochs` = steps in this fit): one at the
-    end of every epoch and one every `report_every` steps in between; the stop flag is checked at
-    each report.
+    end of every epoch and one every `report_every` steps in between. The stop flag is checked at
+    every step (and between a step's operations, base.BaseDetector.fit).
     """
 
     method = "ganomaly"
@@ -167,6 +167,7 @@ class GANomaly(BaseDetector):
         since = 0
         idx_device = pool.device
         for step, idx in enumerate(self._batches(len(pool), steps, g), start=1):
+            self._check_stop()
             xb = pool[idx.to(idx_device)]
             loss_g, loss_d = self._train_step(xb)
             loss_sum += loss_g

@@ -148,6 +148,7 @@ class Toll(BaseDetector):
         loss_sum = torch.zeros((), device=pool.device)  # summed on the device: no sync per step
         since = 0
         for step, idx in enumerate(self._batches(len(pool), steps, g), start=1):
+            self._check_stop()
             loss_sum += self._train_step(pool[idx.to(pool.device)])
             since += 1
             self.n_steps_ += 1
