@@ -10,9 +10,10 @@ channels, and the backbone's pooled last feature map is the vector. The input is
 large set is never held twice.
 
 Speed: the network runs in eval mode with batch norms folded into the convolutions, channels-last,
-under `torch.inference_mode()`, and with bf16 autocast on CPUs that have native bf16 (AVX512-BF16 or
-AMX) and bf16/fp16 autocast on CUDA (`precision="auto"`). bench/feature_speed.py measures it against
-the plain fp32 eager loop and checks that the features agree.
+under `torch.inference_mode()`, with bf16 autocast on CPUs that have native bf16 (AVX512-BF16 or AMX)
+and bf16/fp16 autocast on CUDA (`precision="auto"`), and on CPU one stream of batches per core.
+bench/feature_speed.py measures it against the plain fp32 eager loop and checks that the features
+agree (bench/RESULTS.md).
 """
 from __future__ import annotations
 
