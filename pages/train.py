@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import annotator, require_project, run_label, samples_of
-from pages.methods import available, default_hyper, display_name, fast_setting, params_of
+from pages.methods import available, default_fast, default_hyper, display_name, fast_setting, params_of
 from state.store import JobBusy, StoreError
 from state.worker import AUTO_RETRAIN, labels_since
 
@@ -39,8 +39,10 @@ warm = mode.startswith("the current")
 fast = False
 if fast_setting(method) and not warm:
     fast = st.toggle("Fast setting (narrower networks, fewer steps; for CPU-only machines)", key=f"fast-{method}",
+                     value=default_fast(method),
                      help="A model on screen quickly, not the paper's setting: expect a weaker ranking than the "
-                          "defaults give (bench/RESULTS.md).")
+                          "full-size networks give (bench/RESULTS.md). On by default for Toll and AMA, whose "
+                          "full-size networks take far more than minutes per first fit on a CPU.")
 
 defaults = default_hyper(method, project.kind, project.n_samples, samples_of(store, pid).X.shape[1:])
 hyper: dict = {}

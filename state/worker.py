@@ -30,7 +30,7 @@ from state.store import JobBusy, RunInfo, Store
 log = logging.getLogger("semiad.worker")
 PROGRESS_EVERY_S = 0.5
 HEARTBEAT_S = 10.0
-CANCEL_POLL_S = 0.2  # how often the running job's cancel flag is read from the store
+CANCEL_POLL_S = 0.1  # how often the running job's cancel flag is read from the store
 
 
 def default_threads() -> int:
