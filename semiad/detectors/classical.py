@@ -315,10 +315,11 @@ class Fusion(_Classical):
     well a scorer sorts the top of the list, which is what the expert sees next); a scorer's weight
     is exp(`eta` · Σ (AUC − 0.5)), normalised. Until a batch holds both classes, weights are equal.
 
-    Labels: y=−1 positive class of the label scorers and never a kNN neighbour or forest point;
-    y=+1 negative class; y=0 unlabeled (prior, pseudo-negatives). Warm start refits every part with
-    the current labels on the same pool (the hedge needs the pool's order to know which labels are
-    new; another pool resets the weights). Embedding: the PCA space.
+    Labels: y=−1 positive class of the label scorers and, at a first fit, never a kNN neighbour or
+    forest point; y=+1 negative class; y=0 unlabeled (prior, pseudo-negatives). Warm start on the same
+    pool keeps the first ranking (fitted once: on 70k images its kNN pass is the slow part) and
+    refits the label scorers and their weights; the hedge needs the pool's order to know which labels
+    are new, so another pool refits everything and resets the weights. Embedding: the PCA space.
     """
 
     method = "fusion"
@@ -381,7 +382,9 @@ class Fusion(_Classical):
         self._fit_space(rows, warm_start)
         Z = to_space(rows, st["space"])
         report(Progress("prior", 0, 1, 0.0, 0.1))
-        prior = self._fit_prior(rows, y)
+        # the first ranking is fitted once per pool; labels enter through the label scorers
+        prior = st["prior_pool"] if same_pool else self._fit_prior(rows, y)
+        st["prior_pool"] = prior
         report(Progress("prior", 1, 1, 0.0, 0.5))
         self._check_stop()
         for name in ("linear", "kernel", "labeled"):
