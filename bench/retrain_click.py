@@ -1,25 +1,25 @@
 """Seconds from a Retrain click to the new ranking, on the bundled digits, through the real store and
-worker (queue → warm-start fine-tune → score → top-N query). The page polls once a second, so the
-ranking is on screen at most one poll later; that second is added to the reported figure.
+worker (queue → warm-start fine-tune → score → the Review page's first batch, `next_batch`). The page
+polls once a second, so the ranking is on screen at most one poll later; that second is added to the
+reported figure.
 
-    python bench/retrain_click.py --method deepsad ganomaly --repeat 3
+    python -m bench.retrain_click --method deepsad ganomaly --repeat 3
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pages.methods import default_hyper, fast_setting  # noqa: E402
-from semiad.data import load_digits  # noqa: E402
-from state.store import Store  # noqa: E402
-from state.worker import Worker  # noqa: E402
+from semiad.settings import default_hyper, fast_setting
+from semiad.data import load_digits
+from state.ranking import next_batch
+from state.store import Store
+from state.worker import Worker
 
 POLL_S = 1.0  # the page's job-status fragment interval
 
@@ -36,16 +36,16 @@ def measure(method: str, repeat: int) -> dict:
     first = time.perf_counter() - t0
     ids = store.samples(pid)["sample_id"].to_numpy()
     clicks = []
-    for i in range(repeat):
+    for _ in range(repeat):
         run = store.latest_done_run(pid)
-        top = store.top_unlabeled(run.id, 5)
+        top = next_batch(store, run, "top", 5)
         store.record_labels(pid, top["sample_id"][:3], "anomalous", "bench")
         store.record_labels(pid, top["sample_id"][3:], "normal", "bench")
         t0 = time.perf_counter()
         store.request_run(pid, method, {"hyper": hyper}, "bench", parent_id=run.id)
         while store.latest_done_run(pid).id == run.id:
             time.sleep(0.05)
-        store.top_unlabeled(store.latest_done_run(pid).id, 12)
+        next_batch(store, store.latest_done_run(pid), "top", 12)
         clicks.append(time.perf_counter() - t0)
     worker.stop()
     last = store.latest_done_run(pid)
@@ -64,7 +64,8 @@ def main() -> None:
     rows = [measure(m, args.repeat) for m in args.method]
     for r in rows:
         print(f"{r['method']:9s} first fit {r['first_fit_s']:6.1f} s  retrain click → ranking "
-              f"{r['retrain_median_s']:5.2f} s (+{POLL_S:.0f} s poll = {r['to_screen_s']:.2f} s)  runs {r['retrain_s']}  "
+              f"{r['retrain_median_s']:5.2f} s (+{POLL_S:.0f} s poll = {r['to_screen_s']:.2f} s)  "
+              f"runs {r['retrain_s']}  "
               f"AUC after {r['auc_after']:.3f}  {r['device']}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
 import streamlit as st
 
 from pages.common import annotator, maps_enabled, require_project, sample_thumbnail, samples_of
@@ -59,7 +58,7 @@ def _map_jobs() -> dict[tuple, MapJob]:
 samples = samples_of(store, pid)
 table = store.scores(run.id)
 keys = table["key"].tolist()
-cache = embed.ProjectionCache(store.run_dir(run))
+cache = embed.ProjectionCache(store.run_files(run).maps)
 
 with st.expander("Map settings"):
     c = st.columns(3)
@@ -76,7 +75,7 @@ with st.expander("Map settings"):
 coords = cache.get(map_version(run), "umap", params, ids=keys)
 kind = "UMAP"
 if coords is None and not maps_enabled():
-    coords = embed.pca_2d(np.load(store.run_dir(run) / "embedding.npy"))
+    coords = embed.pca_2d(store.run_embedding(run))
     kind = "PCA"
     st.caption("UMAP maps are switched off on this server (SEMIAD_MAPS=0): showing PCA.")
 elif coords is None:
@@ -87,7 +86,7 @@ elif coords is None:
     failed = jobs[job_key].done() and jobs[job_key].error is not None
     coords = cache.get(map_version(run), "pca", None, ids=keys)
     if coords is None:
-        coords = embed.pca_2d(np.load(store.run_dir(run) / "embedding.npy"))
+        coords = embed.pca_2d(store.run_embedding(run))
     kind = "PCA"
     if failed:
         st.warning(f"The UMAP map could not be computed ({jobs[job_key].error}); showing PCA.")

@@ -12,12 +12,22 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages.common import (THUMB_ORIGINAL_PX, VIEW_ORIGINAL_PX, annotator, data_uri, model_of, original_picture,
-                          require_project, sample_thumbnail, samples_of)
-from pages.methods import display_name
+from pages.common import (
+    THUMB_ORIGINAL_PX,
+    VIEW_ORIGINAL_PX,
+    annotator,
+    data_uri,
+    model_of,
+    original_picture,
+    require_project,
+    sample_thumbnail,
+    samples_of,
+)
+from semiad.settings import display_name
 from pages.review_card import apply_requests, review_card
 from semiad import query
 from semiad.data import encode_png
+from state.ranking import next_batch, ranked_rows
 from state.store import Store
 
 LOOKAHEAD = 48  # cards the browser holds beyond the visible ones, to move on without the server
@@ -43,12 +53,6 @@ STRATEGY_NAMES = {"top": "Top scores", "boundary": "Near the threshold", "divers
                   "random": "Random audit", "mixed": "Mixed (70/20/10)"}
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def run_arrays(url: str, run_id: int, folder: str) -> tuple[np.ndarray, np.ndarray]:  # noqa: ARG001 (cache key)
-    """Scores and embedding of a run, in sample order (files written once by the worker)."""
-    return np.load(f"{folder}/scores.npy"), np.load(f"{folder}/embedding.npy")
-
-
 def review_queue(store: Store, pid: int, run, strategy: str, n: int, skipped: list[int]) -> pd.DataFrame:
     """The window of cards the expert works through: the batch of n plus LOOKAHEAD more, chosen by
     the strategy and kept in the session (so random or diverse picks do not reshuffle on every
@@ -69,32 +73,14 @@ def review_queue(store: Store, pid: int, run, strategy: str, n: int, skipped: li
         if len(items) >= n + LOOKAHEAD // 2 or (len(items) and queue["last"]):
             st.session_state[state_key] = {**queue, "items": items}
             return items
-    table = store.samples(pid)
-    scores, Z = run_arrays(store.url, run.id, str(store.run_dir(run)))
-    taken = table["sample_id"].isin(skipped if items is None else list(skipped) + items["sample_id"].tolist())
-    labeled = table["label"].notna().to_numpy() | taken.to_numpy()
-    rank = run_ranks(store.url, run.id, str(store.run_dir(run)))
+    taken = list(skipped) if items is None else list(skipped) + items["sample_id"].tolist()
     want_more = size - (0 if items is None else len(items))
-    picks = query.select(strategy, scores, labeled, want_more,
-                         np.random.default_rng([run.id, int(labeled.sum())]),
-                         embeddings=Z if query.needs_embeddings(strategy) else None)
-    idx = [i for i, _ in picks]
-    more = table.iloc[idx][["sample_id", "idx", "key"]].assign(
-        score=scores[idx], rank=rank[idx], reason=[r for _, r in picks]).reset_index(drop=True)
+    more = next_batch(store, run, strategy, want_more, exclude=taken)
     items = more if items is None or items.empty else pd.concat([items, more], ignore_index=True)
     items = bring_back(run, items)
     # "last": the strategy had no more to give (fewer unlabeled than asked), so a short window is all
-    st.session_state[state_key] = {"for": want, "items": items, "last": len(picks) < want_more}
+    st.session_state[state_key] = {"for": want, "items": items, "last": len(more) < want_more}
     return items
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def run_ranks(url: str, run_id: int, folder: str) -> np.ndarray:
-    """Rank of every sample in the run (1 = highest score), in sample order."""
-    scores = run_arrays(url, run_id, folder)[0]
-    rank = np.empty(len(scores), dtype=np.int64)
-    rank[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
-    return rank
 
 
 def bring_back(run, items: pd.DataFrame) -> pd.DataFrame:
@@ -103,18 +89,12 @@ def bring_back(run, items: pd.DataFrame) -> pd.DataFrame:
     back = st.session_state.pop(f"_front-{pid}", [])
     if not back:
         return items
-    index = sample_index(store.url, pid)
-    back = [int(i) for i in dict.fromkeys(back) if int(i) in index]
-    scores = run_arrays(store.url, run.id, str(store.run_dir(run)))[0]
-    ranks = run_ranks(store.url, run.id, str(store.run_dir(run)))
-    idx = [index[i] for i in back]
-    rows = pd.DataFrame({"sample_id": back, "idx": idx, "key": [samples.ids[i] for i in idx],
-                         "score": scores[idx], "rank": ranks[idx], "reason": "your undo: back for another look"})
-    return pd.concat([rows, items[~items["sample_id"].isin(back)]], ignore_index=True)
+    rows = ranked_rows(store, run, list(dict.fromkeys(int(i) for i in back)), "your undo: back for another look")
+    return pd.concat([rows, items[~items["sample_id"].isin(rows["sample_id"])]], ignore_index=True)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _picture_cache(url: str, project_id: int) -> dict:  # noqa: ARG001 (cache key)
+def _picture_cache(url: str, project_id: int) -> dict:  # the arguments: the cache key
     return {}
 
 
@@ -141,7 +121,7 @@ def pictures(idx: int, view: bool) -> dict:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _recon_cache(url: str, run_id: int) -> dict:  # noqa: ARG001 (cache key)
+def _recon_cache(url: str, run_id: int) -> dict:  # the arguments: the cache key
     return {}
 
 
@@ -174,7 +154,8 @@ def show_counts(store: Store) -> None:
     counts = store.label_counts(pid)
     run = store.latest_done_run(pid)
     c = st.columns(5)
-    c[0].metric("Round", run.round if run else 0, help="Finished training runs; a label records the round it was given in.")
+    c[0].metric("Round", run.round if run else 0,
+                help="Finished training runs; a label records the round it was given in.")
     c[1].metric("Labeled normal", counts["normal"])
     c[2].metric("Labeled anomalous", counts["anomalous"])
     c[3].metric("Unlabeled", counts["unlabeled"])
@@ -206,7 +187,7 @@ CARD_KEY = f"review_card-{pid}"
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def sample_index(url: str, project_id: int) -> dict[int, int]:  # noqa: ARG001 (cache key)
+def sample_index(url: str, project_id: int) -> dict[int, int]:  # url: the cache key
     """sample id → row of the project's data (fixed when the project is made)."""
     table = store.samples(project_id)
     return dict(zip(table["sample_id"].astype(int), table["idx"].astype(int)))

@@ -118,22 +118,7 @@ class Score(Base):
     sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True)
     score: Mapped[float] = mapped_column(Float)
     rank: Mapped[int] = mapped_column(Integer)  # 1 = most anomalous in this run
-    __table_args__ = (
-        Index("ix_scores_run_rank", "run_id", "rank"),
-        Index("ix_scores_sample", "sample_id"),  # an undone label puts the sample back in every queue
-    )
-
-
-class QueueEntry(Base):
-    """A run's ranking restricted to the samples that are still unlabeled, kept in step with
-    `samples.label` by every label write (same transaction). The Review page's top-N query reads
-    N rows here instead of walking past every labeled sample ranked above them."""
-
-    __tablename__ = "review_queue"
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
-    __table_args__ = (Index("ix_queue_sample", "sample_id"),)
+    __table_args__ = (Index("ix_scores_run_rank", "run_id", "rank"),)
 
 
 class LabelVote(Base):

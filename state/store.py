@@ -19,14 +19,26 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, create_engine, delete, event, exists, func, insert, select, update
+from sqlalchemy import create_engine, delete, event, exists, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from semiad.data import SampleSet
-from state.models import (LABELS, Base, LabelCounts, LabelEvent, LabelRequest, LabelVote, Project, ProjectSetting,
-                          QueueEntry, Run, Sample, Score, utcnow)
+from state.models import (
+    LABELS,
+    Base,
+    LabelCounts,
+    LabelEvent,
+    LabelRequest,
+    LabelVote,
+    Project,
+    ProjectSetting,
+    Run,
+    Sample,
+    Score,
+    utcnow,
+)
 
 ACTIVE = ("queued", "running")
 STALE_AFTER = timedelta(seconds=90)  # a running job that has not reported for this long is dead
@@ -95,6 +107,17 @@ class RunInfo:
         return _aware(beat) < utcnow() - STALE_AFTER
 
 
+@dataclass(frozen=True)
+class RunFiles:
+    """A run's files in the workspace, written once by the worker when the run finishes."""
+
+    folder: Path
+    model: Path  # the fitted detector (BaseDetector.save / load)
+    scores: Path  # float array, one score per sample in idx order
+    embedding: Path  # float32 N×d latent vectors in idx order
+    maps: Path  # folder of the 2-D map coordinates (semiad.embed.ProjectionCache)
+
+
 def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
@@ -108,7 +131,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
             cur.execute("PRAGMA busy_timeout=30000")
@@ -264,11 +287,16 @@ class Store:
         return {int(pid): json.loads(raw) for pid, raw in rows}
 
     # ----- samples and labels ----------------------------------------------------------------
+    def _bulk_rows(self, query: Any) -> list[tuple]:
+        """All rows of a select of plain columns (ints, text), as the driver returns them: SQLAlchemy's
+        Row objects cost ~3 µs each, 10x the read itself, for the 100,000s of rows a project has."""
+        with self.engine.connect() as conn:
+            return conn.execute(query).cursor.fetchall()
+
     def samples(self, project_id: int) -> pd.DataFrame:
         """One row per sample, ordered by idx: sample_id, idx, key, path, truth, label."""
-        with self.session() as s:
-            rows = s.execute(select(Sample.id, Sample.idx, Sample.key, Sample.path, Sample.truth, Sample.label)
-                             .where(Sample.project_id == project_id).order_by(Sample.idx)).all()
+        rows = self._bulk_rows(select(Sample.id, Sample.idx, Sample.key, Sample.path, Sample.truth, Sample.label)
+                               .where(Sample.project_id == project_id).order_by(Sample.idx))
         return pd.DataFrame(rows, columns=["sample_id", "idx", "key", "path", "truth", "label"])
 
     def sample_ids(self, project_id: int, keys: Iterable[str]) -> dict[str, int]:
@@ -280,6 +308,11 @@ class Store:
                 out.update(s.execute(select(Sample.key, Sample.id).where(
                     Sample.project_id == project_id, Sample.key.in_(chunk))).all())
         return out
+
+    def labeled_sample_ids(self, project_id: int) -> np.ndarray:
+        """The samples that have a label now (read from the (project, label) index, not the samples)."""
+        rows = self._bulk_rows(select(Sample.id).where(Sample.project_id == project_id, Sample.label.is_not(None)))
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def current_labels(self, project_id: int, sample_ids: Iterable[int]) -> dict[int, str | None]:
         """Current label (or None) of the given samples."""
@@ -293,7 +326,8 @@ class Store:
     def current_round(self, project_id: int) -> int:
         """Rounds = finished training runs; labels carry the round the annotator was looking at."""
         with self.session() as s:
-            return int(s.scalar(select(func.count(Run.id)).where(Run.project_id == project_id, Run.status == "done")) or 0)
+            return int(s.scalar(select(func.count(Run.id)).where(Run.project_id == project_id,
+                                                                 Run.status == "done")) or 0)
 
     def record_labels(self, project_id: int, sample_ids: Iterable[int], label: str, annotator: str,
                       source: str = "review") -> str:
@@ -405,14 +439,6 @@ class Store:
             by_label.setdefault(None if lab == "unlabeled" else lab, []).append(i)
         for lab, group in by_label.items():
             s.execute(update(Sample).where(Sample.id.in_(group)).values(label=lab))
-            if lab is not None:  # labeled: out of every run's review queue
-                s.execute(delete(QueueEntry).where(QueueEntry.sample_id.in_(group)))
-            else:  # unlabeled again (undo): back into the queues at its rank in each run
-                s.execute(insert(QueueEntry).from_select(
-                    ["run_id", "rank", "sample_id"],
-                    select(Score.run_id, Score.rank, Score.sample_id).where(
-                        Score.sample_id.in_(group),
-                        ~exists().where(QueueEntry.run_id == Score.run_id, QueueEntry.rank == Score.rank))))
 
     def undo_last(self, project_id: int, annotator: str, token: str | None = None,
                   target: str | None = None) -> list[int]:
@@ -430,7 +456,7 @@ class Store:
             # one index probe, where NOT IN (all undone batches) read the whole history every time.
             # (No project filter in these two: batch ids are unique, and with one SQLite would pick the
             # project index and read the whole history.)
-            def not_undone(event: type[LabelEvent]):  # noqa: ANN202
+            def not_undone(event: type[LabelEvent]):
                 undo = aliased(LabelEvent)
                 return ~exists().where(undo.undoes == event.batch)
 
@@ -519,9 +545,23 @@ class Store:
         return {sid: sorted(by_who.items()) for sid, by_who in sorted(said.items()) if len(set(by_who.values())) > 1}
 
     # ----- runs ------------------------------------------------------------------------------
-    def run_dir(self, run: RunInfo | int) -> Path:
+    def run_files(self, run: RunInfo | int) -> RunFiles:
+        """Where a run's model, scores, embedding and maps are (the one place that names them)."""
         run = self.run(run) if isinstance(run, int) else run
-        return self.project_dir(run.project_id) / "runs" / str(run.id)
+        folder = self.project_dir(run.project_id) / "runs" / str(run.id)
+        return RunFiles(folder=folder, model=folder / "model.pt", scores=folder / "scores.npy",
+                        embedding=folder / "embedding.npy", maps=folder)
+
+    def run_dir(self, run: RunInfo | int) -> Path:  # TEMP until the worker uses run_files
+        return self.run_files(run).folder
+
+    def run_scores(self, run: RunInfo | int) -> np.ndarray:
+        """A finished run's score of every sample, in sample (idx) order; higher = more anomalous."""
+        return np.load(self.run_files(run).scores, allow_pickle=False)
+
+    def run_embedding(self, run: RunInfo | int) -> np.ndarray:
+        """A finished run's latent vector of every sample (N×d), in sample (idx) order."""
+        return np.load(self.run_files(run).embedding, allow_pickle=False)
 
     def request_run(self, project_id: int, method: str, params: dict[str, Any], requested_by: str = "",
                     parent_id: int | None = None) -> int:
@@ -663,26 +703,29 @@ class Store:
                        r.created_at, r.started_at, r.heartbeat_at, r.finished_at, bool(r.cancel_requested))
 
     # ----- scores ----------------------------------------------------------------------------
-    def save_scores(self, run_id: int, scores: np.ndarray) -> None:
-        """Scores in sample (idx) order, stored per run for the ranked review query."""
+    def save_scores(self, run_id: int, scores: np.ndarray, embedding: np.ndarray | None = None) -> None:
+        """A run's score of every sample (and its latent vectors), in sample (idx) order: written to the
+        run's files (`run_files`; the review batch reads them, `state.ranking`) and to the scores table
+        with each score's rank (the Progress and Latent map pages join them with the labels)."""
         run = self.run(run_id)
         ids = self.samples(run.project_id)["sample_id"].to_numpy()
+        scores = np.asarray(scores, dtype=np.float64)
         if len(scores) != len(ids):
             raise StoreError(f"{len(scores)} scores for {len(ids)} samples")
+        if embedding is not None and len(embedding) != len(ids):
+            raise StoreError(f"{len(embedding)} embeddings for {len(ids)} samples")
+        files = self.run_files(run)
+        files.folder.mkdir(parents=True, exist_ok=True)
+        np.save(files.scores, scores)
+        if embedding is not None:
+            np.save(files.embedding, np.asarray(embedding, dtype=np.float32))
         rank = np.empty(len(scores), dtype=np.int64)
-        rank[np.argsort(-np.asarray(scores), kind="stable")] = np.arange(1, len(scores) + 1)
+        rank[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
         rows = [{"run_id": run_id, "sample_id": int(i), "score": float(v), "rank": int(r)}
                 for i, v, r in zip(ids, scores, rank)]
         with self.session() as s:
             for start in range(0, len(rows), 20_000):
                 s.execute(insert(Score), rows[start:start + 20_000])
-            # The run's review queue: its unlabeled samples by rank. (On PostgreSQL, an undo committed
-            # while this runs is not seen here and that sample stays out of this run's queue until
-            # the next run is scored; rare: an undo during the seconds scores are saved.)
-            s.execute(insert(QueueEntry).from_select(
-                ["run_id", "rank", "sample_id"],
-                select(Score.run_id, Score.rank, Score.sample_id).join(Sample, Sample.id == Score.sample_id)
-                .where(Score.run_id == run_id, Sample.label.is_(None))))
             s.commit()
 
     def scores(self, run_id: int) -> pd.DataFrame:
@@ -692,32 +735,6 @@ class Store:
                              .join(Score, Score.sample_id == Sample.id).where(Score.run_id == run_id)
                              .order_by(Sample.idx)).all()
         return pd.DataFrame(rows, columns=["sample_id", "idx", "key", "label", "truth", "score"])
-
-    def top_unlabeled(self, run_id: int, n: int, exclude: Iterable[int] = ()) -> pd.DataFrame:
-        """The n highest-scoring unlabeled samples of a run: sample_id, idx, key, path, score, rank
-        (rank among all samples of the run, 1 = most anomalous)."""
-        exclude = [int(i) for i in exclude]
-        columns = ["sample_id", "idx", "key", "path", "score", "rank"]
-        with self.session() as s:
-            # Fast path: the run's review queue holds only unlabeled samples, so this reads ~n rows.
-            q = (select(Sample.id, Sample.idx, Sample.key, Sample.path, Score.score, Score.rank)
-                 .select_from(QueueEntry)
-                 .join(Score, and_(Score.run_id == QueueEntry.run_id, Score.sample_id == QueueEntry.sample_id))
-                 .join(Sample, Sample.id == QueueEntry.sample_id)
-                 .where(QueueEntry.run_id == run_id, Sample.label.is_(None)))
-            if exclude:
-                q = q.where(QueueEntry.sample_id.not_in(exclude))
-            rows = s.execute(q.order_by(QueueEntry.rank).limit(int(n))).all()
-            if len(rows) < n:
-                # Fewer than asked: the queue may be short (nearly all labeled) or missing (a run scored
-                # before queues existed): the exact query over all scores decides.
-                q = (select(Sample.id, Sample.idx, Sample.key, Sample.path, Score.score, Score.rank)
-                     .join(Sample, Sample.id == Score.sample_id)
-                     .where(Score.run_id == run_id, Sample.label.is_(None)))
-                if exclude:
-                    q = q.where(Sample.id.not_in(exclude))
-                rows = s.execute(q.order_by(Score.rank).limit(int(n))).all()
-        return pd.DataFrame(rows, columns=columns)
 
 
 def _upsert_votes(s: Session, rows: list[dict]) -> None:

@@ -146,7 +146,7 @@ def test_cancel_marks_the_run_cancelling_at_once_and_the_worker_stops_it(store):
         assert run.cancel_requested and run.message == "cancelling…"  # what the pages show at once
         wait_until(lambda: store.run(run_id).status == "cancelled")
         assert store.run(run_id).message == "cancelled by the user"
-        assert not (store.run_dir(run_id) / "model.pt").exists()
+        assert not store.run_files(run_id).model.exists()
         # the worker is free again: the next run is taken and finishes
         second = store.request_run(pid, "toll", {"hyper": {"width": 4, "iters": 2}}, "ann")
         wait_until(lambda: store.run(second).status == "done")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from semiad.data import SampleSet
+from state.ranking import next_batch
 from state.store import Store
 
 N_EACH = 500
@@ -40,7 +41,7 @@ def test_two_annotators_500_labels_each_at_once(store, tmp_path, db_url):
             barrier.wait()
             for i in order:
                 own.record_label(pid, i, label, who)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread below
+        except BaseException as e:  # re-raised in the main thread below
             errors.append(e)
         finally:
             own.close()
@@ -105,19 +106,19 @@ def test_disputes_compares_each_annotators_latest_label(store):
     assert store.disputes(pid, sid[:1])[sid[0]][-1] == ("eve", "anomalous")
 
 
-def test_review_queue_follows_labels_and_undos_of_two_annotators(store):
-    """top_unlabeled reads a denormalised queue; after labels, relabels and undos by two annotators it
-    must equal the ranking recomputed from the scores and the current labels."""
+def test_next_batch_follows_labels_and_undos_of_two_annotators(store):
+    """After labels, relabels and undos by two annotators, the review batch equals the ranking
+    recomputed from the scores and the current labels, for every run."""
     pid = store.create_project("q", table(60))
     sid = store.samples(pid)["sample_id"].tolist()
     rng = np.random.default_rng(0)
     runs = []
-    for _ in range(2):  # two scored runs: the queue of each must follow
+    for _ in range(2):  # two scored runs: the batch of each must follow
         run = store.request_run(pid, "deepsad", {}, "ann")
         store.claim_next_run("w:1")
-        store.finish_run(run, "done")
         store.record_labels(pid, rng.choice(sid, 5, replace=False).tolist(), "normal", "ann")  # before scoring
         store.save_scores(run, rng.random(60))
+        store.finish_run(run, "done")
         runs.append(run)
 
     def expected(run: int, n: int, exclude=()) -> list[int]:
@@ -133,11 +134,11 @@ def test_review_queue_follows_labels_and_undos_of_two_annotators(store):
             store.record_labels(pid, rng.choice(sid, 3, replace=False).tolist(),
                                 ("normal", "anomalous")[step % 3 == 0], who)
         for run in runs:
-            assert store.top_unlabeled(run, 8)["sample_id"].tolist() == expected(run, 8), (step, run)
+            assert next_batch(store, run, "top", 8)["sample_id"].tolist() == expected(run, 8), (step, run)
     skip = expected(runs[1], 3)
-    assert store.top_unlabeled(runs[1], 5, exclude=skip)["sample_id"].tolist() == expected(runs[1], 5, skip)
-    # asking for more than are left gives all of them (the exact query decides)
-    assert store.top_unlabeled(runs[0], 100)["sample_id"].tolist() == expected(runs[0], 100)
+    assert next_batch(store, runs[1], "top", 5, exclude=skip)["sample_id"].tolist() == expected(runs[1], 5, skip)
+    # asking for more than are left gives all of them
+    assert next_batch(store, runs[0], "top", 100)["sample_id"].tolist() == expected(runs[0], 100)
 
 
 def test_counts_and_votes_are_rebuilt_for_a_database_from_before_they_existed(store, tmp_path, db_url):

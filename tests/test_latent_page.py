@@ -1,14 +1,11 @@
 """The Latent map page: a lasso selection (injected as Streamlit would report it) labels samples."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from semiad import embed
-from state.store import Store
 from state.worker import Worker, default_map_params, map_version, project_map
 from tests.test_app import APP, home, open_app, trained_project  # noqa: F401 (fixture)
 
@@ -24,7 +21,7 @@ def chart_key(at: AppTest) -> str:
 
 
 @pytest.mark.parametrize("as_dict", [True, False])
-def test_lasso_selection_labels_every_selected_sample_in_one_batch(home, as_dict):
+def test_lasso_selection_labels_every_selected_sample_in_one_batch(home, as_dict):  # noqa: F811
     store, pid = trained_project(home)
     at = open_app(pid, "pages/latent.py")
     assert any("PCA" in c.value for c in at.caption)  # UMAP off in tests: PCA map shown
@@ -42,13 +39,13 @@ def test_lasso_selection_labels_every_selected_sample_in_one_batch(home, as_dict
     assert store.undo_last(pid, "alice") and store.label_counts(pid)["anomalous"] == 0
 
 
-def test_umap_map_is_cached_per_run_and_recomputed_after_a_new_run(home):
+def test_umap_map_is_cached_per_run_and_recomputed_after_a_new_run(home):  # noqa: F811
     store, pid = trained_project(home)
     run1 = store.latest_done_run(pid)
     params = default_map_params()
     first = project_map(store, run1, params)
     assert first.shape == (198, 2)
-    cache = embed.ProjectionCache(store.run_dir(run1))
+    cache = embed.ProjectionCache(store.run_files(run1).maps)
     keys = store.samples(pid)["key"].tolist()
     np.testing.assert_array_equal(cache.get(map_version(run1), "umap", params, ids=keys), first)
     assert project_map(store, run1, params) is not None  # hit: read back, same file
@@ -56,6 +53,7 @@ def test_umap_map_is_cached_per_run_and_recomputed_after_a_new_run(home):
     store.request_run(pid, "deepsad", {"hyper": {"finetune_epochs": 1}}, "alice", parent_id=run1.id)
     assert Worker(store, maps=False).run_once()
     run2 = store.latest_done_run(pid)
-    assert embed.ProjectionCache(store.run_dir(run2)).get(map_version(run2), "umap", params, ids=keys) is None
+    newer = embed.ProjectionCache(store.run_files(run2).maps)
+    assert newer.get(map_version(run2), "umap", params, ids=keys) is None
     second = project_map(store, run2, params)  # seeded with run 1's layout
     assert second.shape == (198, 2) and not np.array_equal(first, second)

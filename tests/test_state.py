@@ -121,17 +121,20 @@ def test_cancel_and_dead_worker(store, project):
     assert store.run(run2).status == "interrupted"
 
 
-def test_scores_rank_and_top_unlabeled(store, project):
+def test_save_scores_writes_the_run_files_and_the_ranked_table(store, project):
     run = store.request_run(project, "deepsad", {}, "ann")
     scores = np.linspace(0, 1, 12)
-    store.save_scores(run, scores)
-    sid = ids(store, project)
-    store.record_label(project, sid[11], "anomalous", "ann")
-    top = store.top_unlabeled(run, 3)
-    assert top["sample_id"].tolist() == [sid[10], sid[9], sid[8]]
-    assert top["rank"].tolist() == [2, 3, 4]
-    assert store.top_unlabeled(run, 2, exclude=[sid[10]])["sample_id"].tolist() == [sid[9], sid[8]]
-    assert np.allclose(store.scores(run)["score"], scores)
+    Z = np.arange(24, dtype=np.float64).reshape(12, 2)
+    store.save_scores(run, scores, embedding=Z)
+    files = store.run_files(run)
+    assert files.folder == store.project_dir(project) / "runs" / str(run)
+    np.testing.assert_array_equal(np.load(files.scores), scores)
+    np.testing.assert_array_equal(store.run_scores(run), scores)
+    assert store.run_embedding(run).dtype == np.float32 and np.array_equal(store.run_embedding(run), Z)
+    table = store.scores(run)
+    assert np.allclose(table["score"], scores)
+    with pytest.raises(StoreError, match="11 scores for 12 samples"):
+        store.save_scores(run, scores[:11])
 
 
 def test_disputes(store, project):

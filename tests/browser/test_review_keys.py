@@ -10,10 +10,21 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from browser_util import (
+    card_frame,
+    expect_counts,
+    focus_page,
+    focused_sample,
+    no_exception,
+    open_project,
+    review_root,
+    shot,
+    trained_project,
+    wait_saved,
+)
 from playwright.sync_api import expect
 
-from browser_util import (card_frame, expect_counts, focus_page, focused_sample, no_exception, open_project,
-                          review_root, shot, trained_project, wait_saved)
+from state.ranking import next_batch
 from state.store import Store
 
 LABEL = {"n": "normal", "a": "anomalous"}
@@ -21,8 +32,7 @@ LABEL = {"n": "normal", "a": "anomalous"}
 
 def initial_order(store: Store, pid: int) -> list[int]:
     """The "top scores" queue: unlabeled samples by rank in the latest run."""
-    run = store.latest_done_run(pid)
-    return store.top_unlabeled(run.id, 200)["sample_id"].astype(int).tolist()
+    return next_batch(store, store.latest_done_run(pid), "top", 200)["sample_id"].astype(int).tolist()
 
 
 class Model:
