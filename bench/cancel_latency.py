@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pages.methods import app_first_fit  # noqa: E402
+from semiad.settings import app_first_fit  # noqa: E402
 from semiad.data import load_digits  # noqa: E402
 from state.store import Store  # noqa: E402
 from state.worker import Worker  # noqa: E402

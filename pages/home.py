@@ -6,8 +6,9 @@ from pathlib import Path
 import streamlit as st
 
 from pages.common import annotator, open_project, page_setup
-from pages.methods import default_hyper
+from semiad import defaults
 from semiad.data import DataError, confined, load
+from semiad.settings import app_first_fit
 from state.store import StoreError
 
 store, _ = page_setup()
@@ -77,7 +78,10 @@ if st.button("Create project and train", type="primary", key="create"):
                     raise DataError("enter the path of your data")
                 samples = load(_check_path(source.strip()), **options)
         pid = store.create_project(name, samples, source=source.strip() or "digits", options=options)
-        store.request_run(pid, "deepsad", {"hyper": default_hyper("deepsad", samples.kind, len(samples))},
+        method = defaults.DEFAULT_METHOD
+        representation = defaults.representation_for(samples.kind, method)
+        store.request_run(pid, method, app_first_fit(method, samples.kind, len(samples), samples.X.shape[1:],
+                                                     representation=representation),
                           requested_by=annotator())
     except (DataError, StoreError) as e:
         st.error(str(e))

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages.common import require_project
-from pages.methods import display_name
+from semiad.settings import display_name
 from semiad import metrics
 
 store, project = require_project()

@@ -133,8 +133,8 @@ def _png01(img01: np.ndarray) -> str:
 def difference_maps(run, idxs: list[int]) -> dict[int, tuple[str, str]]:
     """|x − x̂| (scaled to its maximum) and x̂ per sample, for detectors that reconstruct; computed once
     per run and sample, in one batch for the samples not seen yet."""
-    if samples.kind != "image":
-        return {}
+    if samples.kind != "image" or (run.params.get("representation") or {}).get("kind", "pixels") != "pixels":
+        return {}  # a model of image features reconstructs features, not pictures
     model = model_of(store, run)
     if not getattr(model, "can_reconstruct", False):
         return {}

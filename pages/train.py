@@ -12,7 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import annotator, require_project, run_label, samples_of
-from pages.methods import available, default_fast, default_hyper, display_name, fast_setting, params_of
+from semiad import defaults as data_defaults, represent
+from semiad.settings import available, default_fast, default_hyper, display_name, fast_setting, params_of
 from state.store import JobBusy, StoreError
 from state.worker import AUTO_RETRAIN, labels_since
 
@@ -27,8 +28,8 @@ st.caption(f"{counts['normal']} normal and {counts['anomalous']} anomalous label
            + (f"Current model: round {current.round}, {run_label(current)}." if current else "No model yet."))
 
 methods = available()
-method = st.selectbox("Method", methods, format_func=display_name,
-                      index=methods.index(current.method) if current and current.method in methods else 0,
+start_with = current.method if current and current.method in methods else data_defaults.DEFAULT_METHOD
+method = st.selectbox("Method", methods, format_func=display_name, index=methods.index(start_with),
                       key="train_method")
 can_warm = current is not None and current.method == method
 mode = st.radio("Start from", ["the current model (warm start)", "a fresh model"] if can_warm else ["a fresh model"],
@@ -44,8 +45,25 @@ if fast_setting(method) and not warm:
                           "full-size networks give (bench/RESULTS.md). On by default for Toll and AMA, whose "
                           "full-size networks take far more than minutes per first fit on a CPU.")
 
-defaults = default_hyper(method, project.kind, project.n_samples, samples_of(store, pid).X.shape[1:])
-hyper: dict = {}
+REPRESENTATIONS = {"features": "Pretrained image features (EfficientNet-Lite0, 224 px)",
+                   "pixels": "The pixels (the model input, 28×28 gray or 32×32 colour)"}
+if warm:
+    representation = current.params.get("representation") or {"kind": "pixels"}
+    st.caption(f"The model sees {represent.describe(representation)} (kept for a warm start).")
+elif project.kind == "image":
+    default_rep = data_defaults.representation_for(project.kind, method)
+    seen = st.radio("The model sees", list(REPRESENTATIONS), format_func=REPRESENTATIONS.get, horizontal=True,
+                    index=list(REPRESENTATIONS).index(default_rep["kind"]), key=f"representation-{method}",
+                    help="Features from an ImageNet-pretrained network, computed once per project and cached: "
+                         "the default for Fusion, IsolationForest and kNN, which rank natural images far better "
+                         "on them (bench/RESULTS.md). The deep methods default to the pixels their papers' "
+                         "networks are built for. Review and the map show the images either way.")
+    representation = data_defaults.FEATURES if seen == "features" else data_defaults.PIXELS
+else:
+    representation = data_defaults.PIXELS
+input_shape = (1280,) if representation["kind"] == "features" else samples_of(store, pid).X.shape[1:]
+defaults = default_hyper(method, project.kind, project.n_samples, input_shape, representation)
+hyper: dict = {} if warm else dict(defaults)  # settings without a widget (e.g. Fusion's scaling) keep their default
 with st.expander("Settings", expanded=False):
     cols = st.columns(3)
     shown = [p for p in params_of(method) if p.warm or not warm]
@@ -79,7 +97,8 @@ elif busy:
 def queue_run() -> None:
     """Runs in the click's callback (once per click, before the page reruns)."""
     try:
-        run_id = store.request_run(pid, method, {"hyper": hyper, "warm_start": warm, "fast": fast},
+        params = {"hyper": hyper, "warm_start": warm, "fast": fast, "representation": representation}
+        run_id = store.request_run(pid, method, params,
                                    requested_by=annotator(), parent_id=current.id if warm else None)
         st.session_state["_active_run"] = run_id
     except JobBusy as e:
@@ -132,6 +151,7 @@ else:
         rows.append({
             "run": r.id, "round": r.round, "method": display_name(r.method),
             "start": f"warm from {r.parent_id}" if r.parent_id else "fresh", "status": status,
+            "sees": (r.params.get("representation") or {}).get("kind", "pixels"),
             "labels": r.n_labels, "AUC (ground truth)": r.metrics.get("auc"),
             "seconds": r.metrics.get("train_seconds"), "by": r.requested_by,
             "settings": ", ".join(f"{k}={v}" for k, v in r.params.get("hyper", {}).items()),

@@ -1,4 +1,5 @@
-"""Headless semiad: `python -m semiad <command> ...`.
+"""The `semiad` command (the same as `python -m semiad <command> ...`): the app, its worker, and headless
+fit / score / simulate.
 
 Each command is one `add_<name>(subparsers)` function that adds its subparser and sets
 `func` (the code to run, given the parsed arguments; returns the exit status). A new command is a
@@ -9,9 +10,10 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from semiad import query
 
@@ -75,9 +77,9 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--method", default=defaults.DEFAULT_METHOD, choices=[c.method for c in ALL],
                    help=f"detector (default {defaults.DEFAULT_METHOD}, the app's default loop)")
     g.add_argument("--representation", default="auto", choices=["auto", "pixels", "features"],
-                   help="what the detector sees: auto = the app's default for the data (pretrained features for "
-                        "images, the columns for tables), pixels = the inputs as loaded, features = pretrained "
-                        "image features")
+                   help="what the detector sees: auto = the app's default for the data and method (pretrained "
+                        "features for images with fusion/iforest/knn, the pixels for the deep methods, the "
+                        "columns for tables), pixels = the inputs as loaded, features = pretrained image features")
     g.add_argument("--size", type=int, default=None, help="input size of the feature backbone in px (default 224)")
     g.add_argument("--epochs", type=int, nargs=3, metavar=("PRETRAIN", "TRAIN", "FINETUNE"),
                    help="epochs of the first fit's pretraining and training, and of each warm-start fine-tune "
@@ -91,7 +93,7 @@ def representation(args: argparse.Namespace, samples: Any) -> dict[str, Any]:
     """--representation / --size resolved for the data (auto = the app's default for its kind)."""
     from semiad import defaults, represent
 
-    rep = (defaults.representation_for(samples.kind) if args.representation == "auto"
+    rep = (defaults.representation_for(samples.kind, args.method) if args.representation == "auto"
            else {"kind": args.representation})
     if args.size is not None:
         rep["size"] = args.size
@@ -270,15 +272,85 @@ def run_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_app(subparsers: Any) -> None:
+    p = subparsers.add_parser("app", help="start the web app (streamlit run app.py)",
+                              description="Start the app with Streamlit from where semiad is installed; the "
+                                          "workspace is ./workspace or SEMIAD_HOME. It binds to 127.0.0.1 unless "
+                                          "server.address is configured (a config.toml, STREAMLIT_SERVER_ADDRESS, "
+                                          "or --server.address): the app has no login. Other options go to "
+                                          "`streamlit run`, e.g. `semiad app --server.port 8502`.")
+    p.set_defaults(func=run_app, passthrough=True)
+
+
+def app_path() -> Path:
+    """app.py, installed beside the semiad package (with an editable install: this checkout's)."""
+    return Path(__file__).resolve().parent.parent / "app.py"
+
+
+def _address_configured(options: Sequence[str], app: Path, env: Mapping[str, str]) -> bool:
+    """Whether server.address is set where Streamlit reads it: its options, the environment, or a
+    config.toml (global, in the working folder, or beside app.py)."""
+    import tomllib
+
+    if any(o == "--server.address" or o.startswith("--server.address=") for o in options):
+        return True
+    if env.get("STREAMLIT_SERVER_ADDRESS"):
+        return True
+    for config in (Path.home() / ".streamlit", Path.cwd() / ".streamlit", app.parent / ".streamlit"):
+        try:
+            if "address" in tomllib.loads((config / "config.toml").read_text()).get("server", {}):
+                return True
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+    return False
+
+
+def streamlit_command(options: Sequence[str] = (), env: Mapping[str, str] | None = None) -> list[str]:
+    """The `streamlit run app.py` command line (an argument list, never a shell string)."""
+    app = app_path()
+    command = [sys.executable, "-m", "streamlit", "run", str(app)]
+    if not _address_configured(options, app, os.environ if env is None else env):
+        command += ["--server.address", "127.0.0.1"]
+    return command + list(options)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    import subprocess
+
+    if not app_path().is_file():
+        raise ValueError(f"app.py is not installed beside semiad ({app_path()})")
+    proc = subprocess.Popen(streamlit_command(args.passed))
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # the terminal sent Ctrl-C to Streamlit too: let it shut down
+            continue
+
+
+def add_worker(subparsers: Any) -> None:
+    # its options (and --help) are the worker's own: state.worker.main reads them
+    p = subparsers.add_parser("worker", help="run training jobs from the store's queue (e.g. on a GPU machine)",
+                              add_help=False)
+    p.set_defaults(func=run_worker, passthrough=True)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    # The one place where semiad reaches up to state/: the command line is the whole product's entry.
+    from state import worker
+
+    worker.main(args.passed)
+    return 0
+
+
 # ----- the parser -------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[Any], None]] = [add_simulate, add_fit, add_score]
+COMMANDS: list[Callable[[Any], None]] = [add_app, add_worker, add_simulate, add_fit, add_score]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `python -m semiad` parser with one subparser per entry of COMMANDS."""
-    parser = argparse.ArgumentParser(prog="python -m semiad", description="semiad: deep anomaly detection with a "
-                                     "human in the loop, headless.")
+    parser = argparse.ArgumentParser(prog="semiad", description="semiad: anomaly detection with a human in the "
+                                     "loop. The same as `python -m semiad`.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in COMMANDS:
         add(subparsers)
@@ -286,7 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, passed = parser.parse_known_args(argv)
+    if passed and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(passed)}")
+    args.passed = passed  # app: options for `streamlit run`; worker: the worker's options
     try:
         return args.func(args)
     except (ValueError, TypeError) as e:  # bad data or options (e.g. an unknown --set name): one line, not a traceback

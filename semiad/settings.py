@@ -1,4 +1,6 @@
-"""What the app exposes of each detector: display name, main hyperparameters, app defaults.
+"""What the app (and `python -m semiad`) exposes of each detector: display name, main
+hyperparameters, app defaults. The data-dependent choices (representation, default method) are in
+semiad/defaults.py, which reads this table.
 
 App defaults differ from the paper schedules on purpose: a first model in about a minute on a CPU,
 and a retrain click that fine-tunes in seconds (warm start, labeled samples oversampled so a
@@ -35,6 +37,17 @@ class Param:
 
 
 METHODS: dict[str, tuple[str, list[Param]]] = {
+    "fusion": ("Fusion (default: classical ranking + your labels)", [
+        Param("prior", "First ranking", "iforest",
+              "before any label: IsolationForest (tables), kNN distance (image features), or both",
+              options=("iforest", "knn", "iforest+knn")),
+        Param("eta", "η (how fast the weights follow each scorer's record)", 4.0, "Hedge rate", 0.0, 100.0,
+              warm=True),
+        Param("k", "k nearest neighbours", 10, "kNN first ranking", 1, 1000),
+        Param("n_estimators", "Trees", 100, "IsolationForest first ranking", 10, 10_000),
+        Param("max_negatives", "Unlabeled counter-examples per fit", 5000,
+              "drawn from the lower half of the first ranking", 10, 1_000_000, warm=True),
+    ]),
     "deepsad": ("Deep SAD", [
         Param("pretrain_epochs", "Autoencoder pretraining epochs", 30, "first fit only", 0, 1000),
         Param("epochs", "Deep SAD epochs", 30, "first fit only", 1, 1000),
@@ -79,6 +92,12 @@ METHODS: dict[str, tuple[str, list[Param]]] = {
         Param("batch_size", "Batch size", 256, "", 2, 4096),
         Param("nz", "Latent size nz", 128, "", 2, 512),
     ]),
+    "iforest": ("IsolationForest", [
+        Param("n_estimators", "Trees", 100, "", 10, 10_000),
+    ]),
+    "knn": ("kNN distance", [
+        Param("k", "k nearest neighbours", 10, "", 1, 1000),
+    ]),
 }
 
 
@@ -102,12 +121,18 @@ GANOMALY_FIRST_FIT_SAMPLES = 3_000  # full width: the paper's 15 epochs over the
 
 
 def default_hyper(method: str, kind: str = "image", n_samples: int = 0,
-                  input_shape: tuple[int, ...] = (1, 28, 28)) -> dict[str, Any]:
+                  input_shape: tuple[int, ...] = (1, 28, 28),
+                  representation: dict[str, Any] | None = None) -> dict[str, Any]:
     """App defaults for a project: `kind` "image" or "tabular", `input_shape` one sample's (C×H×W or D).
 
     Given the pool size, image first fits of Toll, AMA and GANomaly get a sample budget (the
     *_FIRST_FIT_SAMPLES above; Toll at most 300 iterations, AMA 20 epochs, GANomaly 15 epochs)."""
+    from semiad import defaults
+
     hyper = {p.name: p.default for p in params_of(method)}
+    if method in ("fusion", "iforest", "knn"):  # first ranking and scaling for the data they will see
+        hyper.update(defaults.classical_params(method, kind, representation or defaults.representation_for(kind, method)))
+        return hyper
     if method == "deepsad" and n_samples > 20_000:  # keep the first model within minutes on a CPU
         hyper.update(pretrain_epochs=10, epochs=10, finetune_epochs=5)
     if method == "toll":  # the paper's β for the architecture this data gets (methods.md §6.4)
@@ -138,11 +163,14 @@ def default_fast(method: str) -> bool:
 
 
 def app_first_fit(method: str, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
-                  fast: bool | None = None) -> dict[str, Any]:
+                  fast: bool | None = None, representation: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run params the Train page queues for a fresh model when nothing is changed (fast=None:
     the toggle's default), e.g. for benchmarks of the first fit."""
     fast = default_fast(method) if fast is None else fast and bool(fast_setting(method))
-    hyper = default_hyper(method, kind, n_samples, input_shape)
+    hyper = default_hyper(method, kind, n_samples, input_shape, representation)
     if fast:
         hyper.update(fast_setting(method))
-    return {"hyper": hyper, "warm_start": False, "fast": fast}
+    out = {"hyper": hyper, "warm_start": False, "fast": fast}
+    if representation is not None:
+        out["representation"] = representation
+    return out

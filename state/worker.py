@@ -19,11 +19,13 @@ import threading
 import time
 import traceback
 import weakref
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from semiad import detectors
+from semiad import detectors, represent
+from semiad.data import SampleSet
 from semiad.detectors.base import BaseDetector, Progress, StopFn, TrainingStopped
 from state.store import JobBusy, RunInfo, Store
 
@@ -80,6 +82,35 @@ def _metrics(scores: np.ndarray, truth: np.ndarray | None, y: np.ndarray) -> dic
     return out
 
 
+FIT_FROM = 0.3  # share of the progress bar for computing image features when a run needs them
+
+
+def features_path(store: Store, project_id: int, representation: dict[str, Any]) -> Path:
+    """Where a project's pretrained features are cached (one file per backbone and input size)."""
+    return store.project_dir(project_id) / "features" / f"{representation['backbone']}-{representation['size']}.npy"
+
+
+def run_inputs(store: Store, run: RunInfo, samples: SampleSet, representation: dict[str, Any] | None,
+               device: str = "auto", should_stop: StopFn | None = None) -> np.ndarray:
+    """The detector's inputs for a run: the samples as loaded, or their pretrained features, computed
+    once per project (progress on the run, cancel between batches) and cached in the workspace."""
+    rep = representation or {"kind": "pixels"}
+    if rep["kind"] == "pixels":
+        return samples.X
+    path = features_path(store, run.project_id, rep)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= PROGRESS_EVERY_S or done == total:
+            last[0] = now
+            store.report_progress(run.id, FIT_FROM * done / max(total, 1),
+                                  f"image features {done}/{total} ({represent.describe(rep)})")
+
+    return represent.model_inputs(samples.X, rep, cache_path=path, device=device, progress=progress,
+                                  should_stop=should_stop)
+
+
 def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopFn | None = None) -> None:
     """Train (fresh or warm start from the parent run), score every sample, save everything.
 
@@ -95,6 +126,11 @@ def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopF
             setattr(det, name, value)
     else:
         det = detectors.make(run.method, device=device, **hyper)
+        det.representation_ = represent.check(run.params.get("representation") or {"kind": "pixels"},
+                                              images=samples.kind == "image")
+    representation = getattr(det, "representation_", None) or {"kind": "pixels"}
+    X = run_inputs(store, run, samples, representation, device, should_stop)
+    fit_from = FIT_FROM if representation["kind"] == "features" else 0.0
     last = [0.0]
     losses: list[float] = []
 
@@ -104,17 +140,17 @@ def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopF
         if now - last[0] < PROGRESS_EVERY_S and p.fraction < 1.0:
             return
         last[0] = now
-        cancel = store.report_progress(run.id, 0.9 * p.fraction,
+        cancel = store.report_progress(run.id, fit_from + (0.9 - fit_from) * p.fraction,
                                        f"{p.phase} epoch {p.epoch}/{p.epochs} · loss {p.loss:.4g}")
         if cancel:
             raise TrainingStopped()
 
-    det.fit(samples.X, y, warm_start=run.parent_id is not None, progress=progress, should_stop=should_stop)
+    det.fit(X, y, warm_start=run.parent_id is not None, progress=progress, should_stop=should_stop)
     if should_stop is not None and should_stop():  # cancelled after the last step: save nothing
         raise TrainingStopped()
     store.report_progress(run.id, 0.92, "scoring every sample")
-    scores = det.decision_function(samples.X)
-    Z = det.embed(samples.X)
+    scores = det.decision_function(X)
+    Z = det.embed(X)
     folder = store.run_dir(run)
     folder.mkdir(parents=True, exist_ok=True)
     det.save(folder / "model.pt")
@@ -153,7 +189,7 @@ def queue_auto_retrain(store: Store, project_id: int, every: int) -> int | None:
     if labels_since(store, latest) < every:
         return None
     params = {"hyper": dict(current.params.get("hyper", {})), "warm_start": True, "fast": False,
-              "auto_retrain_every": every}
+              "auto_retrain_every": every, "representation": current.params.get("representation")}
     return store.request_run(project_id, current.method, params, requested_by=AUTO_RETRAIN_BY, parent_id=current.id)
 
 

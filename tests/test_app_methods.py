@@ -2,12 +2,10 @@
 a fresh model with tiny settings, then a warm-start retrain after one label, each seen on the Review page."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.methods import display_name
+from semiad.settings import display_name
 from semiad.data import load_digits
 from state.store import Store
 from tests.test_app import home, open_app, review_cards, wait_for  # noqa: F401  (home is a fixture)
@@ -37,7 +35,8 @@ def done(store: Store, pid: int, round_: int) -> bool:
 def review_shows_round(at: AppTest, method: str, round_: int) -> None:
     at.switch_page("pages/review.py").run()
     assert not at.exception, at.exception
-    assert any(f"round {round_}**: {display_name(method)}" in c.value for c in at.caption), [c.value for c in at.caption]
+    captions = [c.value for c in at.caption]
+    assert any(f"round {round_}**: {display_name(method)}" in c for c in captions), captions
     assert all(c.get("diff") for c in review_cards(at))  # every one of them reconstructs: |x − x̂| on each card
 
 
@@ -76,7 +75,7 @@ def test_train_fresh_then_retrain_warm_through_the_train_page(home, method):  # 
 
 
 def test_toll_beta_default_follows_the_architecture_the_data_gets():
-    from pages.methods import default_hyper
+    from semiad.settings import default_hyper
     assert default_hyper("toll", "image", input_shape=(1, 28, 28))["beta"] == 1000.0  # 28×28 gray: the MNIST command
     assert default_hyper("toll", "image", input_shape=(3, 32, 32))["beta"] == 10.0  # CIFAR command
     assert default_hyper("toll", "tabular", input_shape=(12,))["beta"] == 10.0  # arrhythmia command

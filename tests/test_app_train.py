@@ -41,7 +41,7 @@ def test_auto_retrain_is_off_by_default_and_its_k_is_stored_for_the_project(home
 
 
 def test_cpu_friendly_first_fit_defaults_keep_the_full_choice():
-    from pages.methods import app_first_fit, default_fast, default_hyper, fast_setting
+    from semiad.settings import app_first_fit, default_fast, default_hyper, fast_setting
 
     assert [m for m in ("deepsad", "ganomaly", "toll", "esad", "ama") if default_fast(m)] == ["toll", "ama"]
     toll = app_first_fit("toll", "image", 198, (1, 28, 28))
