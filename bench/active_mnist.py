@@ -7,7 +7,7 @@ yet) is done once and copied for every strategy, so they start from the same mod
 Reported per strategy: anomalies found among the 200 queries, AUC on the unlabeled remainder of the
 pool, and AUC on the standard MNIST test split (digit 0 vs the rest, 10,000 images).
 
-    python bench/active_mnist.py --epochs 10 10 2 --json bench/out/active_mnist.json --png bench/out/active_mnist.png
+    python -m bench.active_mnist --epochs 10 10 2 --json bench/out/active_mnist.json --png bench/out/active_mnist.png
 """
 from __future__ import annotations
 
@@ -15,18 +15,16 @@ import argparse
 import json
 import platform
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.protocols import DATA, mnist  # noqa: E402
-from semiad.data import load_mnist  # noqa: E402
-from semiad.detectors import DeepSAD  # noqa: E402
-from semiad.simulate import json_safe, plot_curves, simulate  # noqa: E402
+from bench.protocols import DATA, mnist
+from semiad.data import load_mnist
+from semiad.detectors import DeepSAD
+from semiad.simulate import json_safe, plot_curves, simulate
 
 STRATEGIES = ["top", "mixed", "random", "diverse", "boundary"]
 
@@ -93,12 +91,13 @@ def main() -> None:
     for strategy in args.strategies:
         options = {"weights": weights} if strategy == "mixed" and weights else {}
         name = strategy if not options else "mixed " + "/".join(f"{k}{v:g}" for k, v in weights.items())
-        sim = simulate(pool.X, pool.truth, strategy=strategy, strategy_options=options, rounds=args.rounds, batch=args.batch, seed=args.seed,
-                       detector=det, test=test, ids=pool.ids, data_name=pool.name, test_every_round=False,
+        sim = simulate(pool.X, pool.truth, strategy=strategy, strategy_options=options, rounds=args.rounds,
+                       batch=args.batch, seed=args.seed, detector=det, test=test, ids=pool.ids, data_name=pool.name, test_every_round=False,
                        log=lambda line, s=name: print(f"  {s:<8} {line}", flush=True))
         runs[name] = sim.rounds
         s = sim.summary
-        rows.append({"strategy": name, "weights": options.get("weights"), "labels": s["n_labeled"], "anomalies_found": s["anomalies_found"],
+        rows.append({"strategy": name, "weights": options.get("weights"), "labels": s["n_labeled"],
+                     "anomalies_found": s["anomalies_found"],
                      "query_precision": round(s["query_precision"], 3),
                      "auc_unlabeled_start": round(100 * s["auc_unlabeled_start"], 2),
                      "auc_unlabeled": round(100 * s["auc_unlabeled"], 2),
@@ -134,7 +133,8 @@ def write(args: argparse.Namespace, det: DeepSAD, pool, fit_s: float, rows: list
         "torch_threads": torch.get_num_threads(), "strategies": rows,
     }
     if args.png:
-        plot_curves(runs, args.png, title=f"MNIST digit {args.normal} normal, Deep SAD, {args.rounds}x{args.batch} labels",
+        plot_curves(runs, args.png,
+                    title=f"MNIST digit {args.normal} normal, Deep SAD, {args.rounds}x{args.batch} labels",
                     n_anomalies=int(pool.truth.sum()), n_samples=len(pool))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,9 @@ seeds; test = the full MNIST test split. Prints AUC mean ± std per method and �
 epoch; `--json PATH` writes the same figures. Toll also runs with β = 0 (the same autoencoder
 without the norm term, methods.md §8.6).
 
-    python bench/compare_mnist.py --normal 0 --known 1 --seeds 0 1 2 --json bench/out/compare_mnist.json
-    python bench/compare_mnist.py --budget cpu --gamma-l 0 --json bench/out/compare_mnist_cpu_gl0.json
-    python bench/compare_mnist.py --smoke          # seconds-long check that everything runs
+    python -m bench.compare_mnist --normal 0 --known 1 --seeds 0 1 2 --json bench/out/compare_mnist.json
+    python -m bench.compare_mnist --budget cpu --gamma-l 0 --json bench/out/compare_mnist_cpu_gl0.json
+    python -m bench.compare_mnist --smoke          # seconds-long check that everything runs
 """
 from __future__ import annotations
 

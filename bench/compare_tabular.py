@@ -45,8 +45,8 @@ seven rows on the shared 2-core machine, so the full defaults fit the time set f
 Prints AUC mean ± std over seeds (np.std, ddof 0) per method × dataset and seconds per fit;
 `--json PATH` writes the runs, the summary and the protocol. `--device cpu` by default.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/compare_tabular.py --json bench/out/compare_tabular.json
-    PYTHONPATH=. python bench/compare_tabular.py --smoke        # seconds-long check that everything runs
+    OMP_NUM_THREADS=1 python -m bench.compare_tabular --json bench/out/compare_tabular.json
+    python -m bench.compare_tabular --smoke        # seconds-long check that everything runs
 """
 from __future__ import annotations
 

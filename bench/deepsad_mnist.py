@@ -1,6 +1,6 @@
 """Deep SAD on MNIST with the paper's protocol (methods.md §2.7): test AUC and seconds per epoch.
 
-    python bench/deepsad_mnist.py --normal 0 --known 1 --gamma-l 0.05 --gamma-p 0.1 --epochs 150 150
+    python -m bench.deepsad_mnist --normal 0 --known 1 --gamma-l 0.05 --gamma-p 0.1 --epochs 150 150
 """
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.protocols import mnist, semisupervised_setting  # noqa: E402
-from semiad.detectors import DeepSAD  # noqa: E402
+from bench.protocols import mnist, semisupervised_setting
+from semiad.detectors import DeepSAD
 
 
 def run(normal: int, known: int, gamma_l: float, gamma_p: float, pretrain_epochs: int, epochs: int,
@@ -69,7 +68,8 @@ def main() -> None:
     rows = []
     for n in args.normal:
         known = (n + 1) % 10 if args.known is None else args.known
-        r = run(n, known, args.gamma_l, args.gamma_p, args.epochs[0], args.epochs[1], args.device, args.seed, args.batch_size)
+        r = run(n, known, args.gamma_l, args.gamma_p, args.epochs[0], args.epochs[1], args.device, args.seed,
+                args.batch_size)
         rows.append(r)
         print(f"normal {n} known {known}: AUC {r['auc']:.2f}  s/pretrain-epoch {r['sec_per_pretrain_epoch']}  "
               f"s/epoch {r['sec_per_epoch']}  total {r['total_s']} s  device {r['device']}", flush=True)

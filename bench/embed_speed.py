@@ -4,7 +4,7 @@ The latent vectors are those of a short Deep SAD fit (MNIST protocol: normal dig
 1, γ_l 0.05, γ_p 0.1; few epochs), embedded for all 70,000 MNIST images (train + test). UMAP times
 are taken after `warm_up()` in the same process; the warm-up is reported on its own.
 
-    nice -n 5 python bench/embed_speed.py --epochs 2 2 --json bench/out/embed_speed.json
+    nice -n 5 python -m bench.embed_speed --epochs 2 2 --json bench/out/embed_speed.json
 """
 from __future__ import annotations
 
@@ -12,18 +12,16 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.protocols import mnist, semisupervised_setting  # noqa: E402
-from semiad.detectors import DeepSAD  # noqa: E402
-from semiad.embed import pca_2d, umap_2d, warm_up  # noqa: E402
-from semiad.latent_plot import center_position, scatter_figure  # noqa: E402
+from bench.protocols import mnist, semisupervised_setting
+from semiad.detectors import DeepSAD
+from semiad.embed import pca_2d, umap_2d, warm_up
+from semiad.latent_plot import center_position, scatter_figure
 
 
 def cpu_name() -> str:
@@ -36,7 +34,8 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def latent_vectors(epochs: tuple[int, int], seed: int, cache: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+def latent_vectors(epochs: tuple[int, int], seed: int,
+                   cache: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """(Z for all 70k images before and after a warm-start retrain (2×N×D), scores, digits, facts);
     cached as .npz if asked."""
     if cache is not None and cache.exists():
@@ -187,7 +186,8 @@ def main() -> None:
         print(f"{r['n']:>7}: with init= {r['umap_init_refit_s']} s, error {r['layout_error_init']}{fresh}")
     first = rows[0]
     if "umap_repeat_s" in first:
-        print(f"same {first['n']}-point UMAP fit again: {first['umap_repeat_s']} s ({first['umap_repeat_cpu_s']} CPU s)")
+        print(f"same {first['n']}-point UMAP fit again: {first['umap_repeat_s']} s "
+              f"({first['umap_repeat_cpu_s']} CPU s)")
     result = {"device": cpu_name(), "load_avg_1min_end": round(os.getloadavg()[0], 1), "cpu_count": os.cpu_count(),
               "torch_threads": torch.get_num_threads(),
               "latent": facts, "warm_up_s": round(warm_s, 1), "warm_up_cpu_s": warm_cpu_s, "runs": rows,

@@ -13,7 +13,7 @@ of each image.
 for the fast path; the features are cached under --cache (computed once).
 --only ref|fast runs one side once over the images (for timing whole processes from outside).
 
-    python bench/feature_speed.py --images 128 --rounds 3 --quality --json bench/out/feature_speed.json
+    python -m bench.feature_speed --images 128 --rounds 3 --quality --json bench/out/feature_speed.json
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ import io
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -31,9 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from semiad import features as fe  # noqa: E402
-from semiad.metrics import roc_auc  # noqa: E402
+from semiad import features as fe
+from semiad.metrics import roc_auc
 
 CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "cifar10_train_subset.npz"
 

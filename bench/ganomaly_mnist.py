@@ -6,13 +6,12 @@ pooled, shuffled with the seed (numpy's legacy shuffle, as the official loader d
 20%; the test set is the 20% plus every image of the anomalous digit from both splits. Scores are
 computed in eval mode and never min-max scaled; no epoch is chosen on the test set (pitfalls 9–11).
 
-    python bench/ganomaly_mnist.py --anomaly-digit 0 1 2 3 4 5 6 7 8 9 --epochs 1 --json out.json
+    python -m bench.ganomaly_mnist --anomaly-digit 0 1 2 3 4 5 6 7 8 9 --epochs 1 --json out.json
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -20,10 +19,9 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.protocols import mnist  # noqa: E402
-from semiad.detectors import GANomaly  # noqa: E402
-from semiad.detectors.base import Progress  # noqa: E402
+from bench.protocols import mnist
+from semiad.detectors import GANomaly
+from semiad.detectors.base import Progress
 
 
 def leave_one_digit_out(digit: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -83,7 +81,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--fast", action="store_true", help="GANomaly.FAST networks (narrower, nz 32); the length still comes from --epochs")
+    ap.add_argument("--fast", action="store_true",
+                    help="GANomaly.FAST networks (narrower, nz 32); the length still comes from --epochs")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="bf16: autocast the training step's forward passes (not the paper's arithmetic)")
     ap.add_argument("--json", type=Path, help="write the figures here as JSON")
@@ -92,15 +91,16 @@ def main() -> None:
     for digit in args.anomaly_digit:
         rows.append(run(digit, args.epochs, args.batch_size, args.device, args.seed, args.fast, args.precision))
     print(f"\nGANomaly, MNIST leave-one-digit-out, seed {args.seed}, {args.epochs:g} epoch(s), batch "
-          f"{args.batch_size}{', fast setting' if args.fast else ''}, {args.precision}, eval-mode AUC, device {rows[0]['device']}")
+          f"{args.batch_size}{', fast setting' if args.fast else ''}, {args.precision}, eval-mode AUC, "
+          f"device {rows[0]['device']}")
     print("| anomalous digit | " + " | ".join(str(r["anomaly_digit"]) for r in rows) + " | mean |")
     print("|---" * (len(rows) + 2) + "|")
     aucs = [r["auc"] for r in rows]
     secs = [float(np.mean(r["sec_per_epoch"])) for r in rows]
     print("| AUC (last epoch) | " + " | ".join(f"{a:.3f}" for a in aucs) + f" | {np.mean(aucs):.3f} |")
     print("| s / training epoch | " + " | ".join(f"{s:.0f}" for s in secs) + f" | {np.mean(secs):.0f} |")
-    summary = {"runs": rows, "mean_auc": round(float(np.mean(aucs)), 4), "mean_sec_per_epoch": round(float(np.mean(secs)), 2),
-               "device": rows[0]["device"]}
+    summary = {"runs": rows, "mean_auc": round(float(np.mean(aucs)), 4),
+               "mean_sec_per_epoch": round(float(np.mean(secs)), 2), "device": rows[0]["device"]}
     without_1 = [r["auc"] for r in rows if r["anomaly_digit"] != 1]
     if len(without_1) < len(rows) and without_1:
         summary["mean_auc_without_digit_1"] = round(float(np.mean(without_1)), 4)

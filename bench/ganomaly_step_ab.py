@@ -2,7 +2,7 @@
 yourself; nothing of it is in this repository): the reference's `optimize_params` against semiad's
 `_train_step` in fp32 and with `precision="bf16"`, on the same batches, alternating rounds, one process.
 
-    python bench/ganomaly_step_ab.py --ref /path/to/ganomaly --threads 1 --rounds 3 --steps 10
+    python -m bench.ganomaly_step_ab --ref /path/to/ganomaly --threads 1 --rounds 3 --steps 10
 
 Settings are the issue's: MNIST-sized 1×28×28 inputs resized to 32, batch 64, nz 100, ngf = ndf = 64.
 The reference imports matplotlib only for plots; a stub stands in for it when it is not installed.
@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from semiad.detectors import GANomaly  # noqa: E402
+from semiad.detectors import GANomaly
 
 
 def reference_model(ref: Path):
@@ -38,8 +37,8 @@ def reference_model(ref: Path):
     cwd = os.getcwd()
     os.chdir(os.environ.get("TMPDIR", "/tmp"))  # it writes an output folder where it runs
     try:
-        from options import Options
         from lib.model import Ganomaly
+        from options import Options
         model = Ganomaly(Options().parse(), None)
     finally:
         sys.argv = argv

@@ -15,7 +15,7 @@ and presses n / a / s / u keys at the given pace, measuring for every key:
 
 At the end the store's event log is compared with the keys (one event per n / a / u, none for s).
 
-    python bench/review_latency.py --keys 100 --gap 0.3 --json bench/out/review_latency.json
+    python -m bench.review_latency --keys 100 --gap 0.3 --json bench/out/review_latency.json
 """
 from __future__ import annotations
 
@@ -34,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
+from semiad.data import load_mnist
+from state.store import Store
+from state.worker import Worker
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from semiad.data import load_mnist  # noqa: E402
-from state.store import Store  # noqa: E402
-from state.worker import Worker  # noqa: E402
 
 FRAME = "iframe[data-testid='stCustomComponentV1']"
 

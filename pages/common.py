@@ -143,7 +143,7 @@ def model_of(store: Store, run: RunInfo):
 
 
 @st.cache_data(show_spinner=False, max_entries=20_000)
-def _png(url: str, project_id: int, idx: int, img: np.ndarray) -> bytes:  # noqa: ARG001 (cache key)
+def _png(url: str, project_id: int, idx: int, img: np.ndarray) -> bytes:  # url, project_id, idx: the cache key
     return encode_png(img)
 
 
@@ -187,7 +187,8 @@ def original_path(samples: SampleSet, idx: int) -> Path | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=20_000)
-def _file_picture(path: str, stamp: tuple[int, int], max_px: int | None) -> tuple[bytes, str, tuple[int, int]] | None:  # noqa: ARG001 (stamp: cache key)
+def _file_picture(path: str, stamp: tuple[int, int],  # stamp: the cache key
+                  max_px: int | None) -> tuple[bytes, str, tuple[int, int]] | None:
     try:
         return picture_of_file(path, max_px)
     except DataError:

@@ -7,7 +7,16 @@ import os
 import streamlit as st
 
 from pages.common import annotator, require_project
-from state.transfer import TransferError, copy_originals, current_labels, history, import_labels, read_labels, to_csv, to_json
+from state.transfer import (
+    TransferError,
+    copy_originals,
+    current_labels,
+    history,
+    import_labels,
+    read_labels,
+    to_csv,
+    to_json,
+)
 
 store, project = require_project()
 st.title("Export")

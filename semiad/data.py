@@ -224,7 +224,8 @@ def load_image_folder(folder: str | Path, color: bool | None = None, anomaly_fol
         raise DataError(f"{folder}: not a folder")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     candidates = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-    skipped = [(str(p.relative_to(folder)), "not an image file type") for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+    skipped = [(str(p.relative_to(folder)), "not an image file type") for p in files
+               if p.suffix.lower() not in IMAGE_SUFFIXES]
     if color is None:
         color = _looks_color(candidates)
     size = COLOR_SIZE if color else GRAY_SIZE
@@ -241,7 +242,8 @@ def load_image_folder(folder: str | Path, color: bool | None = None, anomaly_fol
         classes.append(rel.parts[0] if len(rel.parts) > 1 else "")
     if not arrays:
         detail = "; ".join(f"{n}: {r}" for n, r in skipped[:5])
-        raise DataError(f"{folder}: no usable images" + (f" ({detail}{' …' if len(skipped) > 5 else ''})" if detail else ""))
+        more = " …" if len(skipped) > 5 else ""
+        raise DataError(f"{folder}: no usable images" + (f" ({detail}{more})" if detail else ""))
     truth = None
     if anomaly_folders:
         unknown = set(anomaly_folders) - set(classes)
@@ -285,7 +287,8 @@ def load_npz(path: str | Path) -> SampleSet:
     if head.startswith(b"\x93NUMPY"):
         raise DataError(f"{path.name}: a single .npy array, not a .npz archive with X (and y)")
     if not head.startswith(b"PK"):
-        what = "a pickle file, which would need unpickling; refused" if head[:1] == b"\x80" else "not a .npz (zip) archive"
+        what = ("a pickle file, which would need unpickling; refused" if head[:1] == b"\x80"
+                else "not a .npz (zip) archive")
         raise DataError(f"{path.name}: {what}")
     try:
         with np.load(path, allow_pickle=False) as d:
@@ -413,7 +416,8 @@ BROWSER_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg
                  ".bmp": "image/bmp"}
 
 
-def picture_of_file(path: str | Path, max_px: int | None = None, max_bytes: int = 20_000_000) -> tuple[bytes, str, tuple[int, int]]:
+def picture_of_file(path: str | Path, max_px: int | None = None,
+                    max_bytes: int = 20_000_000) -> tuple[bytes, str, tuple[int, int]]:
     """An image file for a browser: (bytes, MIME type, (width, height) of the original).
 
     max_px=None: the file itself when a browser shows it as is and it is at most `max_bytes`, else

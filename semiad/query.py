@@ -32,7 +32,8 @@ STRATEGIES: dict[str, str] = {
 MIXED_DEFAULT = {"top": 0.7, "diverse": 0.2, "random": 0.1}
 
 
-def _check(scores: Any, labeled: Any, n: int, embeddings: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _check(scores: Any, labeled: Any, n: int,
+           embeddings: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Validate once at the public boundary; returns float scores, bool mask, float embeddings."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 1:

@@ -60,14 +60,14 @@ def to_json(table: pd.DataFrame) -> str:
     return json.dumps(records, indent=1, ensure_ascii=False)
 
 
-def _iso(t) -> str | None:  # noqa: ANN001 - a datetime or pandas Timestamp
+def _iso(t) -> str | None:  # a datetime or pandas Timestamp
     if t is None or pd.isna(t):
         return None
     ts = pd.Timestamp(t)
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).isoformat()
 
 
-def _plain(v):  # noqa: ANN001, ANN202 - numpy/pandas scalars and missing values to JSON types
+def _plain(v):  # numpy/pandas scalars and missing values to JSON types
     if v is None or (not isinstance(v, str) and pd.isna(v)):
         return None
     return v.item() if hasattr(v, "item") else v
@@ -177,11 +177,12 @@ def read_labels(data: bytes | str | Path, name: str | None = None) -> pd.DataFra
     columns = {str(c).strip().lower(): c for c in table.columns}
     id_col = next((columns[c] for c in ("sample_id", "key", "id") if c in columns), None)
     if id_col is None or "label" not in columns:
-        raise TransferError(f"{name}: needs a sample_id and a label column (found {', '.join(map(str, table.columns))})")
+        found = ", ".join(map(str, table.columns))
+        raise TransferError(f"{name}: needs a sample_id and a label column (found {found})")
     return pd.DataFrame({"sample_id": table[id_col].map(_text), "label": table[columns["label"]].map(_text)})
 
 
-def _text(v) -> str:  # noqa: ANN001
+def _text(v) -> str:
     return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v).strip()
 
 

@@ -1,10 +1,4 @@
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ import glob
 import os
 import pwd
 import shutil
-import subprocess
 import signal
+import subprocess
 import tempfile
 import time
 import uuid
@@ -67,7 +67,7 @@ class PgServer:
         data = self.folder / "data"
         self._run([self.bindir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
                    "--locale=C", "--no-sync"], timeout=timeout)
-        options = " ".join([f"-c listen_addresses=''", f"-k {self.folder}"] +
+        options = " ".join(["-c listen_addresses=''", f"-k {self.folder}"] +
                            [f"-c {k}={v}" for k, v in self.settings.items()])
         self._run([self.bindir / "pg_ctl", "-D", data, "-l", self.folder / "server.log", "-w",
                    "-t", str(int(timeout)), "-o", options, "start"], timeout=timeout + 10)

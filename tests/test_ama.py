@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from semiad.detectors import AMA, make
-from semiad.detectors.ama.loss import (ae_loss, critic_loss, deviation_score, gradient_penalty, interpolate, pair,
-                                       sample_weights)
+from semiad.detectors.ama.loss import (
+    ae_loss,
+    critic_loss,
+    deviation_score,
+    gradient_penalty,
+    interpolate,
+    pair,
+    sample_weights,
+)
 from semiad.detectors.base import BaseDetector
 from tests.toydata import images, table
 

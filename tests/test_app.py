@@ -177,7 +177,9 @@ def test_progress_page_counts_rounds_and_offers_csv(home):
     assert not at.exception
     assert [m.value for m in at.metric][:3] == ["4", "3", "1"]
     table = at.dataframe[-1].value
-    assert table.loc[table["round"] == 1, "labels"].item() == 4 and table.loc[table["round"] == 1, "anomalies"].item() == 3
+    first = table.loc[table["round"] == 1]
+    assert first["labels"].item() == 4 and first["anomalies"].item() == 3
     assert at.get("download_button")
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert charts and all(c["layout"]["xaxis"]["dtick"] == 1 for c in charts if "round" in c["layout"]["xaxis"]["title"]["text"])
+    by_round = [c for c in charts if "round" in c["layout"]["xaxis"]["title"]["text"]]
+    assert charts and all(c["layout"]["xaxis"]["dtick"] == 1 for c in by_round)

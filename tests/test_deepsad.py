@@ -192,7 +192,8 @@ def test_loss_matches_the_formula_on_hand_made_numbers():
     expected = (1 + eta * (4 + EPS) + eta / (9 + EPS) + 0.25 + eta / (2 + EPS)) / 5
     assert deep_sad_loss(z, c, y, eta).item() == pytest.approx(expected, rel=1e-6)
     # no labels: the one-class Deep SVDD loss, the mean squared distance
-    assert deep_sad_loss(z, c, torch.zeros(5, dtype=torch.long), eta).item() == pytest.approx((1 + 4 + 9 + 0.25 + 2) / 5)
+    loss = deep_sad_loss(z, c, torch.zeros(5, dtype=torch.long), eta).item()
+    assert loss == pytest.approx((1 + 4 + 9 + 0.25 + 2) / 5)
     # the gradient pushes a labeled anomaly away from c and pulls an unlabeled sample in
     zg = z.clone().requires_grad_()
     deep_sad_loss(zg, c, y, eta).backward()

@@ -13,7 +13,6 @@ import pytest
 
 from semiad.embed import UMAP_PARAMS, ProjectionCache, align_layout, pca_2d, umap_2d
 
-
 # ----- PCA --------------------------------------------------------------------------------------
 
 def test_pca_shape_dtype_and_variance_order():

@@ -7,8 +7,14 @@ import torch
 
 from semiad.detectors import ESAD, make
 from semiad.detectors.base import BaseDetector
-from semiad.detectors.esad.loss import (EPS, anomaly_score, consistency_loss, entropy_loss, esad_loss,
-                                        reconstruction_target)
+from semiad.detectors.esad.loss import (
+    EPS,
+    anomaly_score,
+    consistency_loss,
+    entropy_loss,
+    esad_loss,
+    reconstruction_target,
+)
 from tests.toydata import images, table
 
 SMALL = {"batch_size": 8, "device": "cpu", "seed": 0, "hidden": (16, 8), "rep_dim": 16}

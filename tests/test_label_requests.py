@@ -108,7 +108,7 @@ def test_one_token_from_many_threads_at_once_writes_one_event(tmp_path, db_url):
         start.wait()
         try:
             batches.append(st.record_label(pid, a, "anomalous", "ann", token=t))
-        except Exception as e:  # noqa: BLE001 (reported below)
+        except Exception as e:  # reported below
             errors.append(e)
 
     threads = [threading.Thread(target=send, args=(st,)) for st in stores]

@@ -11,8 +11,17 @@ from PIL import Image
 
 from semiad.data import load_image_folder
 from state.store import Store
-from state.transfer import (LABEL_COLUMNS, TransferError, copy_originals, current_labels, history, import_labels,
-                            read_labels, to_csv, to_json)
+from state.transfer import (
+    LABEL_COLUMNS,
+    TransferError,
+    copy_originals,
+    current_labels,
+    history,
+    import_labels,
+    read_labels,
+    to_csv,
+    to_json,
+)
 
 
 @pytest.fixture

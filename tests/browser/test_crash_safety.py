@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import time
 
+from browser_util import (
+    card_button,
+    click_to_queue_run,
+    expect_counts,
+    focus_page,
+    focused_sample,
+    go,
+    grid_samples,
+    heading,
+    keyed_button,
+    no_exception,
+    open_project,
+    set_number,
+    shot,
+    table_rows,
+    trained_project,
+    wait_focused_changes,
+    wait_for_model_round,
+    wait_saved,
+)
 from playwright.sync_api import expect
 
-from browser_util import (card_button, click_to_queue_run, expect_counts, focus_page, focused_sample, go,
-                          grid_samples, heading, keyed_button, no_exception, open_project, set_number, shot,
-                          table_rows, wait_focused_changes, wait_saved,
-                          trained_project, wait_for_model_round)
 from state.store import Store
 
 

@@ -1,12 +1,32 @@
 """The labeling loop in a real browser, by clicks and keys as a person would do it (issue 8, item 1)."""
 from __future__ import annotations
 
+from browser_util import (
+    card_button,
+    card_frame,
+    cards,
+    click_to_queue_run,
+    enter_name,
+    expect_counts,
+    focus_button,
+    focus_page,
+    focused_sample,
+    go,
+    grid_samples,
+    heading,
+    no_exception,
+    open_app,
+    review_root,
+    set_number,
+    settle,
+    shot,
+    table_rows,
+    wait_focused_changes,
+    wait_for_model_round,
+    wait_saved,
+)
 from playwright.sync_api import expect
 
-from browser_util import (card_button, card_frame, cards, click_to_queue_run, enter_name, expect_counts,
-                          focus_button, focus_page, focused_sample, go, grid_samples, heading, no_exception,
-                          open_app, review_root, set_number, settle, shot, table_rows, wait_focused_changes,
-                          wait_for_model_round, wait_saved)
 from state.store import Store
 
 

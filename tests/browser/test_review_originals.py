@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from browser_util import card_frame, focus_button, no_exception, open_project, shot, wait_focused_changes
 from playwright.sync_api import expect
 
-from browser_util import card_frame, focus_button, no_exception, open_project, shot, wait_focused_changes
 from semiad.data import load_image_folder
 from state.store import Store
 from state.worker import Worker

@@ -3,11 +3,23 @@ same project at the same time through the Review page; the store keeps every cli
 right name, and the page shows a sample the two disagree on as disputed, with both names."""
 from __future__ import annotations
 
+from browser_util import (
+    card_button,
+    card_frame,
+    expect_counts,
+    focus_page,
+    focused_sample,
+    grid_samples,
+    heading,
+    no_exception,
+    open_project,
+    shot,
+    trained_project,
+    wait_focused_changes,
+    wait_saved,
+)
 from playwright.sync_api import expect
 
-from browser_util import (card_button, card_frame, expect_counts, focus_page, focused_sample, grid_samples,
-                          heading, no_exception, open_project, shot, trained_project, wait_focused_changes,
-                          wait_saved)
 from state.store import Store
 
 
