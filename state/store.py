@@ -552,9 +552,6 @@ class Store:
         return RunFiles(folder=folder, model=folder / "model.pt", scores=folder / "scores.npy",
                         embedding=folder / "embedding.npy", maps=folder)
 
-    def run_dir(self, run: RunInfo | int) -> Path:  # TEMP until the worker uses run_files
-        return self.run_files(run).folder
-
     def run_scores(self, run: RunInfo | int) -> np.ndarray:
         """A finished run's score of every sample, in sample (idx) order; higher = more anomalous."""
         return np.load(self.run_files(run).scores, allow_pickle=False)

@@ -64,7 +64,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def load_model(store: Store, run: RunInfo, device: str = "auto") -> BaseDetector:
-    return BaseDetector.load(store.run_dir(run) / "model.pt", device=device)
+    return BaseDetector.load(store.run_files(run).model, device=device)
 
 
 def _metrics(scores: np.ndarray, truth: np.ndarray | None, y: np.ndarray) -> dict[str, Any]:
@@ -122,8 +122,7 @@ def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopF
     hyper = dict(run.params.get("hyper", {}))
     if run.parent_id is not None:
         det = load_model(store, store.run(run.parent_id), device)
-        for name, value in hyper.items():  # fine-tune settings of this click (e.g. finetune_epochs)
-            setattr(det, name, value)
+        det.set_params(**hyper)  # fine-tune settings of this click (e.g. finetune_epochs)
     else:
         det = detectors.make(run.method, device=device, **hyper)
         det.representation_ = represent.check(run.params.get("representation") or {"kind": "pixels"},
@@ -149,14 +148,12 @@ def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopF
     if should_stop is not None and should_stop():  # cancelled after the last step: save nothing
         raise TrainingStopped()
     store.report_progress(run.id, 0.92, "scoring every sample")
-    scores = det.decision_function(X)
+    scores = det.decision_scores_  # scored in eval mode at the end of fit
     Z = det.embed(X)
-    folder = store.run_dir(run)
-    folder.mkdir(parents=True, exist_ok=True)
-    det.save(folder / "model.pt")
-    np.save(folder / "scores.npy", scores)
-    np.save(folder / "embedding.npy", Z.astype(np.float32))
-    store.save_scores(run.id, scores)
+    files = store.run_files(run)
+    files.folder.mkdir(parents=True, exist_ok=True)
+    det.save(files.model)
+    store.save_scores(run.id, scores, embedding=Z)
     metrics = _metrics(scores, samples.truth, y)
     metrics.update(final_loss=losses[-1] if losses else None, train_seconds=round(time.perf_counter() - started, 2),
                    device=str(det.device_))
@@ -224,10 +221,9 @@ def project_map(store: Store, run: RunInfo, params: dict[str, Any] | None = None
     from semiad import embed
 
     params = params or default_map_params()
-    folder = store.run_dir(run)
-    cache = embed.ProjectionCache(folder)
+    cache = embed.ProjectionCache(store.run_files(run).maps)
     keys = store.samples(run.project_id)["key"].tolist()
-    Z = np.load(folder / "embedding.npy")
+    Z = store.run_embedding(run)
     if cache.get(map_version(run), "pca", None) is None:
         cache.put(map_version(run), "pca", None, embed.pca_2d(Z), ids=keys)
     done = cache.get(map_version(run), "umap", params, ids=keys)
@@ -235,7 +231,7 @@ def project_map(store: Store, run: RunInfo, params: dict[str, Any] | None = None
         return done
     init = None
     for r in reversed([r for r in store.runs(run.project_id) if r.status == "done" and r.id < run.id]):
-        init = embed.ProjectionCache(store.run_dir(r)).get(map_version(r), "umap", params, ids=keys)
+        init = embed.ProjectionCache(store.run_files(r).maps).get(map_version(r), "umap", params, ids=keys)
         if init is not None:
             break
     coords = embed.umap_2d(Z, init=init, **params)
@@ -347,14 +343,15 @@ def _warm_up_umap() -> None:
         log.exception("UMAP warm-up failed")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description="Run semiad training jobs from the store's queue.")
+def main(argv: list[str] | None = None) -> None:
+    """`semiad worker` (and `python -m state.worker`): `argv` are the worker's options."""
+    ap = argparse.ArgumentParser(prog="semiad worker", description="Run semiad training jobs from the store's queue.")
     ap.add_argument("--db", help="database URL (default: SEMIAD_DB_URL or the SQLite file in SEMIAD_HOME)")
     ap.add_argument("--home", help="workspace folder (default: SEMIAD_HOME or ./workspace)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, help="CPU threads for training (default: SEMIAD_TORCH_THREADS or "
                                                  "all cores but one)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     worker = Worker(Store(args.db, args.home), device=args.device, threads=args.threads).start()
     try:

@@ -41,7 +41,7 @@ def test_worker_fits_the_default_loop_on_cached_features_and_warm_starts(store):
     assert model.method == "fusion" and model.representation_ == SMALL
 
     # label the top 20, as an expert would, then the Retrain click's warm start
-    scores = np.load(store.run_dir(first) / "scores.npy")
+    scores = store.run_scores(first)
     table = store.samples(pid)
     for i in np.argsort(-scores)[:20]:
         store.record_label(pid, int(table["sample_id"].iloc[i]), "anomalous" if digits.truth[i] else "normal", "ann")
