@@ -58,30 +58,43 @@ def sidebar_identity() -> None:
         st.query_params["who"] = name
 
 
-def _leave_pages_directory_mode() -> None:
-    """Streamlit runs a fresh server's first requests in its old `pages/` directory mode (the page
-    script alone, without app.py, and a menu of every file in pages/) until a run has called
-    st.navigation; a reload of a page URL right after a restart would then miss app.py (no worker,
-    wrong menu). Detected per run from the registered pages (only that mode registers
-    pages/common.py); the mode is switched off and the run restarted so app.py routes to the same
-    page. AppTest runs every page in that mode by design, so it is left alone there."""
-    import sys
+# ----- navigation: every page runs inside app.py -------------------------------------------
 
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
+PAGES = (  # file in pages/, title, icon; the first is the default page
+    ("home.py", "Projects", ":material/folder_open:"),
+    ("review.py", "Review", ":material/fact_check:"),
+    ("train.py", "Train", ":material/model_training:"),
+    ("latent.py", "Latent map", ":material/scatter_plot:"),
+    ("progress.py", "Progress", ":material/monitoring:"),
+    ("export.py", "Export", ":material/download:"),
+)
+_IN_APP = "_in_app"  # session state: app.py's navigation has run in this session
 
-    if "streamlit.testing.v1.app_test" in sys.modules:
+
+def navigation(position: str = "sidebar"):
+    """The app's menu (st.navigation over PAGES); app.py runs the page it returns. Page files are
+    named by absolute path, so the menu is the same whichever script Streamlit runs as the main one."""
+    st.session_state[_IN_APP] = True
+    here = Path(__file__).resolve().parent
+    return st.navigation([st.Page(here / file, title=title, icon=icon, default=i == 0)
+                          for i, (file, title, icon) in enumerate(PAGES)], position=position)
+
+
+def _run_inside_app() -> None:
+    """A page whose session has not run app.py yet calls st.navigation and reruns, so app.py
+    routes to it. Streamlit starts a fresh server in its legacy `pages/` folder mode, where a page
+    URL runs that page's script alone (no app.py: no worker, a menu of every file in pages/),
+    until some run calls st.navigation; from then on it ignores the folder for the whole process.
+    So a reload of a page URL right after a restart goes through here once."""
+    if st.session_state.get(_IN_APP):
         return
-    ctx = get_script_run_ctx()
-    pages = ctx.pages_manager.get_pages().values() if ctx is not None else []
-    if any(str(p.get("script_path", "")).endswith("common.py") for p in pages):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    navigation(position="hidden")  # marks the session, so a page run as the main script goes on
+    st.rerun()
 
 
 def page_setup() -> tuple[Store, ProjectInfo | None]:
     """Sidebar of every page: who is labeling, the open project and its job status."""
-    _leave_pages_directory_mode()
+    _run_inside_app()
     store = get_store()
     project = current_project(store)
     with st.sidebar:

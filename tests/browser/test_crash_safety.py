@@ -2,6 +2,9 @@
 the same workspace every label is there, the run shows as interrupted, and a new retrain works."""
 from __future__ import annotations
 
+import re
+import socket
+import subprocess
 import time
 
 from browser_util import (
@@ -105,3 +108,29 @@ def test_labels_survive_a_kill_mid_training_and_the_run_shows_interrupted(server
     go(page, "Review")
     expect_counts(page, Round=2, **{"Labeled normal": 1, "Labeled anomalous": 2, "Label events": 3})
     shot(page, "crash-review-after-retrain")
+
+
+def test_a_page_link_opened_first_after_a_restart_runs_inside_the_app(server_factory, new_page):
+    """A fresh server starts in Streamlit's legacy pages/ folder mode; the first request, a reload of
+    a page URL, must still run app.py: the worker starts (it marks the dead server's run
+    interrupted) and the menu is the app's, not a list of the files in pages/."""
+    from semiad.data import load_digits
+
+    server = server_factory()
+    store = Store(home=server.home)
+    pid = store.create_project("digits", load_digits(), source="digits")
+    run_id = store.request_run(pid, "deepsad", {}, "setup")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert store.claim_next_run(f"{socket.gethostname()}:{gone.pid}").id == run_id  # its server died
+    server.start()
+    page = new_page()
+    page.goto(f"{server.url}/train?project={pid}&who=dana")
+    heading(page, "Train")
+    no_exception(page)
+    menu = page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink")
+    expect(menu).to_have_text([re.compile(f"{title}$") for title in  # after each link's icon name
+                               ("Projects", "Review", "Train", "Latent map", "Progress", "Export")])
+    expect(page.get_by_role("dialog")).to_have_count(0)  # no "page not found"
+    assert store.run(run_id).status == "interrupted"
+    shot(page, "restart-page-link")
