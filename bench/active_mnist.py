@@ -92,7 +92,8 @@ def main() -> None:
         options = {"weights": weights} if strategy == "mixed" and weights else {}
         name = strategy if not options else "mixed " + "/".join(f"{k}{v:g}" for k, v in weights.items())
         sim = simulate(pool.X, pool.truth, strategy=strategy, strategy_options=options, rounds=args.rounds,
-                       batch=args.batch, seed=args.seed, detector=det, test=test, ids=pool.ids, data_name=pool.name, test_every_round=False,
+                       batch=args.batch, seed=args.seed, detector=det, test=test, ids=pool.ids, data_name=pool.name,
+                       test_every_round=False,
                        log=lambda line, s=name: print(f"  {s:<8} {line}", flush=True))
         runs[name] = sim.rounds
         s = sim.summary

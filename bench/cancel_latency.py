@@ -7,8 +7,8 @@ Cancel button does) and polls the store every 10 ms:
   - shown_s: until the store shows the run as cancelling (what the Train page reads at once);
   - stopped_s: until the worker has stopped the fit and marked the run cancelled (target: ≤ 1 s).
 
-    python bench/cancel_latency.py                  # app-default networks, all five methods
-    python bench/cancel_latency.py --full --json bench/out/cancel_full.json
+    python -m bench.cancel_latency                  # app-default networks, all five methods
+    python -m bench.cancel_latency --full --json bench/out/cancel_full.json
 """
 from __future__ import annotations
 
@@ -21,11 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from semiad.settings import app_first_fit  # noqa: E402
-from semiad.data import load_digits  # noqa: E402
-from state.store import Store  # noqa: E402
-from state.worker import Worker  # noqa: E402
+from semiad.data import load_digits
+from semiad.settings import app_first_fit
+from state.store import Store
+from state.worker import Worker
 
 METHODS = ["deepsad", "ganomaly", "toll", "esad", "ama"]
 ENDLESS = {"deepsad": {"pretrain_epochs": 10**5, "epochs": 10**5}, "ganomaly": {"epochs": 10.0**5},

@@ -2,9 +2,9 @@
 model when nothing is changed), on the bundled digits, through the real store and worker (queue →
 fit → score every sample → save). Target (issue 12): every method within 2 minutes on a CPU.
 
-    python bench/first_fit.py                       # all five methods, the app defaults
-    python bench/first_fit.py --method toll --full  # the full-size setting (the fast toggle off)
-    python bench/first_fit.py --normal 0 1 2 3 4 5 6 7 8 --json bench/out/first_fit.json
+    python -m bench.first_fit                       # all five methods, the app defaults
+    python -m bench.first_fit --method toll --full  # the full-size setting (the fast toggle off)
+    python -m bench.first_fit --normal 0 1 2 3 4 5 6 7 8 --json bench/out/first_fit.json
 
 The worker trains with its default thread count (all cores but one; --threads to override).
 """
@@ -13,16 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from semiad.settings import app_first_fit  # noqa: E402
-from semiad.data import load_digits  # noqa: E402
-from state.store import Store  # noqa: E402
-from state.worker import Worker  # noqa: E402
+from semiad.data import load_digits
+from semiad.settings import app_first_fit
+from state.store import Store
+from state.worker import Worker
 
 METHODS = ["deepsad", "ganomaly", "toll", "esad", "ama"]
 

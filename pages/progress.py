@@ -8,8 +8,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages.common import require_project
-from semiad.settings import display_name
 from semiad import metrics
+from semiad.settings import display_name
 
 store, project = require_project()
 pid = project.id

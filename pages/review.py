@@ -23,10 +23,10 @@ from pages.common import (
     sample_thumbnail,
     samples_of,
 )
-from semiad.settings import display_name
 from pages.review_card import apply_requests, review_card
 from semiad import query
 from semiad.data import encode_png
+from semiad.settings import display_name
 from state.ranking import next_batch, ranked_rows
 from state.store import Store
 

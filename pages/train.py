@@ -12,7 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import annotator, require_project, run_label, samples_of
-from semiad import defaults as data_defaults, represent
+from semiad import defaults as data_defaults
+from semiad import represent
 from semiad.settings import available, default_fast, default_hyper, display_name, fast_setting, params_of
 from state.store import JobBusy, StoreError
 from state.worker import AUTO_RETRAIN, labels_since

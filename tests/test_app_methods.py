@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from semiad.settings import display_name
 from semiad.data import load_digits
+from semiad.settings import display_name
 from state.store import Store
 from tests.test_app import home, open_app, review_cards, wait_for  # noqa: F401  (home is a fixture)
 
