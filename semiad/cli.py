@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import os
 import sys
 from pathlib import Path
@@ -42,7 +41,8 @@ def load_dataset(args: argparse.Namespace) -> Any:
     from semiad import data
 
     if args.data in ("digits", ""):
-        return data.load_digits(normal=args.normal, anomaly_fraction=args.anomaly_fraction, seed=getattr(args, "seed", 0))
+        return data.load_digits(normal=args.normal, anomaly_fraction=args.anomaly_fraction,
+                                seed=getattr(args, "seed", 0))
     path = Path(args.data)
     if path.is_dir() and any(path.glob("*-images-idx3-ubyte*")):
         return data.load_mnist(path, normal=args.normal, split=args.split, anomaly_fraction=args.anomaly_fraction,
@@ -135,7 +135,8 @@ def add_simulate(subparsers: Any) -> None:
     g.add_argument("--strategy", default="top", choices=list(query.STRATEGIES), help="query strategy (default top)")
     g.add_argument("--rounds", type=int, default=10, help="labeling rounds (default 10)")
     g.add_argument("--batch", type=int, default=20, help="labels per round (default 20)")
-    g.add_argument("--contamination", type=float, default=0.1, help="expected anomaly share, for boundary (default 0.1)")
+    g.add_argument("--contamination", type=float, default=0.1,
+                   help="expected anomaly share, for boundary (default 0.1)")
     g.add_argument("--mix", nargs="+", default=[], metavar="STRATEGY=WEIGHT",
                    help="weights of the mixed strategy (default top=0.7 diverse=0.2 random=0.1)")
     g.add_argument("--seed", type=int, default=0)
@@ -221,7 +222,8 @@ def add_fit(subparsers: Any) -> None:
                                           "settings) and save the model, which remembers its representation.")
     add_data_options(p)
     add_detector_options(p)
-    p.add_argument("--labels", type=Path, help="CSV with id and label columns (normal/anomalous), e.g. the app's export")
+    p.add_argument("--labels", type=Path,
+                   help="CSV with id and label columns (normal/anomalous), e.g. the app's export")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
     p.set_defaults(func=run_fit)
