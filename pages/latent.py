@@ -1,11 +1,10 @@
 """Latent map: the model's latent space in 2-D; lasso a group, look at it, label it in one go.
 
-PCA is drawn at once; the UMAP map (computed by the worker after each run, or in the background
-here for other parameters) replaces it when ready. Coordinates are cached per run.
+PCA is drawn at once; the UMAP map replaces it when ready: the worker computes it after each run
+with the default settings, and for other settings when this page asks the store for it. Coordinates
+are cached per run.
 """
 from __future__ import annotations
-
-import threading
 
 import streamlit as st
 
@@ -13,7 +12,7 @@ from pages.common import annotator, maps_enabled, require_project, sample_thumbn
 from semiad import embed
 from semiad.latent_plot import center_position, scatter_figure, selected_ids
 from state.store import StoreError
-from state.worker import default_map_params, map_version, project_map
+from state.worker import default_map_params, map_version
 
 MAX_GRID = 120  # selected samples shown as pictures
 
@@ -24,35 +23,6 @@ run = store.latest_done_run(pid)
 if run is None:
     st.info("The map appears after the first training run.")
     st.stop()
-
-
-class MapJob:
-    """A UMAP map computed in a daemon thread (a server shutdown never waits for it)."""
-
-    def __init__(self, *args) -> None:
-        self.error: Exception | None = None
-        self.thread = threading.Thread(target=self._run, args=args, name="semiad-map", daemon=True)
-        self.thread.start()
-
-    def _run(self, *args) -> None:
-        try:
-            with _map_lock():  # one map at a time per server: UMAP takes every core
-                project_map(*args)
-        except Exception as e:  # shown on the page
-            self.error = e
-
-    def done(self) -> bool:
-        return not self.thread.is_alive()
-
-
-@st.cache_resource(show_spinner=False)
-def _map_lock() -> threading.Lock:
-    return threading.Lock()
-
-
-@st.cache_resource(show_spinner=False)
-def _map_jobs() -> dict[tuple, MapJob]:
-    return {}
 
 
 samples = samples_of(store, pid)
@@ -72,33 +42,41 @@ with st.expander("Map settings"):
                                  help=embed.UMAP_PARAMS["metric"]["help"]),
     }
 
+
+def wait_for_umap(params: dict) -> None:
+    """Ask the worker for the UMAP map with these settings (once), say how it goes, and rerun the
+    page when it is done."""
+    job = store.latest_map_request(run.id, params)
+    if job is None:
+        job = store.map_request(store.request_map(run.id, params))
+    if job.status == "done" and cache.get(map_version(run), "umap", params, ids=keys) is not None:
+        st.rerun()  # finished since this run read the cache
+    if not job.active:  # failed, or done but its file does not match the samples
+        why = job.error or "its file is missing or does not match the samples"
+        st.warning(f"The UMAP map could not be computed ({why}); showing PCA.")
+        st.button("Compute the UMAP map again", key="map_retry", on_click=store.request_map, args=(run.id, params))
+        return
+    st.caption("Showing the PCA map while the worker computes UMAP (it replaces it when ready).")
+
+    @st.fragment(run_every=2.0)
+    def poll() -> None:
+        if not store.map_request(job.id).active:
+            st.rerun(scope="app")
+
+    poll()
+
+
 coords = cache.get(map_version(run), "umap", params, ids=keys)
 kind = "UMAP"
-if coords is None and not maps_enabled():
-    coords = embed.pca_2d(store.run_embedding(run))
+if coords is None:
     kind = "PCA"
-    st.caption("UMAP maps are switched off on this server (SEMIAD_MAPS=0): showing PCA.")
-elif coords is None:
-    jobs = _map_jobs()
-    job_key = (store.url, run.id, tuple(sorted(params.items())))
-    if job_key not in jobs or (jobs[job_key].done() and jobs[job_key].error is not None):
-        jobs[job_key] = MapJob(store, run, params)
-    failed = jobs[job_key].done() and jobs[job_key].error is not None
     coords = cache.get(map_version(run), "pca", None, ids=keys)
     if coords is None:
         coords = embed.pca_2d(store.run_embedding(run))
-    kind = "PCA"
-    if failed:
-        st.warning(f"The UMAP map could not be computed ({jobs[job_key].error}); showing PCA.")
+    if maps_enabled():
+        wait_for_umap(params)
     else:
-        st.caption("Showing the PCA map while UMAP is computed in the background (it replaces it when ready).")
-
-        @st.fragment(run_every=2.0)
-        def _wait_for_umap() -> None:
-            if jobs[job_key].done():
-                st.rerun(scope="app")
-
-        _wait_for_umap()
+        st.caption("UMAP maps are switched off on this server (SEMIAD_MAPS=0): showing PCA.")
 
 options = ["score", "label"] + (["truth"] if samples.truth is not None else [])
 names = {"score": "anomaly score", "label": "current label", "truth": "ground truth"}

@@ -112,6 +112,24 @@ class Run(Base):
     __table_args__ = (Index("ix_runs_project_status", "project_id", "status"),)
 
 
+class MapRequest(Base):
+    """A 2-D map of a run's latent space with chosen UMAP settings: asked for by a page, computed
+    by the worker; the coordinates are written to the run's files (semiad.embed.ProjectionCache)."""
+
+    __tablename__ = "map_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    params: Mapped[str] = mapped_column(Text)  # JSON UMAP settings, keys sorted
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    __table_args__ = (Index("ix_map_requests_status", "status", "id"),
+                      Index("ix_map_requests_run_params", "run_id", "params"))
+
+
 class Score(Base):
     __tablename__ = "scores"
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)

@@ -32,6 +32,7 @@ from state.models import (
     LabelEvent,
     LabelRequest,
     LabelVote,
+    MapRequest,
     Project,
     ProjectSetting,
     Run,
@@ -105,6 +106,25 @@ class RunInfo:
             return False
         beat = self.heartbeat_at or self.started_at or self.created_at
         return _aware(beat) < utcnow() - STALE_AFTER
+
+
+@dataclass(frozen=True)
+class MapInfo:
+    """A requested UMAP map of a run (`Store.request_map`); its coordinates are in the run's files."""
+
+    id: int
+    run_id: int
+    params: dict
+    status: str  # queued | running | done | failed
+    error: str | None
+    worker: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
 
 
 @dataclass(frozen=True)
@@ -656,9 +676,7 @@ class Store:
         done = []
         with self.session() as s:
             for run in s.scalars(select(Run).where(Run.status == "running")).all():
-                owner_host, _, pid = (run.worker or "").rpartition(":")
-                dead = owner_host == host and pid.isdigit() and not _pid_alive(int(pid))
-                if dead or self._info(run).stale:
+                if _dead_worker(run.worker, host) or self._info(run).stale:
                     self._interrupt(s, run)
                     done.append(run.id)
             s.commit()
@@ -698,6 +716,73 @@ class Store:
         return RunInfo(r.id, r.project_id, r.method, json.loads(r.params), r.parent_id, r.status, r.progress,
                        r.message, json.loads(r.metrics), r.error, r.round, r.n_labels, r.requested_by, r.worker,
                        r.created_at, r.started_at, r.heartbeat_at, r.finished_at, bool(r.cancel_requested))
+
+    # ----- maps ------------------------------------------------------------------------------
+    def request_map(self, run_id: int, params: dict[str, Any]) -> int:
+        """Ask the worker for a UMAP map of a run with these settings; returns the request's id
+        (the one already queued or running for the same run and settings, if there is one)."""
+        key = json.dumps(params, sort_keys=True)
+        with self.session() as s:
+            active = s.scalar(select(MapRequest.id).where(MapRequest.run_id == run_id, MapRequest.params == key,
+                                                          MapRequest.status.in_(ACTIVE)).limit(1))
+            if active is not None:
+                return active
+            job = MapRequest(run_id=run_id, params=key, status="queued")
+            s.add(job)
+            s.commit()
+            return job.id
+
+    def map_request(self, map_id: int) -> MapInfo:
+        with self.session() as s:
+            job = s.get(MapRequest, map_id)
+            if job is None:
+                raise StoreError(f"no map request {map_id}")
+            return self._map_info(job)
+
+    def latest_map_request(self, run_id: int, params: dict[str, Any]) -> MapInfo | None:
+        """The newest request for this run's map with these settings, or None."""
+        with self.session() as s:
+            job = s.scalars(select(MapRequest).where(MapRequest.run_id == run_id,
+                                                     MapRequest.params == json.dumps(params, sort_keys=True))
+                            .order_by(MapRequest.id.desc()).limit(1)).first()
+            return self._map_info(job) if job is not None else None
+
+    def claim_next_map(self, worker: str) -> MapInfo | None:
+        """Atomically move the oldest queued map request to running for this worker."""
+        with self.session() as s:
+            job = s.scalars(select(MapRequest).where(MapRequest.status == "queued").order_by(MapRequest.id)
+                            .limit(1).with_for_update(skip_locked=True)).first()
+            if job is None:
+                return None
+            claimed = s.execute(update(MapRequest).where(MapRequest.id == job.id, MapRequest.status == "queued")
+                                .values(status="running", worker=worker, started_at=utcnow())).rowcount
+            s.commit()
+            return self.map_request(job.id) if claimed else None
+
+    def finish_map(self, map_id: int, error: str | None = None) -> None:
+        """The worker is done with a map request: done, or failed with `error`."""
+        with self.session() as s:
+            s.execute(update(MapRequest).where(MapRequest.id == map_id).values(
+                status="failed" if error else "done", error=error, finished_at=utcnow()))
+            s.commit()
+
+    def requeue_dead_maps(self, host: str | None = None) -> list[int]:
+        """Queue again the maps that were being computed by a worker that is gone (a dead pid on this
+        host); called when a worker starts."""
+        host = host or socket.gethostname()
+        with self.session() as s:
+            dead = [job.id for job in s.scalars(select(MapRequest).where(MapRequest.status == "running"))
+                    if _dead_worker(job.worker, host)]
+            if dead:
+                s.execute(update(MapRequest).where(MapRequest.id.in_(dead), MapRequest.status == "running")
+                          .values(status="queued", worker=None, started_at=None))
+                s.commit()
+        return dead
+
+    @staticmethod
+    def _map_info(m: MapRequest) -> MapInfo:
+        return MapInfo(m.id, m.run_id, json.loads(m.params), m.status, m.error, m.worker, m.created_at,
+                       m.started_at, m.finished_at)
 
     # ----- scores ----------------------------------------------------------------------------
     def save_scores(self, run_id: int, scores: np.ndarray, embedding: np.ndarray | None = None) -> None:
@@ -748,6 +833,12 @@ def _upsert_votes(s: Session, rows: list[dict]) -> None:
         s.execute(delete(LabelVote).where(LabelVote.sample_id == row["sample_id"],
                                           LabelVote.annotator == row["annotator"]))
     s.execute(insert(LabelVote), rows)
+
+
+def _dead_worker(worker: str | None, host: str) -> bool:
+    """Whether a job's worker ("host:pid") was a process on this host that is gone."""
+    owner_host, _, pid = (worker or "").rpartition(":")
+    return owner_host == host and pid.isdigit() and not _pid_alive(int(pid))
 
 
 def _pid_alive(pid: int) -> bool:

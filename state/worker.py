@@ -1,4 +1,5 @@
-"""The job worker: takes queued runs from the store, trains, scores, projects, writes results.
+"""The job worker: takes queued runs from the store, trains, scores, projects, writes results; and
+the UMAP maps the Latent map page asks for (`Store.request_map`), when no run is queued.
 
 One worker thread per app server (started by app.py), or its own process against the same
 database (`python -m state.worker`), e.g. on a GPU machine. Pages never train; they queue a run
@@ -259,6 +260,9 @@ class Worker:
         interrupted = self.store.interrupt_dead_runs()
         if interrupted:
             log.warning("marked runs %s as interrupted", interrupted)
+        requeued = self.store.requeue_dead_maps()
+        if requeued:
+            log.warning("queued the maps %s again", requeued)
         self._thread = threading.Thread(target=self._loop, name="semiad-worker", daemon=True)
         self._thread.start()
         Worker.running.add(self)
@@ -305,10 +309,11 @@ class Worker:
                 log.exception("cancel poll or heartbeat for run %s failed", run_id)
 
     def run_once(self) -> bool:
-        """Run the next queued job, if any; returns whether there was one."""
+        """Run the next queued job, if any: a training run, else (with maps on) a requested map;
+        returns whether there was one."""
         run = self.store.claim_next_run(self.name)
         if run is None:
-            return False
+            return self.maps and self.map_once()
         log.info("run %s: %s on project %s", run.id, run.method, run.project_id)
         beating, cancel = threading.Event(), threading.Event()
         threading.Thread(target=self._watch, args=(run.id, beating, cancel), name="semiad-heartbeat",
@@ -326,11 +331,23 @@ class Worker:
             return True
         finally:
             beating.set()
-        if self.maps:
-            try:
-                project_map(self.store, self.store.run(run.id))
-            except Exception:
-                log.exception("map for run %s failed", run.id)
+        if self.maps:  # the new model's map with the default settings: the next job, unless a run is queued
+            self.store.request_map(run.id, default_map_params())
+        return True
+
+    def map_once(self) -> bool:
+        """Compute the next requested map, if any (`project_map`); returns whether there was one."""
+        job = self.store.claim_next_map(self.name)
+        if job is None:
+            return False
+        log.info("map %s of run %s: %s", job.id, job.run_id, job.params)
+        try:
+            project_map(self.store, self.store.run(job.run_id), job.params)
+        except Exception as e:
+            log.exception("map %s of run %s failed", job.id, job.run_id)
+            self.store.finish_map(job.id, error="".join(traceback.format_exception_only(e)).strip())
+        else:
+            self.store.finish_map(job.id)
         return True
 
 

@@ -1,6 +1,9 @@
 """The Latent map page: a lasso selection (injected as Streamlit would report it) labels samples."""
 from __future__ import annotations
 
+import socket
+import subprocess
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -57,3 +60,36 @@ def test_umap_map_is_cached_per_run_and_recomputed_after_a_new_run(home):  # noq
     assert newer.get(map_version(run2), "umap", params, ids=keys) is None
     second = project_map(store, run2, params)  # seeded with run 1's layout
     assert second.shape == (198, 2) and not np.array_equal(first, second)
+
+
+def test_a_map_the_page_asks_for_is_computed_by_the_worker(home, monkeypatch):  # noqa: F811
+    store, pid = trained_project(home)
+    run = store.latest_done_run(pid)
+    at = open_app(pid, "pages/latent.py")  # the app's worker has maps off: it leaves map requests alone
+    monkeypatch.setenv("SEMIAD_MAPS", "1")
+    at.number_input[0].set_value(5).run()  # neighbours: settings the worker has no map for
+    params = {**default_map_params(), "n_neighbors": 5}
+    assert not at.exception
+    assert any("worker computes UMAP" in c.value for c in at.caption)
+    job = store.latest_map_request(run.id, params)
+    assert job is not None and job.status == "queued"
+    at.run()
+    assert store.latest_map_request(run.id, params).id == job.id  # asked once, not at every rerun
+    assert Worker(store).map_once()  # what the worker loop does when no run is queued
+    assert store.map_request(job.id).status == "done" and not Worker(store).map_once()
+    keys = store.samples(pid)["key"].tolist()
+    assert embed.ProjectionCache(store.run_files(run).maps).get(map_version(run), "umap", params, ids=keys) is not None
+    at.run()
+    assert not at.exception
+    assert any(c.value.startswith(f"UMAP of round {run.round}") for c in at.caption)
+
+
+def test_a_map_left_running_by_a_dead_worker_is_queued_again(home):  # noqa: F811
+    store, pid = trained_project(home)
+    run = store.latest_done_run(pid)
+    first = store.request_map(run.id, default_map_params())
+    assert store.request_map(run.id, default_map_params()) == first  # the same map is queued once
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert store.claim_next_map(f"{socket.gethostname()}:{gone.pid}").id == first
+    assert store.requeue_dead_maps() == [first] and store.map_request(first).status == "queued"
