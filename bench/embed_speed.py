@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -19,19 +18,10 @@ import numpy as np
 import torch
 
 from bench.protocols import mnist, semisupervised_setting
+from bench.report import cpu_name, write_json
 from semiad.detectors import DeepSAD
 from semiad.embed import pca_2d, umap_2d, warm_up
 from semiad.latent_plot import center_position, scatter_figure
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def latent_vectors(epochs: tuple[int, int], seed: int,
@@ -194,9 +184,7 @@ def main() -> None:
               "total_s": round(time.perf_counter() - t_import, 1)}
     print(f"\nwarm-up {result['warm_up_s']} s; device {result['device']}; load average at the end "
           f"{result['load_avg_1min_end']} on {result['cpu_count']} CPUs (shared machine); total {result['total_s']} s")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1))
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.report import cpu_name, write_json
 from semiad import features as fe
 from semiad.metrics import roc_auc
 
@@ -40,14 +39,6 @@ def cifar() -> tuple[np.ndarray, np.ndarray]:
     """(N×3×32×32 float32 in [0,1], labels) of the CIFAR-10 subset."""
     with np.load(CIFAR) as d:
         return d["images"].transpose(0, 3, 1, 2).astype(np.float32) / 255.0, d["labels"].astype(np.int64)
-
-
-def cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 _plain: dict[str, torch.nn.Module] = {}
@@ -210,9 +201,7 @@ def main() -> None:
             g = result["quality"]["agreement_4000"]
             print(f"agreement on all 4000: cosine min {g['cosine_min']:.4f}, 1st percentile {g['cosine_p01']:.4f}, "
                   f"median {g['cosine_median']:.5f}; share > 0.99: {g['share_cosine_over_0_99']:.3f}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1))
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.report import cpu_name
 from semiad.data import load_mnist
 from state.store import Store
 from state.worker import Worker
@@ -67,16 +67,6 @@ def build(home: Path, data: Path, method: str) -> tuple[int, dict]:
     info["method"] = store.latest_done_run(pid).method
     store.close()
     return pid, info
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def free_port() -> int:

@@ -7,27 +7,18 @@ import os
 import streamlit as st
 
 from pages.common import annotator, require_project
-from state.transfer import (
-    TransferError,
-    copy_originals,
-    current_labels,
-    history,
-    import_labels,
-    read_labels,
-    to_csv,
-    to_json,
-)
+from state import transfer
 
 store, project = require_project()
 st.title("Export")
-labels = current_labels(store, project.id)
-events = history(store, project.id)
+labels = transfer.current_labels(store, project.id)
+events = transfer.history(store, project.id)
 st.caption(f"{len(labels)} labeled samples, {len(events)} label events.")
 c = st.columns(4)
-c[0].download_button("Labels (CSV)", to_csv(labels), f"{project.name}-labels.csv", "text/csv")
-c[1].download_button("Labels (JSON)", to_json(labels), f"{project.name}-labels.json", "application/json")
-c[2].download_button("Full history (CSV)", to_csv(events), f"{project.name}-events.csv", "text/csv")
-c[3].download_button("Full history (JSON)", to_json(events), f"{project.name}-events.json", "application/json")
+c[0].download_button("Labels (CSV)", transfer.to_csv(labels), f"{project.name}-labels.csv", "text/csv")
+c[1].download_button("Labels (JSON)", transfer.to_json(labels), f"{project.name}-labels.json", "application/json")
+c[2].download_button("Full history (CSV)", transfer.to_csv(events), f"{project.name}-events.csv", "text/csv")
+c[3].download_button("Full history (JSON)", transfer.to_json(events), f"{project.name}-events.json", "application/json")
 st.dataframe(labels, hide_index=True)
 
 if store.samples(project.id)["path"].notna().any():  # only image folders keep their original files
@@ -37,8 +28,8 @@ if store.samples(project.id)["path"].notna().any():  # only image folders keep t
                          key="copy_dest", help=f"Confined to {root}" if root else None)
     if st.button("Copy originals", key="copy_go", disabled=not dest.strip()):
         try:
-            report = copy_originals(store, project.id, dest.strip(), root=root)
-        except TransferError as e:
+            report = transfer.copy_originals(store, project.id, dest.strip(), root=root)
+        except transfer.TransferError as e:
             st.error(str(e))
         else:
             st.success(f"Copied {len(report.copied)} file(s) into {report.folder}.")
@@ -54,8 +45,9 @@ if upload is not None and st.button("Import", key="import_go", type="primary"):
         st.warning("Enter your name in the sidebar first: it is stored with every label.")
     else:
         try:
-            report = import_labels(store, project.id, read_labels(upload.getvalue(), upload.name), annotator())
-        except TransferError as e:
+            given = transfer.read_labels(upload.getvalue(), upload.name)
+            report = transfer.import_labels(store, project.id, given, annotator())
+        except transfer.TransferError as e:
             st.error(str(e))
         else:
             (st.warning if report.unknown or report.bad else st.success)(report.summary())

@@ -164,9 +164,23 @@ def _find(folder: Path, stem: str) -> Path:
 
 # ----- a folder of images ---------------------------------------------------------------------
 
+def _upright_8bit(im):
+    """A PIL image read, turned as its EXIF orientation says, 16-bit and float images scaled to
+    8 bits (the modes a browser and the models take)."""
+    from PIL import Image, ImageOps
+
+    im.load()
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float32)
+        hi = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
+        im = Image.fromarray(np.clip(a / hi * 255.0, 0, 255).astype(np.uint8))
+    return im
+
+
 def _read_image(path: Path, size: int, color: bool) -> np.ndarray:
     """One image as C×size×size float32 in [0,1]; raises DataError with the reason."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     if path.stat().st_size == 0:
         raise DataError("empty file")
@@ -174,12 +188,7 @@ def _read_image(path: Path, size: int, color: bool) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                im.load()
-                im = ImageOps.exif_transpose(im)
-                if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                    a = np.asarray(im, dtype=np.float32)
-                    hi = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
-                    im = Image.fromarray(np.clip(a / hi * 255.0, 0, 255).astype(np.uint8))
+                im = _upright_8bit(im)
                 if im.mode in ("RGBA", "LA", "P", "PA"):
                     im = im.convert("RGBA")
                     background = Image.new("RGBA", im.size, (255, 255, 255, 255))
@@ -434,12 +443,7 @@ def picture_of_file(path: str | Path, max_px: int | None = None,
                 suffix = path.suffix.lower()
                 if max_px is None and suffix in BROWSER_TYPES and path.stat().st_size <= max_bytes:
                     return path.read_bytes(), BROWSER_TYPES[suffix], size
-                im.load()
-                im = ImageOps.exif_transpose(im)
-                if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                    a = np.asarray(im, dtype=np.float32)
-                    hi = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
-                    im = Image.fromarray(np.clip(a / hi * 255.0, 0, 255).astype(np.uint8))
+                im = _upright_8bit(im)
                 alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
                 im = im.convert("RGBA" if alpha else ("L" if im.mode in ("L", "1") else "RGB"))
                 if max_px is not None and max(im.size) > max_px:

@@ -265,10 +265,7 @@ class Store:
 
     def project(self, project_id: int) -> ProjectInfo:
         with self.session() as s:
-            p = s.get(Project, project_id)
-            if p is None:
-                raise StoreError(f"no project {project_id}")
-            return self._project_info(p)
+            return self._project_info(_get(s, Project, project_id, "project"))
 
     @staticmethod
     def _project_info(p: Project) -> ProjectInfo:
@@ -690,10 +687,7 @@ class Store:
 
     def run(self, run_id: int) -> RunInfo:
         with self.session() as s:
-            run = s.get(Run, run_id)
-            if run is None:
-                raise StoreError(f"no run {run_id}")
-            return self._info(run)
+            return self._info(_get(s, Run, run_id, "run"))
 
     def runs(self, project_id: int) -> list[RunInfo]:
         with self.session() as s:
@@ -734,10 +728,7 @@ class Store:
 
     def map_request(self, map_id: int) -> MapInfo:
         with self.session() as s:
-            job = s.get(MapRequest, map_id)
-            if job is None:
-                raise StoreError(f"no map request {map_id}")
-            return self._map_info(job)
+            return self._map_info(_get(s, MapRequest, map_id, "map request"))
 
     def latest_map_request(self, run_id: int, params: dict[str, Any]) -> MapInfo | None:
         """The newest request for this run's map with these settings, or None."""
@@ -817,6 +808,14 @@ class Store:
                              .join(Score, Score.sample_id == Sample.id).where(Score.run_id == run_id)
                              .order_by(Sample.idx)).all()
         return pd.DataFrame(rows, columns=["sample_id", "idx", "key", "label", "truth", "score"])
+
+
+def _get(s: Session, table: type, key: int, what: str) -> Any:
+    """The row of `table` with this primary key; StoreError("no <what> <key>") if there is none."""
+    row = s.get(table, key)
+    if row is None:
+        raise StoreError(f"no {what} {key}")
+    return row
 
 
 def _upsert_votes(s: Session, rows: list[dict]) -> None:
