@@ -69,12 +69,11 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_detector_options(p: argparse.ArgumentParser) -> None:
-    from semiad.detectors import ALL
-
     from semiad import defaults
+    from semiad.detectors import registry
 
     g = p.add_argument_group("detector")
-    g.add_argument("--method", default=defaults.DEFAULT_METHOD, choices=[c.method for c in ALL],
+    g.add_argument("--method", default=defaults.DEFAULT_METHOD, choices=list(registry()),
                    help=f"detector (default {defaults.DEFAULT_METHOD}, the app's default loop)")
     g.add_argument("--representation", default="auto", choices=["auto", "pixels", "features"],
                    help="what the detector sees: auto = the app's default for the data and method (pretrained "
@@ -107,7 +106,7 @@ def detector_params(args: argparse.Namespace, samples: Any, rep: dict[str, Any],
     import inspect
 
     from semiad import defaults
-    from semiad.detectors.base import registry
+    from semiad.detectors import registry
 
     params = defaults.method_params(args.method, samples.kind, rep, n_samples=len(samples),
                                     input_shape=tuple(inputs.shape[1:]))

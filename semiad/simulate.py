@@ -25,8 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from semiad import metrics, query
-from semiad.detectors import BaseDetector, make
-from semiad.detectors.base import registry
+from semiad.detectors import BaseDetector, make, registry
 
 
 @dataclass

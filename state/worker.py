@@ -123,8 +123,7 @@ def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopF
     hyper = dict(run.params.get("hyper", {}))
     if run.parent_id is not None:
         det = load_model(store, store.run(run.parent_id), device)
-        for name, value in hyper.items():  # fine-tune settings of this click (e.g. finetune_epochs)
-            setattr(det, name, value)
+        det.set_params(**hyper)  # fine-tune settings of this click (e.g. finetune_epochs)
     else:
         det = detectors.make(run.method, device=device, **hyper)
         det.representation_ = represent.check(run.params.get("representation") or {"kind": "pixels"},
@@ -150,7 +149,7 @@ def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopF
     if should_stop is not None and should_stop():  # cancelled after the last step: save nothing
         raise TrainingStopped()
     store.report_progress(run.id, 0.92, "scoring every sample")
-    scores = det.decision_function(X)
+    scores = det.decision_scores_  # scored in eval mode at the end of fit
     Z = det.embed(X)
     files = store.run_files(run)
     files.folder.mkdir(parents=True, exist_ok=True)

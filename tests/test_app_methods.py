@@ -14,7 +14,7 @@ WAIT_S = 600  # generous: seconds on an idle machine, minutes on a loaded shared
 
 # per method: the tiny first-fit settings, the fine-tune setting, and whether it has a FAST toggle
 TINY = {
-    "toll": ({"iters": 2, "beta": 500.0}, {"finetune_iters": 1}, True),
+    "toll": ({"steps": 2, "beta": 500.0}, {"finetune_steps": 1}, True),
     "esad": ({"epochs": 1}, {"finetune_epochs": 1}, False),
     "ama": ({"epochs": 1}, {"finetune_epochs": 1}, True),
 }

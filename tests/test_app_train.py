@@ -45,16 +45,16 @@ def test_cpu_friendly_first_fit_defaults_keep_the_full_choice():
 
     assert [m for m in ("deepsad", "ganomaly", "toll", "esad", "ama") if default_fast(m)] == ["toll", "ama"]
     toll = app_first_fit("toll", "image", 198, (1, 28, 28))
-    assert toll["fast"] and toll["hyper"]["width"] == 16 and toll["hyper"]["iters"] == 51  # 10,000 samples / 198
+    assert toll["fast"] and toll["hyper"]["width"] == 16 and toll["hyper"]["steps"] == 51  # 10,000 samples / 198
     assert toll["hyper"]["beta"] == 1000.0  # the paper's β is untouched
     full = app_first_fit("toll", "image", 198, (1, 28, 28), fast=False)
     assert not full["fast"] and "width" not in full["hyper"]  # the full-size nets stay one toggle away
     assert app_first_fit("ama", "image", 198)["hyper"] == {**default_hyper("ama", "image", 198), **fast_setting("ama")}
     assert default_hyper("ama", "image", 198)["epochs"] == 8 and default_hyper("ganomaly", "image", 198)["epochs"] == 15
     # larger pools: proportionally fewer passes; tables keep the methods' defaults
-    assert default_hyper("toll", "image", 1800)["iters"] == 10 and default_hyper("ama", "image", 1800)["epochs"] == 1
+    assert default_hyper("toll", "image", 1800)["steps"] == 10 and default_hyper("ama", "image", 1800)["epochs"] == 1
     assert default_hyper("ganomaly", "image", 1800)["epochs"] == 1.67
-    assert default_hyper("toll", "tabular", 500, (20,))["iters"] == 300
+    assert default_hyper("toll", "tabular", 500, (20,))["steps"] == 300
 
 
 def test_the_train_page_starts_toll_with_the_fast_setting_and_the_budgeted_iterations(home):  # noqa: F811
@@ -66,6 +66,6 @@ def test_the_train_page_starts_toll_with_the_fast_setting_and_the_budgeted_itera
     at = open_app(pid, "pages/train.py")
     at.selectbox(key="train_method").set_value("toll").run()
     assert at.toggle(key="fast-toll").value is True
-    assert at.number_input(key="hp-toll-iters").value == 51
+    assert at.number_input(key="hp-toll-steps").value == 51
     at.selectbox(key="train_method").set_value("ganomaly").run()
     assert at.toggle(key="fast-ganomaly").value is False

@@ -1,8 +1,18 @@
-"""What every detector shares: device, seeding, input scaling, batching, progress, save/load.
+"""What every detector shares: device, seeding, input scaling, batching, the training loops, progress
+and stop checks, optimizer state in save/load, pool resizing, parameters and the app settings it
+declares, and the scikit-learn / PyOD vocabulary (`contamination`, `decision_scores_`, `threshold_`,
+`predict`).
 
-A method module only says what makes it different: its networks, its loss and its training
-loop (`_build`, `_fit`, `_score`, `_embed`). Labels follow Deep SAD's semi-targets:
-+1 labeled normal, -1 labeled anomaly, 0 unlabeled. Scores: higher = more anomalous.
+A method module only says what makes it different: its networks and loss wiring (`_build`), one
+training step and how its phases are run (`_fit`, using `_run_epochs` / `_run_steps`), the score and the
+embedding (`_score`, `_embed`). Labels follow Deep SAD's semi-targets: +1 labeled normal, -1 labeled
+anomaly, 0 unlabeled. Scores: higher = more anomalous.
+
+Training length has two words, each with one meaning: `epochs` (shuffled passes over the training
+pool) and `steps` (optimizer updates, one batch each). Deep SAD, ESAD and AMA count epochs (their
+papers' schedules); GANomaly counts epochs and takes an optional fixed `steps`; Toll counts steps
+(the official code's `niter`). Toll's former names `iters` / `finetune_iters` are still accepted
+(`RENAMED`) because saved runs and model files carry them.
 """
 from __future__ import annotations
 
@@ -13,10 +23,11 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -32,6 +43,21 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
+StepFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One setting a detector shows in the app (Train page) and the CLI's defaults."""
+
+    name: str  # the constructor argument
+    label: str
+    default: Any
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    warm: bool = False  # also adjustable for a warm-start retrain
+    options: tuple[str, ...] = ()  # the choices of a text setting
 StopFn = Callable[[], bool]
 
 
@@ -127,7 +153,8 @@ def training_autocast(device: torch.device, precision: str) -> contextlib.Abstra
     raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
 
 
-def batch_slices(n: int, batch_size: int, generator: torch.Generator | None, shuffle: bool) -> list[torch.Tensor | slice]:
+def batch_slices(n: int, batch_size: int, generator: torch.Generator | None,
+                 shuffle: bool) -> list[torch.Tensor | slice]:
     """Index batches for one epoch over a resident tensor (no DataLoader).
 
     drop_last only when there are at least two full batches, so a small pool still trains
@@ -146,23 +173,64 @@ def batch_slices(n: int, batch_size: int, generator: torch.Generator | None, shu
     return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def step_batches(n: int, batch_size: int, steps: int, generator: torch.Generator) -> Iterator[torch.Tensor | slice]:
+    """`steps` index batches: consecutive shuffled epochs (`batch_slices`), the last one cut short."""
+    done = 0
+    while done < steps:
+        for idx in batch_slices(n, batch_size, generator, shuffle=True):
+            if done == steps:
+                return
+            done += 1
+            yield idx
+
+
+def training_length(epochs: float, steps: int | None, steps_per_epoch: int) -> int:
+    """Steps a fit runs: `steps` when set, else round(epochs × steps per epoch); at least one."""
+    if steps is not None:
+        return max(int(steps), 1)
+    return max(round(epochs * steps_per_epoch), 1)
+
+
 class RefusedModelFile(ValueError, pickle.UnpicklingError):
     """A model file that holds more than weights (a pickle with objects or code); the message names it."""
 
 
 class BaseDetector:
-    """Shared machinery; subclasses set `method`, `input_range` and the four hooks."""
+    """Shared machinery; subclasses set `method`, `input_range`, their app settings and the hooks.
+
+    What a detector declares for the app (semiad/settings.py only reads it): `display_name`,
+    `app_settings` (the Params the Train page shows), `FAST` (narrower nets / fewer steps for CPU
+    users) and `fast_by_default`, and `app_defaults(...)`, its defaults for a data set's kind, pool
+    size and input shape.
+
+    `contamination` (PyOD's meaning: the expected share of anomalies, in (0, 0.5]) sets `threshold_`,
+    the score above which `predict` says anomalous; `decision_scores_` are the training samples' scores.
+    """
 
     method: ClassVar[str] = "base"
     # Images arrive in [0,1]; tabular columns are scaled per method, fit once on the first pool.
     input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    display_name: ClassVar[str] = ""
+    app_settings: ClassVar[tuple[Param, ...]] = ()
+    FAST: ClassVar[dict[str, Any]] = {}
+    fast_by_default: ClassVar[bool] = False
+    # former constructor argument -> its current name (still accepted by __init__ and set_params)
+    RENAMED: ClassVar[dict[str, str]] = {}
 
     def __init__(self, device: str = "auto", seed: int | None = 0, batch_size: int = 128,
-                 score_batch_size: int = 2048) -> None:
+                 score_batch_size: int = 2048, contamination: float = 0.1) -> None:
         self.device = device
         self.seed = seed
         self.batch_size = batch_size
         self.score_batch_size = score_batch_size
+        self.contamination = contamination
+
+    @classmethod
+    def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
+                     representation: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The app's settings for a fresh model on this data: `kind` "image" or "tabular", the pool's
+        size (0: unknown) and one sample's shape (C×H×W or D). By default the `app_settings` defaults."""
+        return {p.name: p.default for p in cls.app_settings}
 
     # ----- hooks -----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -188,6 +256,10 @@ class BaseDetector:
     def _set_extra_state(self, extra: dict[str, Any]) -> None:
         pass
 
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Named optimizers whose state is saved with the model, so a warm start continues them."""
+        return {}
+
     # ----- public API -----------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments, as stored (scikit-learn habit)."""
@@ -198,7 +270,24 @@ class BaseDetector:
             if "__init__" in cls.__dict__:
                 names += [p.name for p in inspect.signature(cls.__init__).parameters.values()
                           if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
-        return {n: getattr(self, n) for n in dict.fromkeys(names)}
+        return {n: getattr(self, n) for n in dict.fromkeys(names) if n not in self.RENAMED}
+
+    def set_params(self, **params: Any) -> "BaseDetector":
+        """Change constructor arguments (scikit-learn habit), e.g. a warm start's fine-tune settings;
+        a former name (`RENAMED`) sets its current one. Unknown names raise ValueError."""
+        valid = self.get_params()
+        for name, value in params.items():
+            name = self.RENAMED.get(name, name)
+            if name not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {name!r}; valid: {sorted(valid)}")
+            setattr(self, name, tuple(value) if isinstance(value, list) else value)
+        return self
+
+    def _renamed(self, **old: Any) -> None:
+        """Called by __init__ with the former names' values: a value given under a former name wins."""
+        for name, value in old.items():
+            if value is not None:
+                setattr(self, self.RENAMED[name], value)
 
     @property
     def fitted(self) -> bool:
@@ -212,6 +301,8 @@ class BaseDetector:
         step and, at most every STOP_CHECK_S, between the autograd operations of a step; when it
         returns True the fit raises TrainingStopped. It must be cheap (e.g. `threading.Event.is_set`)."""
         X, y = check_inputs(X, y)
+        if not 0.0 < float(self.contamination) <= 0.5:
+            raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
         if y is None:
             y = np.zeros(len(X), dtype=np.int64)
         warm = warm_start and self.fitted
@@ -248,11 +339,19 @@ class BaseDetector:
                 self._fit(Xt, yt, warm, report)
         finally:
             self.__dict__.pop("_stop_fn", None)
+        self.decision_scores_ = self.decision_function(X)
+        self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - float(self.contamination)))
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly score per sample, eval mode, higher = more anomalous."""
         return self._batched(self._score, X).astype(np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 for samples scored above `threshold_` (the training scores' 1 − contamination quantile), else 0."""
+        if not hasattr(self, "threshold_"):
+            raise RuntimeError("fit the detector first (a model file saved before thresholds has none: fit it again)")
+        return (self.decision_function(X) > self.threshold_).astype(np.int64)
 
     def embed(self, X: Any) -> np.ndarray:
         """Latent vector per sample (the space shown on the map)."""
@@ -269,10 +368,11 @@ class BaseDetector:
             "n_fits": self.n_fits_,
             "scaler": {k: torch.as_tensor(v) for k, v in self.scaler_.items()},
             "modules": {name: m.state_dict() for name, m in self._modules().items()},
-            "extra": self._extra_state(),
+            "extra": self._saved_extra(),
             # what the model's inputs are (e.g. pretrained image features), so `python -m semiad score`
             # turns new data into the same inputs; None when the caller fitted on its own arrays
             "representation": json.dumps(getattr(self, "representation_", None)),
+            "threshold": json.dumps(getattr(self, "threshold_", None)),
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +392,12 @@ class BaseDetector:
             raise ValueError(f"{path} is not a semiad model file")
         if cls.method not in ("base", blob["method"]):
             raise ValueError(f"{path} holds a {blob['method']} model, not {cls.method}")
-        det_cls = cls if cls.method != "base" else registry()[blob["method"]]
+        if cls.method == "base":
+            from semiad.detectors import registry
+
+            det_cls = registry()[blob["method"]]
+        else:
+            det_cls = cls
         params = json.loads(blob["params"])
         params["device"] = device
         det = det_cls(**params)
@@ -303,11 +408,29 @@ class BaseDetector:
         det._build()
         for name, module in det._modules().items():
             module.load_state_dict(blob["modules"][name])
-        det._set_extra_state(blob["extra"])
+        det._load_extra(blob["extra"])
         representation = json.loads(blob.get("representation") or "null")
         if representation is not None:
             det.representation_ = representation
+        threshold = json.loads(blob.get("threshold") or "null")
+        if threshold is not None:
+            det.threshold_ = float(threshold)
         return det
+
+    def _saved_extra(self) -> dict[str, Any]:
+        """The method's extra state, its optimizers' states and its step count, under one key each."""
+        extra = {**self._extra_state(), **{k: o.state_dict() for k, o in self._optimizers().items()}}
+        if "n_steps_" in self.__dict__:
+            extra["n_steps"] = self.n_steps_
+        return extra
+
+    def _load_extra(self, extra: dict[str, Any]) -> None:
+        self._set_extra_state(extra)
+        # Adam states hold only tensors, numbers, tuples and None: loadable with weights_only=True
+        for k, o in self._optimizers().items():
+            o.load_state_dict(extra[k])
+        if "n_steps" in extra:
+            self.n_steps_ = int(extra["n_steps"])
 
     # ----- reconstructions (for difference maps) -------------------------------------------
     @property
@@ -345,6 +468,107 @@ class BaseDetector:
         stop = self.__dict__.get("_stop_fn")
         if stop is not None and stop():
             raise TrainingStopped()
+
+    def _run_epochs(self, X: torch.Tensor, epochs: int, step: Callable[[torch.Tensor], tuple[torch.Tensor, int]],
+                    phase: str, report: ProgressFn, generator: torch.Generator,
+                    schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler] = (),
+                    modules: Sequence[nn.Module] = (), start: float = 0.0, end: float = 1.0) -> None:
+        """`epochs` shuffled passes over X in batches (`batch_slices`). `step(idx)` runs one update on
+        the rows idx and returns (loss, samples it saw). Before each epoch `modules` go to train mode;
+        after it the schedulers step and one Progress reports the epoch's mean loss (summed on the device:
+        no host sync per batch), its fraction of the fit running from `start` to `end`."""
+        for epoch in range(epochs):
+            for m in modules:
+                m.train()
+            total, count = torch.zeros((), device=X.device), 0
+            for idx in batch_slices(len(X), self.batch_size, generator, shuffle=True):
+                self._check_stop()
+                loss, n = step(idx)
+                total += loss * n
+                count += n
+            for s in schedulers:
+                s.step()
+            report(Progress(phase, epoch + 1, epochs, total.item() / max(count, 1),
+                            start + (end - start) * (epoch + 1) / max(epochs, 1)))
+
+    def _run_steps(self, pool: torch.Tensor, steps: int, step: StepFn, phase: str, report: ProgressFn,
+                   batch_size: int, report_every: int, modules: Sequence[nn.Module],
+                   steps_per_epoch: int | None = None) -> None:
+        """`steps` updates, `step(batch)` each on a batch of pool rows from consecutive shuffled epochs;
+        a Progress every `report_every` steps, at the last one and (given `steps_per_epoch`) at the end of
+        every epoch, with the mean loss since the last report. After a report `modules` go back to train
+        mode: a progress callback may have scored in eval mode."""
+        for m in modules:
+            m.train()
+        g = self._generator()
+        loss_sum = torch.zeros((), device=pool.device)  # summed on the device: no sync per step
+        since = 0
+        for done, idx in enumerate(step_batches(len(pool), batch_size, steps, g), start=1):
+            self._check_stop()
+            loss_sum += step(pool[idx.to(pool.device)])
+            since += 1
+            at_epoch_end = steps_per_epoch is not None and done % steps_per_epoch == 0
+            if at_epoch_end or done % report_every == 0 or done == steps:
+                report(Progress(phase, done, steps, float(loss_sum) / since, done / steps))
+                loss_sum.zero_()
+                since = 0
+                for m in modules:
+                    m.train()
+
+    @staticmethod
+    def _need_two(n: int, what: str) -> None:
+        """The two-sample check: a method cannot train on fewer than two samples (BatchNorm, batches)."""
+        if n < 2:
+            raise ValueError(f"{what} needs at least two samples to train on, got {n}")
+
+    def _normal_rows(self, y: torch.Tensor) -> torch.Tensor:
+        """Rows not labeled anomalous (y ≥ 0): the training set of a one-class method; at least two."""
+        keep = torch.nonzero(y >= 0).flatten()
+        if len(keep) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least two samples not labeled anomalous to train on")
+        return keep
+
+    @staticmethod
+    def _set_lr(optimizers: Sequence[torch.optim.Optimizer], lr: float, **group: Any) -> None:
+        """Reset the learning rate (and e.g. weight decay) of every parameter group: a warm start's
+        fine-tune rate, or the first fit's rate again after one."""
+        for opt in optimizers:
+            for g in opt.param_groups:
+                g["lr"] = lr
+                g.update(group)
+
+    def _memory_format(self) -> torch.memory_format:
+        """channels_last for images: same maths; oneDNN's convolutions run much faster in NHWC on CPU
+        (a GANomaly step measured 1.6×)."""
+        return torch.channels_last if len(self.input_shape_) == 3 else torch.contiguous_format
+
+    def _place(self, module: nn.Module) -> nn.Module:
+        """A freshly built module on the fit's device, in the inputs' memory format."""
+        return module.to(self.device_, memory_format=self._memory_format())
+
+    def _prepare(self, X: torch.Tensor) -> torch.Tensor:
+        """Scaled inputs → what the networks see. Detectors whose image nets take a fixed side set
+        `net_shape_` (C×H×W) in `_build`: images are resized to it (one batched bilinear
+        interpolation) and kept channels_last. Others see their inputs as they are."""
+        shape = getattr(self, "net_shape_", None)
+        if X.ndim != 4 or shape is None:
+            return X
+        if tuple(X.shape[-2:]) != tuple(shape[-2:]):
+            X = F.interpolate(X, size=tuple(shape[-2:]), mode="bilinear", align_corners=False)
+        return X.contiguous(memory_format=torch.channels_last)
+
+    def _training_pool(self, X: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The training rows through `_prepare`, in chunks, resident on the device as one tensor."""
+        rows = torch.arange(len(X), device=X.device) if rows is None else rows
+        pool = torch.cat([self._prepare(X[rows[i:i + 4096]]) for i in range(0, len(rows), 4096)])
+        return pool.contiguous(memory_format=torch.channels_last) if pool.ndim == 4 else pool
+
+    def _to_input_size(self, x_hat: torch.Tensor) -> torch.Tensor:
+        """A reconstruction of a resized image back at the inputs' side (antialiased when shrinking)."""
+        if x_hat.ndim == 4 and x_hat.shape[-1] != self.input_shape_[-1]:
+            x_hat = F.interpolate(x_hat, size=tuple(self.input_shape_[-2:]), mode="bilinear", align_corners=False,
+                                  antialias=True)
+        return x_hat.contiguous()
 
     def _fit_scaler(self, X: np.ndarray) -> None:
         """Tabular only: standardize, then min-max into `input_range`; frozen after the first fit."""
@@ -395,10 +619,3 @@ class BaseDetector:
         g = torch.Generator()
         g.manual_seed(0 if self.seed is None else self.seed * 1000 + self.n_fits_)
         return g
-
-
-def registry() -> dict[str, type[BaseDetector]]:
-    """Method name -> detector class, for loading a model file of unknown method."""
-    from semiad import detectors
-
-    return {cls.method: cls for cls in detectors.ALL}

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from semiad.detectors.base import BaseDetector, Progress, ProgressFn
+from semiad.detectors.base import BaseDetector, Param, Progress, ProgressFn
 
 # ----- pieces: an input space, a forest, a neighbour score, logistic scorers -------------------
 
@@ -199,10 +199,21 @@ class _Classical(BaseDetector):
     input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
 
     def __init__(self, scale: str = "standard", n_components: int = 50, device: str = "cpu",
-                 seed: int | None = 0) -> None:
-        super().__init__(device=device, seed=seed)
+                 seed: int | None = 0, contamination: float = 0.1) -> None:
+        super().__init__(device=device, seed=seed, contamination=contamination)
         self.scale = scale
         self.n_components = n_components
+
+    @classmethod
+    def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
+                     representation: dict[str, Any] | None = None) -> dict[str, Any]:
+        """First ranking and scaling for the data they will see (semiad.defaults.classical_params)."""
+        from semiad import defaults
+
+        hyper = super().app_defaults(kind, n_samples, input_shape, representation)
+        hyper.update(defaults.classical_params(cls.method, kind,
+                                               representation or defaults.representation_for(kind, cls.method)))
+        return hyper
 
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments of this class alone (no batch sizes: nothing here trains in batches)."""
@@ -249,10 +260,13 @@ class IsolationForest(_Classical):
     """
 
     method = "iforest"
+    display_name = "IsolationForest"
+    app_settings = (Param("n_estimators", "Trees", 100, "", 10, 10_000),)
 
     def __init__(self, n_estimators: int = 100, scale: str = "standard", n_components: int = 50,
-                 device: str = "cpu", seed: int | None = 0) -> None:
-        super().__init__(scale=scale, n_components=n_components, device=device, seed=seed)
+                 device: str = "cpu", seed: int | None = 0, contamination: float = 0.1) -> None:
+        super().__init__(scale=scale, n_components=n_components, device=device, seed=seed,
+                         contamination=contamination)
         self.n_estimators = n_estimators
 
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
@@ -275,10 +289,14 @@ class KNN(_Classical):
     """
 
     method = "knn"
+    display_name = "kNN distance"
+    app_settings = (Param("k", "k nearest neighbours", 10, "", 1, 1000),)
 
     def __init__(self, k: int = 10, max_reference: int = 10_000, scale: str = "standard",
-                 n_components: int = 50, device: str = "cpu", seed: int | None = 0) -> None:
-        super().__init__(scale=scale, n_components=n_components, device=device, seed=seed)
+                 n_components: int = 50, device: str = "cpu", seed: int | None = 0,
+                 contamination: float = 0.1) -> None:
+        super().__init__(scale=scale, n_components=n_components, device=device, seed=seed,
+                         contamination=contamination)
         self.k = k
         self.max_reference = max_reference
 
@@ -324,12 +342,25 @@ class Fusion(_Classical):
 
     method = "fusion"
     SCORERS: ClassVar[tuple[str, ...]] = ("prior", "linear", "kernel", "labeled")
+    display_name = "Fusion (default: classical ranking + your labels)"
+    app_settings = (
+        Param("prior", "First ranking", "iforest",
+              "before any label: IsolationForest (tables), kNN distance (image features), or both",
+              options=("iforest", "knn", "iforest+knn")),
+        Param("eta", "η (how fast the weights follow each scorer's record)", 4.0, "Hedge rate", 0.0, 100.0,
+              warm=True),
+        Param("k", "k nearest neighbours", 10, "kNN first ranking", 1, 1000),
+        Param("n_estimators", "Trees", 100, "IsolationForest first ranking", 10, 10_000),
+        Param("max_negatives", "Unlabeled counter-examples per fit", 5000,
+              "drawn from the lower half of the first ranking", 10, 1_000_000, warm=True),
+    )
 
     def __init__(self, prior: str = "iforest", scale: str = "standard", n_components: int = 50,
                  n_estimators: int = 100, k: int = 10, max_reference: int = 10_000, max_negatives: int = 5000,
                  n_landmarks: int = 300, kernel_scale: float = 10.0, C: float = 1.0, eta: float = 4.0,
-                 device: str = "cpu", seed: int | None = 0) -> None:
-        super().__init__(scale=scale, n_components=n_components, device=device, seed=seed)
+                 device: str = "cpu", seed: int | None = 0, contamination: float = 0.1) -> None:
+        super().__init__(scale=scale, n_components=n_components, device=device, seed=seed,
+                         contamination=contamination)
         self.prior = prior
         self.n_estimators = n_estimators
         self.k = k

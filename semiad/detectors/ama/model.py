@@ -5,13 +5,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from semiad.detectors.base import BaseDetector, Progress, ProgressFn, batch_slices
-from semiad.detectors.ama.loss import (ae_loss, critic_loss, deviation_score, feature_distance, gradient_penalty,
-                                       interpolate, pair, sample_weights)
+from semiad.detectors.ama.loss import (
+    ae_loss,
+    critic_loss,
+    deviation_score,
+    feature_distance,
+    gradient_penalty,
+    interpolate,
+    pair,
+    sample_weights,
+)
 from semiad.detectors.ama.networks import build
+from semiad.detectors.base import BaseDetector, Param, ProgressFn
 
 
 class AMA(BaseDetector):
@@ -57,14 +64,36 @@ class AMA(BaseDetector):
     method = "ama"
     input_range = (-1.0, 1.0)
     FAST: ClassVar[dict[str, Any]] = {"ndf": 8, "gen_ch": 32, "critic_ch": 16, "nz": 32}
+    fast_by_default = True  # full width is far beyond 2 minutes per first fit on a CPU
+    display_name = "AMA"
+    app_settings = (
+        Param("epochs", "Epochs", 20, "first fit (paper: 100)", 1, 1000),
+        Param("finetune_epochs", "Fine-tune epochs per retrain", 3, "warm start, constant small lr", 1, 100,
+              warm=True),
+        Param("anom_lambda", "λ_a (weight of labeled anomalies)", 1.0, "", 0.0, 100.0, warm=True),
+        Param("batch_size", "Batch size", 256, "", 2, 4096),
+        Param("nz", "Latent size nz", 128, "", 2, 512),
+    )
+    # image first fits at the fast width: 8 epochs over the 198 bundled digits, fewer for larger pools
+    FIRST_FIT_SAMPLES: ClassVar[int] = 1_600
+
+    @classmethod
+    def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
+                     representation: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Image first fits get a budget of FIRST_FIT_SAMPLES samples (whole epochs, at least one)."""
+        hyper = super().app_defaults(kind, n_samples, input_shape, representation)
+        if kind == "image" and n_samples > 0:
+            hyper["epochs"] = int(min(max(round(cls.FIRST_FIT_SAMPLES / n_samples), 1), hyper["epochs"]))
+        return hyper
 
     def __init__(self, nz: int = 128, ndf: int = 32, gen_ch: int = 256, critic_ch: int = 128,
                  hidden: tuple[int, ...] = (128, 64), anom_lambda: float = 1.0, lambda_reg: float = 1.0,
                  lambda_gp: float = 10.0, n_critic: int = 5, epochs: int = 100, lr: float = 3e-4,
                  milestones: tuple[int, ...] = (30, 60, 90), finetune_epochs: int = 3, finetune_lr: float = 3e-5,
                  batch_size: int = 256, device: str = "auto", seed: int | None = 0,
-                 score_batch_size: int = 512) -> None:
-        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size)
+                 score_batch_size: int = 512, contamination: float = 0.1) -> None:
+        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size,
+                         contamination=contamination)
         self.nz = nz
         self.ndf = ndf
         self.gen_ch = gen_ch
@@ -84,11 +113,9 @@ class AMA(BaseDetector):
     def _build(self) -> None:
         enc, gen, critic, self.net_shape_ = build(self.input_shape_, self.nz, self.ndf, self.gen_ch, self.critic_ch,
                                                   self.hidden)
-        self.image_ = len(self.input_shape_) == 3
-        fmt = torch.channels_last if self.image_ else torch.contiguous_format
-        self.enc_ = enc.to(self.device_, memory_format=fmt)
-        self.gen_ = gen.to(self.device_, memory_format=fmt)
-        self.critic_ = critic.to(self.device_, memory_format=fmt)
+        self.enc_ = self._place(enc)
+        self.gen_ = self._place(gen)
+        self.critic_ = self._place(critic)
         self.opt_e_ = torch.optim.Adam(self.enc_.parameters(), lr=self.lr, betas=(0.5, 0.9))
         self.opt_g_ = torch.optim.Adam(self.gen_.parameters(), lr=self.lr, betas=(0.0, 0.9))
         self.opt_d_ = torch.optim.Adam(self.critic_.parameters(), lr=self.lr, betas=(0.0, 0.9))
@@ -102,52 +129,29 @@ class AMA(BaseDetector):
         return {"encoder": self.enc_, "generator": self.gen_, "critic": self.critic_}
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"mu": self.mu_, "sigma": self.sigma_, "n_steps": self.n_steps_,
-                **{k: o.state_dict() for k, o in self._optimizers().items()}}
+        return {"mu": self.mu_, "sigma": self.sigma_}
 
     def _set_extra_state(self, extra: dict[str, Any]) -> None:
         self.mu_, self.sigma_ = float(extra["mu"]), float(extra["sigma"])
-        self.n_steps_ = int(extra["n_steps"])
-        for k, o in self._optimizers().items():
-            o.load_state_dict(extra[k])
-
-    def _prepare(self, X: torch.Tensor) -> torch.Tensor:
-        """Scaled inputs → what the nets see: images resized to 32×32 (bilinear), channels_last."""
-        if not self.image_:
-            return X
-        if X.shape[-1] != self.net_shape_[-1]:
-            X = F.interpolate(X, size=self.net_shape_[1:], mode="bilinear", align_corners=False)
-        return X.contiguous(memory_format=torch.channels_last)
 
     # ----- training ------------------------------------------------------------------------
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
-        if len(X) < 2:
-            raise ValueError("AMA needs at least two samples to train on")
-        pool = torch.cat([self._prepare(X[i:i + 4096]) for i in range(0, len(X), 4096)])
-        if self.image_:
-            pool = pool.contiguous(memory_format=torch.channels_last)
+        self._need_two(len(X), "AMA")
+        pool = self._training_pool(X)  # resized once: the training set sits on the device
         l_all = sample_weights(y, self.anom_lambda)
         if warm_start:  # constant small lr for all three (methods.md §4.7)
-            epochs, milestones, phase = self.finetune_epochs, (), "finetune"
-            lr = self.finetune_lr
+            epochs, milestones, phase, lr = self.finetune_epochs, (), "finetune", self.finetune_lr
         else:
             epochs, milestones, phase, lr = self.epochs, self.milestones, "train", self.lr
-        scheds = []
-        for opt in self._optimizers().values():
-            for group in opt.param_groups:
-                group["lr"] = lr
-            scheds.append(torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1))
-        g = self._generator()
-        for epoch in range(epochs):
-            total, count = torch.zeros((), device=pool.device), 0
-            for idx in batch_slices(len(pool), self.batch_size, g, shuffle=True):
-                self._check_stop()
-                idx = idx.to(pool.device)
-                total += self._train_step(pool[idx], l_all[idx]) * len(idx)
-                count += len(idx)
-            for s in scheds:
-                s.step()
-            report(Progress(phase, epoch + 1, epochs, total.item() / max(count, 1), (epoch + 1) / max(epochs, 1)))
+        optimizers = list(self._optimizers().values())
+        self._set_lr(optimizers, lr)
+        scheds = [torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(milestones), gamma=0.1) for o in optimizers]
+
+        def step(idx: torch.Tensor) -> tuple[torch.Tensor, int]:
+            idx = idx.to(pool.device)
+            return self._train_step(pool[idx], l_all[idx]), len(idx)
+
+        self._run_epochs(pool, epochs, step, phase, report, self._generator(), scheds)
         self._fit_gaussian(pool[y >= 0] if bool((y >= 0).any()) else pool)
 
     def _train_step(self, x: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
@@ -209,7 +213,4 @@ class AMA(BaseDetector):
         return self.enc_(self._prepare(X))
 
     def _reconstruct(self, X: torch.Tensor) -> torch.Tensor:
-        x_hat = self.gen_(self.enc_(self._prepare(X)))
-        if self.image_ and x_hat.shape[-1] != X.shape[-1]:  # 32 → the input's size, e.g. 28
-            x_hat = F.interpolate(x_hat, size=X.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
-        return x_hat.contiguous()
+        return self._to_input_size(self.gen_(self.enc_(self._prepare(X))))  # 32 → the input's size, e.g. 28

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from semiad.detectors.base import BaseDetector, Progress, ProgressFn, batch_slices
+from semiad.detectors.base import BaseDetector, Param, ProgressFn
 from semiad.detectors.deepsad.loss import center, deep_sad_loss
 from semiad.detectors.deepsad.networks import AutoEncoder, build
 
@@ -38,14 +38,37 @@ class DeepSAD(BaseDetector):
     """
 
     method = "deepsad"
+    display_name = "Deep SAD"
+    app_settings = (
+        Param("pretrain_epochs", "Autoencoder pretraining epochs", 30, "first fit only", 0, 1000),
+        Param("epochs", "Deep SAD epochs", 30, "first fit only", 1, 1000),
+        Param("finetune_epochs", "Fine-tune epochs per retrain", 20, "warm start", 1, 500, warm=True),
+        Param("finetune_lr", "Fine-tune learning rate", 1e-4, "warm start", 1e-6, 1e-2, warm=True),
+        Param("eta", "η (weight of labeled samples)", 1.0, "", 0.01, 100.0, warm=True),
+        Param("lr", "Learning rate", 1e-4, "first fit", 1e-6, 1e-2),
+        Param("batch_size", "Batch size", 128, "", 2, 4096),
+        Param("oversample_labeled", "Show labeled samples in every batch", True,
+              "off = paper mode; on = a few expert labels are seen in every step", warm=True),
+    )
+
+    @classmethod
+    def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
+                     representation: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Shorter schedules above 20,000 samples, so the first model comes within minutes on a CPU."""
+        hyper = super().app_defaults(kind, n_samples, input_shape, representation)
+        if n_samples > 20_000:
+            hyper.update(pretrain_epochs=10, epochs=10, finetune_epochs=5)
+        return hyper
 
     def __init__(self, eta: float = 1.0, net: str = "auto", epochs: int = 150, lr: float = 1e-4,
                  milestones: tuple[int, ...] = (50,), weight_decay: float = 0.5e-6,
                  pretrain_epochs: int = 150, ae_lr: float = 1e-4, ae_milestones: tuple[int, ...] = (),
                  ae_weight_decay: float = 0.5e-3, finetune_epochs: int = 10, finetune_lr: float = 1e-5,
                  oversample_labeled: bool = False, batch_size: int = 128, device: str = "auto",
-                 seed: int | None = 0, score_batch_size: int = 2048, num_threads: int | None = None) -> None:
-        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size)
+                 seed: int | None = 0, score_batch_size: int = 2048, num_threads: int | None = None,
+                 contamination: float = 0.1) -> None:
+        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size,
+                         contamination=contamination)
         self.eta = eta
         self.net = net
         self.epochs = epochs
@@ -64,8 +87,7 @@ class DeepSAD(BaseDetector):
     # ----- networks ------------------------------------------------------------------------
     def _build(self) -> None:
         encoder, decoder, self.net_ = build(self.input_shape_, self.net)
-        fmt = torch.channels_last if len(self.input_shape_) == 3 else torch.contiguous_format
-        self.ae_ = AutoEncoder(encoder, decoder).to(self.device_, memory_format=fmt)
+        self.ae_ = self._place(AutoEncoder(encoder, decoder))
         self.phi_ = copy.deepcopy(self.ae_.encoder)
         self.c_ = torch.zeros(encoder.rep_dim, device=self.device_)
 
@@ -110,36 +132,39 @@ class DeepSAD(BaseDetector):
         share = self.pretrain_epochs / total
         self._pretrain(X, g, report, share)
         self.phi_.load_state_dict(self.ae_.encoder.state_dict())
-        for k, v in self.ae_.encoder.state_dict().items():  # pitfall 1: the copy really happened
-            assert torch.equal(self.phi_.state_dict()[k], v), f"encoder weight {k} was not copied into φ"
+        self._check_encoder_copied()
         self.c_ = self._center(X, y)
         self._train_phi(X, y, self.epochs, self.lr, self.milestones, "train", g, report, share, 1.0)
+
+    def _check_encoder_copied(self) -> None:
+        """Pitfall 1: the pretrained encoder's weights really are φ's (the reference silently keeps
+        random ones). A raise, not an assert, so `python -O` keeps the check."""
+        phi = self.phi_.state_dict()
+        for k, v in self.ae_.encoder.state_dict().items():
+            if not torch.equal(phi[k], v):
+                raise RuntimeError(f"encoder weight {k} was not copied into φ")
 
     def _pretrain(self, X: torch.Tensor, g: torch.Generator, report: ProgressFn, share: float) -> None:
         ae = self.ae_
         opt = self._adam(ae.parameters(), self.ae_lr, self.ae_weight_decay)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(self.ae_milestones), gamma=0.1)
-        for epoch in range(self.pretrain_epochs):
-            ae.train()
-            total, count = torch.zeros((), device=X.device), 0
-            for idx in batch_slices(len(X), self.batch_size, g, shuffle=True):
-                self._check_stop()
-                xb = X[idx]
-                loss = torch.mean((ae(xb) - xb) ** 2)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach() * len(xb)
-                count += len(xb)
-            sched.step()
-            report(Progress("pretrain", epoch + 1, self.pretrain_epochs, total.item() / max(count, 1),
-                            share * (epoch + 1) / self.pretrain_epochs))
+
+        def step(idx: torch.Tensor) -> tuple[torch.Tensor, int]:
+            xb = X[idx]
+            loss = torch.mean((ae(xb) - xb) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.detach(), len(xb)
+
+        self._run_epochs(X, self.pretrain_epochs, step, "pretrain", report, g, [sched], [ae], 0.0, share)
 
     @torch.no_grad()
     def _center(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.phi_.eval()
         keep = X[y >= 0] if bool((y >= 0).any()) else X
-        z = torch.cat([self.phi_(keep[i:i + self.score_batch_size]) for i in range(0, len(keep), self.score_batch_size)])
+        step = self.score_batch_size
+        z = torch.cat([self.phi_(keep[i:i + step]) for i in range(0, len(keep), step)])
         return center(z)
 
     def _train_phi(self, X: torch.Tensor, y: torch.Tensor, epochs: int, lr: float, milestones: tuple[int, ...],
@@ -149,23 +174,18 @@ class DeepSAD(BaseDetector):
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=0.1)
         labeled = torch.nonzero(y != 0).flatten()
         extra = min(len(labeled), max(self.batch_size // 8, 1)) if self.oversample_labeled else 0
-        for epoch in range(epochs):
-            phi.train()
-            total, count = torch.zeros((), device=X.device), 0
-            for idx in batch_slices(len(X), self.batch_size, g, shuffle=True):
-                self._check_stop()
-                if extra:
-                    pick = labeled[torch.randint(len(labeled), (extra,), generator=g)]
-                    idx = torch.cat([torch.as_tensor(idx), pick])
-                loss = deep_sad_loss(phi(X[idx]), self.c_, y[idx], self.eta)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach() * len(idx)
-                count += len(idx)
-            sched.step()
-            report(Progress(phase, epoch + 1, epochs, total.item() / max(count, 1),
-                            start + (end - start) * (epoch + 1) / max(epochs, 1)))
+
+        def step(idx: torch.Tensor) -> tuple[torch.Tensor, int]:
+            if extra:
+                pick = labeled[torch.randint(len(labeled), (extra,), generator=g)]
+                idx = torch.cat([torch.as_tensor(idx), pick])
+            loss = deep_sad_loss(phi(X[idx]), self.c_, y[idx], self.eta)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.detach(), len(idx)
+
+        self._run_epochs(X, epochs, step, phase, report, g, [sched], [phi], start, end)
 
     # ----- scoring -------------------------------------------------------------------------
     def _score(self, X: torch.Tensor) -> torch.Tensor:

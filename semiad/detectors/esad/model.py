@@ -1,12 +1,10 @@
 """ESAD — End-to-end Deep Semi-supervised Anomaly Detection (Huang et al., arXiv 2012.04905). methods.md §5."""
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
-from semiad.detectors.base import BaseDetector, Progress, ProgressFn, batch_slices
+from semiad.detectors.base import BaseDetector, Param, ProgressFn
 from semiad.detectors.esad.loss import EPS, anomaly_score, esad_loss, reconstruction_target
 from semiad.detectors.esad.networks import EncoderDecoderEncoder, build
 
@@ -38,14 +36,24 @@ class ESAD(BaseDetector):
     """
 
     method = "esad"
+    display_name = "ESAD (provisional)"
+    app_settings = (
+        Param("epochs", "Epochs", 30, "first fit", 1, 1000),
+        Param("finetune_epochs", "Fine-tune epochs per retrain", 10, "warm start", 1, 500, warm=True),
+        Param("finetune_lr", "Fine-tune learning rate", 1e-4, "warm start", 1e-6, 1e-2, warm=True),
+        Param("lr", "Learning rate", 1e-4, "first fit", 1e-6, 1e-2),
+        Param("lambda_ent", "λ₁ (latent-norm entropy term)", 1.0, "", 0.0, 100.0, warm=True),
+        Param("batch_size", "Batch size", 128, "", 2, 4096),
+    )
 
     def __init__(self, lambda_ent: float = 1.0, lambda_cons: float = 1.0, noise_std: float = 0.5,
                  eps: float = EPS, rep_dim: int | None = None, hidden: tuple[int, ...] | None = None,
                  epochs: int = 150, lr: float = 1e-4, milestones: tuple[int, ...] = (50,),
                  weight_decay: float = 1e-6, finetune_epochs: int = 10, finetune_lr: float = 1e-5,
                  grad_clip: float | None = None, batch_size: int = 128, device: str = "auto",
-                 seed: int | None = 0, score_batch_size: int = 2048) -> None:
-        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size)
+                 seed: int | None = 0, score_batch_size: int = 2048, contamination: float = 0.1) -> None:
+        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size,
+                         contamination=contamination)
         self.lambda_ent = lambda_ent
         self.lambda_cons = lambda_cons
         self.noise_std = noise_std
@@ -63,44 +71,31 @@ class ESAD(BaseDetector):
     # ----- networks ------------------------------------------------------------------------
     def _build(self) -> None:
         e1, dec, e2, self.net_, self.rep_dim_ = build(self.input_shape_, self.rep_dim, self.hidden)
-        fmt = torch.channels_last if len(self.input_shape_) == 3 else torch.contiguous_format
-        self.model_ = EncoderDecoderEncoder(e1, dec, e2).to(self.device_, memory_format=fmt)
+        self.model_ = self._place(EncoderDecoderEncoder(e1, dec, e2))
         self.opt_ = torch.optim.Adam(self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         self.n_steps_ = 0
 
     def _modules(self) -> dict[str, nn.Module]:
         return {"model": self.model_}
 
-    def _extra_state(self) -> dict[str, Any]:
-        return {"opt": self.opt_.state_dict(), "n_steps": self.n_steps_}
-
-    def _set_extra_state(self, extra: dict[str, Any]) -> None:
-        self.opt_.load_state_dict(extra["opt"])
-        self.n_steps_ = int(extra["n_steps"])
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt": self.opt_}
 
     # ----- training ------------------------------------------------------------------------
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
-        if len(X) < 2:
-            raise ValueError("ESAD needs at least two samples to train on")
+        self._need_two(len(X), "ESAD")
         if warm_start:
             epochs, lr, milestones, phase = self.finetune_epochs, self.finetune_lr, (), "finetune"
         else:
             epochs, lr, milestones, phase = self.epochs, self.lr, self.milestones, "train"
-        for group in self.opt_.param_groups:
-            group["lr"] = lr
-            group["weight_decay"] = self.weight_decay
+        self._set_lr([self.opt_], lr, weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.MultiStepLR(self.opt_, milestones=list(milestones), gamma=0.1)
-        g = self._generator()
-        for epoch in range(epochs):
-            self.model_.train()
-            total, count = torch.zeros((), device=X.device), 0
-            for idx in batch_slices(len(X), self.batch_size, g, shuffle=True):
-                self._check_stop()
-                idx = idx.to(X.device)
-                total += self._train_step(X[idx], y[idx]) * len(idx)
-                count += len(idx)
-            sched.step()
-            report(Progress(phase, epoch + 1, epochs, total.item() / max(count, 1), (epoch + 1) / max(epochs, 1)))
+
+        def step(idx: torch.Tensor) -> tuple[torch.Tensor, int]:
+            idx = idx.to(X.device)
+            return self._train_step(X[idx], y[idx]), len(idx)
+
+        self._run_epochs(X, epochs, step, phase, report, self._generator(), [sched], [self.model_])
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One Adam step of the provisional ESAD loss on batch (x, y); returns the loss."""

@@ -1,14 +1,20 @@
 """GANomaly (Akcay et al., ACCV 2018) — methods.md §3."""
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from semiad.detectors.base import PRECISIONS, BaseDetector, Progress, ProgressFn, batch_slices, training_autocast
+from semiad.detectors.base import (
+    PRECISIONS,
+    BaseDetector,
+    Param,
+    ProgressFn,
+    batch_slices,
+    training_autocast,
+    training_length,
+)
 from semiad.detectors.ganomaly.loss import REINIT_D_BELOW, anomaly_score, discriminator_loss, generator_loss
 from semiad.detectors.ganomaly.networks import Discriminator, Generator, build, dcgan_init
 
@@ -32,9 +38,10 @@ class GANomaly(BaseDetector):
     its loss falls under 1e-5. There is no model selection on a test set (pitfall 9): the model after
     the last step is the model.
 
-    Training length: `epochs` for the first fit and `finetune_epochs` for `fit(..., warm_start=True)`
-    may be fractional — a fit runs round(epochs × batches per epoch) steps (at least one), where an
-    epoch is one shuffled pass in batches of `batch_size` (drop_last as in base.batch_slices).
+    Training length (the base module's two words, `epochs` and `steps`): `epochs` for the first fit
+    and `finetune_epochs` for `fit(..., warm_start=True)` may be fractional — a fit runs
+    round(epochs × batches per epoch) steps (at least one), where an epoch is one shuffled pass in
+    batches of `batch_size` (drop_last as in base.batch_slices).
     `steps` / `finetune_steps`, when set, override `epochs` / `finetune_epochs` with a fixed number of
     steps (useful for small pools, where a few epochs are only a handful of steps).
 
@@ -64,14 +71,37 @@ class GANomaly(BaseDetector):
     method = "ganomaly"
     input_range = (-1.0, 1.0)
     FAST: ClassVar[dict[str, Any]] = {"ngf": 16, "ndf": 16, "nz": 32, "steps": 300, "finetune_steps": 60}
+    display_name = "GANomaly"
+    app_settings = (
+        Param("epochs", "Epochs", 15.0, "first fit; fractions of an epoch allowed", 0.01, 500.0),
+        Param("finetune_epochs", "Fine-tune epochs per retrain", 1.0, "warm start", 0.01, 50.0, warm=True),
+        Param("batch_size", "Batch size", 64, "", 2, 4096),
+        Param("nz", "Latent size nz", 100, "", 2, 512),
+        Param("w_con", "Contextual weight w_con", 50.0, "", 0.0, 1000.0),
+        Param("precision", "Training arithmetic", "fp32",
+              "bf16 autocasts the training step (about 1.7× faster on CPUs with native bf16); scores stay fp32",
+              options=("fp32", "bf16")),
+    )
+    # image first fits: the paper's 15 epochs over the 198 bundled digits, proportionally fewer above
+    FIRST_FIT_SAMPLES: ClassVar[int] = 3_000
+
+    @classmethod
+    def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
+                     representation: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Image first fits get a budget of FIRST_FIT_SAMPLES samples (fractional epochs, at least 0.01)."""
+        hyper = super().app_defaults(kind, n_samples, input_shape, representation)
+        if kind == "image" and n_samples > 0:
+            hyper["epochs"] = float(min(round(cls.FIRST_FIT_SAMPLES / n_samples, 2) or 0.01, hyper["epochs"]))
+        return hyper
 
     def __init__(self, nz: int = 100, ngf: int = 64, ndf: int = 64, extra_layers: int = 0,
                  epochs: float = 15, lr: float = 2e-4, beta1: float = 0.5, w_adv: float = 1.0,
                  w_con: float = 50.0, w_enc: float = 1.0, steps: int | None = None,
                  finetune_epochs: float = 1.0, finetune_steps: int | None = None, hidden: tuple[int, ...] = (128, 64),
                  report_every: int = 50, batch_size: int = 64, device: str = "auto", seed: int | None = 0,
-                 score_batch_size: int = 1024, precision: str = "fp32") -> None:
-        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size)
+                 score_batch_size: int = 1024, precision: str = "fp32", contamination: float = 0.1) -> None:
+        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size,
+                         contamination=contamination)
         self.nz = nz
         self.ngf = ngf
         self.ndf = ndf
@@ -95,11 +125,8 @@ class GANomaly(BaseDetector):
     def _build(self) -> None:
         gen, disc, self.net_shape_ = build(self.input_shape_, self.nz, self.ngf, self.ndf, self.extra_layers,
                                            self.hidden)
-        self.image_ = len(self.input_shape_) == 3
-        # channels_last: same maths; a full step measured 1.6× faster than contiguous on this CPU
-        fmt = torch.channels_last if self.image_ else torch.contiguous_format
-        self.gen_: Generator = gen.to(self.device_, memory_format=fmt)
-        self.disc_: Discriminator = disc.to(self.device_, memory_format=fmt)
+        self.gen_: Generator = self._place(gen)
+        self.disc_: Discriminator = self._place(disc)
         betas = (self.beta1, 0.999)
         self.opt_g_ = torch.optim.Adam(self.gen_.parameters(), lr=self.lr, betas=betas)
         self.opt_d_ = torch.optim.Adam(self.disc_.parameters(), lr=self.lr, betas=betas)
@@ -109,80 +136,36 @@ class GANomaly(BaseDetector):
     def _modules(self) -> dict[str, nn.Module]:
         return {"generator": self.gen_, "discriminator": self.disc_}
 
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_g": self.opt_g_, "opt_d": self.opt_d_}
+
     def _extra_state(self) -> dict[str, Any]:
-        # Adam states hold only tensors, numbers, tuples and None: loadable with weights_only=True
-        return {"opt_g": self.opt_g_.state_dict(), "opt_d": self.opt_d_.state_dict(),
-                "n_steps": self.n_steps_, "n_reinit_d": self.n_reinit_d_}
+        return {"n_reinit_d": self.n_reinit_d_}
 
     def _set_extra_state(self, extra: dict[str, Any]) -> None:
-        self.opt_g_.load_state_dict(extra["opt_g"])
-        self.opt_d_.load_state_dict(extra["opt_d"])
-        self.n_steps_ = int(extra["n_steps"])
         self.n_reinit_d_ = int(extra["n_reinit_d"])
-
-    def _prepare(self, X: torch.Tensor) -> torch.Tensor:
-        """Scaled inputs → what the networks see: images resized to net_shape_, channels_last."""
-        if not self.image_:
-            return X
-        size = self.net_shape_[-1]
-        if X.shape[-1] != size:
-            X = F.interpolate(X, size=(size, size), mode="bilinear", align_corners=False)
-        return X.contiguous(memory_format=torch.channels_last)
 
     # ----- training ------------------------------------------------------------------------
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
-        keep = torch.nonzero(y >= 0).flatten()  # labeled anomalies (y = −1) never train GANomaly
-        if len(keep) < 2:
-            raise ValueError("GANomaly needs at least two samples not labeled anomalous to train on")
-        # resize the pool once, in chunks, so the training set sits on the device as one tensor
-        pool = torch.cat([self._prepare(X[keep[i:i + 4096]]) for i in range(0, len(keep), 4096)])
-        if self.image_:
-            pool = pool.contiguous(memory_format=torch.channels_last)
+        keep = self._normal_rows(y)  # labeled anomalies (y = −1) never train GANomaly
+        pool = self._training_pool(X, keep)  # resized once: the training set sits on the device
         self.train_index_ = keep.cpu().numpy()  # which rows of X this fit trained on
-        per_epoch = len(batch_slices(len(pool), self.batch_size, None, shuffle=False))
-        self.steps_per_epoch_ = per_epoch
-        fixed = self.finetune_steps if warm_start else self.steps
-        if fixed is not None:
-            steps = max(int(fixed), 1)
+        self.steps_per_epoch_ = len(batch_slices(len(pool), self.batch_size, None, shuffle=False))
+        if warm_start:
+            steps = training_length(self.finetune_epochs, self.finetune_steps, self.steps_per_epoch_)
         else:
-            steps = max(round((self.finetune_epochs if warm_start else self.epochs) * per_epoch), 1)
-        self._train(pool, steps, "finetune" if warm_start else "train", report)
+            steps = training_length(self.epochs, self.steps, self.steps_per_epoch_)
+        self._run_steps(pool, steps, self._step, "finetune" if warm_start else "train", report, self.batch_size,
+                        self.report_every, [self.gen_, self.disc_], self.steps_per_epoch_)
 
-    def _batches(self, n: int, steps: int, g: torch.Generator) -> Iterator[torch.Tensor | slice]:
-        """`steps` index batches: whole shuffled epochs, the last one cut short if steps say so."""
-        done = 0
-        while done < steps:
-            for idx in batch_slices(n, self.batch_size, g, shuffle=True):
-                if done == steps:
-                    return
-                done += 1
-                yield idx
-
-    def _train(self, pool: torch.Tensor, steps: int, phase: str, report: ProgressFn) -> None:
-        gen, disc = self.gen_, self.disc_
-        gen.train()
-        disc.train()
-        g = self._generator()
-        loss_sum = torch.zeros((), device=pool.device)  # summed on the device: no sync per step
-        since = 0
-        idx_device = pool.device
-        for step, idx in enumerate(self._batches(len(pool), steps, g), start=1):
-            self._check_stop()
-            xb = pool[idx.to(idx_device)]
-            loss_g, loss_d = self._train_step(xb)
-            loss_sum += loss_g
-            since += 1
-            # the reference's rule (pitfall 14); a host sync, free on CPU
-            if loss_d.item() < REINIT_D_BELOW:
-                disc.apply(dcgan_init)
-                self.n_reinit_d_ += 1
-            self.n_steps_ += 1
-            if step % self.steps_per_epoch_ == 0 or step % self.report_every == 0 or step == steps:
-                report(Progress(phase, step, steps, float(loss_sum) / since, step / steps))
-                loss_sum.zero_()
-                since = 0
-                gen.train()  # a progress callback may have scored in eval mode
-                disc.train()
+    def _step(self, xb: torch.Tensor) -> torch.Tensor:
+        """One update and the reference's D re-initialisation rule (pitfall 14; a host sync, free on CPU)."""
+        loss_g, loss_d = self._train_step(xb)
+        if loss_d.item() < REINIT_D_BELOW:
+            self.disc_.apply(dcgan_init)
+            self.n_reinit_d_ += 1
+        self.n_steps_ += 1
+        return loss_g
 
     def _train_step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One GANomaly update on batch x (methods.md §3.3): G step, then D step. Returns (L_G, L_D)."""
@@ -214,8 +197,4 @@ class GANomaly(BaseDetector):
         return self.gen_.encode(self._prepare(X))
 
     def _reconstruct(self, X: torch.Tensor) -> torch.Tensor:
-        x_hat = self.gen_(self._prepare(X))[0]
-        if self.image_ and x_hat.shape[-1] != self.input_shape_[-1]:
-            size = self.input_shape_[-2:]
-            x_hat = F.interpolate(x_hat, size=size, mode="bilinear", align_corners=False, antialias=True)
-        return x_hat.contiguous()
+        return self._to_input_size(self.gen_(self._prepare(X))[0])

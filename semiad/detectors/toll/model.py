@@ -1,13 +1,13 @@
 """Toll — targeted collapse regularized autoencoder (Ghafourian et al., arXiv 2306.12627). methods.md §6."""
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from semiad.detectors.base import BaseDetector, Progress, ProgressFn, batch_slices
+from semiad.detectors.base import BaseDetector, Param, ProgressFn
 from semiad.detectors.toll.loss import toll_loss, toll_score
 from semiad.detectors.toll.networks import build
 
@@ -20,10 +20,10 @@ DEFAULTS: dict[str, dict[str, float]] = {
 }
 
 
-
 def architecture(input_shape: tuple[int, ...]) -> str:
     """Which of DEFAULTS' nets an input gets: "mlp" for tables, "mnist" for 1×28×28, "cifar" otherwise."""
     return "mlp" if len(input_shape) == 1 else ("mnist" if tuple(input_shape) == (1, 28, 28) else "cifar")
+
 
 class Toll(BaseDetector):
     """An autoencoder whose loss and score add β·‖z‖₂ (not squared): normal codes collapse toward 0.
@@ -46,40 +46,70 @@ class Toll(BaseDetector):
       - tabular (arrhythmia command): β = 10, z_dim = 16, lr = 1e-3, batch 100.
     The resolved values are `beta_`, `z_dim_`, `lr_`, `batch_size_`. Adam without weight decay.
 
-    Training length: a fixed budget of `iters` iterations (official niter 2000), one batch each,
-    taken from shuffled passes over the normal pool. Deviation from the reference (pitfall 22): no
-    checkpoint is chosen by validation AUC every 20 iterations — the app has no labeled validation
-    set — the model after the last iteration is the model.
+    Training length: a fixed budget of `steps` (the official code's niter, 2000), one batch each,
+    taken from shuffled passes over the normal pool. `steps` / `finetune_steps` were called `iters` /
+    `finetune_iters`; the old names are still accepted (saved runs and model files carry them).
+    Deviation from the reference (pitfall 22): no checkpoint is chosen by validation AUC every 20
+    iterations — the app has no labeled validation set — the model after the last step is the model.
 
     Input scaling (methods.md §7.1, app variant): images z-scored per channel, tables per column,
     with statistics fitted on the first training pool and frozen (saved with the model). The paper's
     per-dataset constants (MNIST 0.1307/0.3081; GCN + min-max on CIFAR) are not used.
 
     Warm start (methods.md §6.6): keeps the weights and the Adam state (saved in the model file),
-    keeps β, and runs `finetune_iters` iterations on the current pool — new normals come in, new
+    keeps β, and runs `finetune_steps` steps on the current pool — new normals come in, new
     labeled anomalies go out.
 
     Fast setting for CPU users: ``Toll(**Toll.FAST)`` — conv nets at a quarter width (about 1/16
-    of the convolution work); not the paper's setting. It leaves the iteration budget alone (the
+    of the convolution work); not the paper's setting. It leaves the step budget alone (the
     app's settings choose it).
     """
 
     method = "toll"
     FAST: ClassVar[dict[str, Any]] = {"width": 16}
+    fast_by_default = True  # full width is far beyond 2 minutes per first fit on a CPU
+    RENAMED: ClassVar[dict[str, str]] = {"iters": "steps", "finetune_iters": "finetune_steps"}
+    display_name = "Toll"
+    app_settings = (
+        Param("steps", "Training steps", 300, "first fit; one batch each (paper: 2000; the default "
+              "shrinks for larger image pools)", 1, 100_000),
+        Param("finetune_steps", "Fine-tune steps per retrain", 100, "warm start", 1, 10_000, warm=True),
+        Param("beta", "β (weight of the latent norm ‖z‖, in loss and score)", 1000.0,
+              "paper defaults: 1000 for 28×28 gray, 10 for colour and tables; 0 = a plain autoencoder",
+              0.0, 100_000.0),
+    )
+    # image first fits at the fast width: ~50 steps over the 198 bundled digits, fewer for larger pools
+    FIRST_FIT_SAMPLES: ClassVar[int] = 10_000
+
+    @classmethod
+    def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
+                     representation: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The paper's β for the network this data gets (methods.md §6.4); image first fits get a
+        budget of FIRST_FIT_SAMPLES samples (one step = one batch of min(pool, the paper's batch))."""
+        hyper = super().app_defaults(kind, n_samples, input_shape, representation)
+        paper = DEFAULTS[architecture(input_shape)]
+        hyper["beta"] = paper["beta"]
+        if kind == "image" and n_samples > 0:
+            batch = min(n_samples, int(paper["batch_size"]))
+            hyper["steps"] = int(min(max(round(cls.FIRST_FIT_SAMPLES / batch), 10), hyper["steps"]))
+        return hyper
 
     def __init__(self, beta: float | None = None, z_dim: int | None = None, lr: float | None = None,
-                 iters: int = 2000, finetune_iters: int = 300, width: int | None = None,
+                 steps: int = 2000, finetune_steps: int = 300, width: int | None = None,
                  hidden: tuple[int, ...] | None = None, report_every: int = 50, batch_size: int | None = None,
-                 device: str = "auto", seed: int | None = 0, score_batch_size: int = 1024) -> None:
-        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size)
+                 device: str = "auto", seed: int | None = 0, score_batch_size: int = 1024,
+                 contamination: float = 0.1, iters: int | None = None, finetune_iters: int | None = None) -> None:
+        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size,
+                         contamination=contamination)
         self.beta = beta
         self.z_dim = z_dim
         self.lr = lr
-        self.iters = iters
-        self.finetune_iters = finetune_iters
+        self.steps = steps
+        self.finetune_steps = finetune_steps
         self.width = width
         self.hidden = None if hidden is None else tuple(hidden)
         self.report_every = report_every
+        self._renamed(iters=iters, finetune_iters=finetune_iters)
 
     # ----- networks ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -89,22 +119,22 @@ class Toll(BaseDetector):
         self.lr_ = float(d["lr"] if self.lr is None else self.lr)
         self.batch_size_ = int(d["batch_size"] if self.batch_size is None else self.batch_size)
         ae, self.net_ = build(self.input_shape_, self.z_dim_, self.width, self.hidden)
-        fmt = torch.channels_last if len(self.input_shape_) == 3 else torch.contiguous_format
-        self.ae_ = ae.to(self.device_, memory_format=fmt)
+        self.ae_ = self._place(ae)
         self.opt_ = torch.optim.Adam(self.ae_.parameters(), lr=self.lr_)
         self.n_steps_ = 0
 
     def _modules(self) -> dict[str, nn.Module]:
         return {"ae": self.ae_}
 
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt": self.opt_}
+
     def _extra_state(self) -> dict[str, Any]:
         # β is in the params too; stored here as well because the score needs it (methods.md §7.3)
-        return {"beta": self.beta_, "opt": self.opt_.state_dict(), "n_steps": self.n_steps_}
+        return {"beta": self.beta_}
 
     def _set_extra_state(self, extra: dict[str, Any]) -> None:
         self.beta_ = float(extra["beta"])
-        self.opt_.load_state_dict(extra["opt"])
-        self.n_steps_ = int(extra["n_steps"])
 
     # ----- input scaling: z-score instead of the base class's min-max ------------------------
     def _fit_scaler(self, X: np.ndarray) -> None:
@@ -122,41 +152,12 @@ class Toll(BaseDetector):
 
     # ----- training ------------------------------------------------------------------------
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
-        keep = torch.nonzero(y >= 0).flatten()  # labeled anomalies (y = −1) never train Toll
-        if len(keep) < 2:
-            raise ValueError("Toll needs at least two samples not labeled anomalous to train on")
+        keep = self._normal_rows(y)  # labeled anomalies (y = −1) never train Toll
         self.train_index_ = keep.cpu().numpy()  # which rows of X this fit trained on
-        pool = X[keep]
-        if pool.ndim == 4:
-            pool = pool.contiguous(memory_format=torch.channels_last)
-        steps = max(int(self.finetune_iters if warm_start else self.iters), 1)
-        self._train(pool, steps, "finetune" if warm_start else "train", report)
-
-    def _batches(self, n: int, steps: int, g: torch.Generator) -> Iterator[torch.Tensor]:
-        """`steps` index batches from consecutive shuffled passes over the pool."""
-        done = 0
-        while True:
-            for idx in batch_slices(n, self.batch_size_, g, shuffle=True):
-                if done == steps:
-                    return
-                done += 1
-                yield idx
-
-    def _train(self, pool: torch.Tensor, steps: int, phase: str, report: ProgressFn) -> None:
-        self.ae_.train()
-        g = self._generator()
-        loss_sum = torch.zeros((), device=pool.device)  # summed on the device: no sync per step
-        since = 0
-        for step, idx in enumerate(self._batches(len(pool), steps, g), start=1):
-            self._check_stop()
-            loss_sum += self._train_step(pool[idx.to(pool.device)])
-            since += 1
-            self.n_steps_ += 1
-            if step % self.report_every == 0 or step == steps:
-                report(Progress(phase, step, steps, float(loss_sum) / since, step / steps))
-                loss_sum.zero_()
-                since = 0
-                self.ae_.train()  # a progress callback may have scored in eval mode
+        pool = self._training_pool(X, keep)
+        steps = max(int(self.finetune_steps if warm_start else self.steps), 1)
+        self._run_steps(pool, steps, self._train_step, "finetune" if warm_start else "train", report,
+                        self.batch_size_, self.report_every, [self.ae_])
 
     def _train_step(self, x: torch.Tensor) -> torch.Tensor:
         """One Adam step on batch x of normal samples; returns the loss."""
@@ -165,6 +166,7 @@ class Toll(BaseDetector):
         self.opt_.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_.step()
+        self.n_steps_ += 1
         return loss.detach()
 
     # ----- scoring -------------------------------------------------------------------------
