@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from semiad.data import load_npz
-from semiad.detectors import KNN, BaseDetector, Fusion, IsolationForest
+from semiad.detectors import KNN, Fusion, IsolationForest
 from semiad.metrics import roc_auc
 
 CARDIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "tabular" / "6_cardio.npz"
@@ -80,22 +80,6 @@ def test_fusion_learns_from_labels_and_weights_its_scorers(cardio):
     after = roc_auc(truth[rest], det.decision_function(cardio.X)[rest])
     assert after > before + 0.02  # the labels improved the ranking of what is still unlabeled
     assert sum(found) > 60
-
-
-@pytest.mark.parametrize("cls", [IsolationForest, KNN, Fusion])
-def test_save_load_and_single_sample_scores(tmp_path, cardio, cls):
-    y = np.zeros(len(cardio.X), dtype=int)
-    y[np.flatnonzero(cardio.truth)[:5]] = -1
-    y[np.flatnonzero(cardio.truth == 0)[:5]] = 1
-    det = cls().fit(cardio.X, y)
-    det.representation_ = {"kind": "pixels"}
-    det.save(tmp_path / "m.pt")
-    back = BaseDetector.load(tmp_path / "m.pt")
-    assert type(back) is cls and back.representation_ == {"kind": "pixels"}
-    all_scores = det.decision_function(cardio.X)
-    assert np.allclose(back.decision_function(cardio.X), all_scores)
-    assert np.allclose(det.decision_function(cardio.X[7:8]), all_scores[7:8])
-    assert back.embed(cardio.X[:3]).shape == (3, min(50, cardio.X.shape[1]))
 
 
 def test_fusion_rejects_an_unknown_prior(cardio):

@@ -4,8 +4,11 @@ continues the model, bad inputs raise a clear ValueError, and `should_stop` ends
 TrainingStopped. Tiny settings: the whole file runs in seconds."""
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
+import torch
 
 from semiad.detectors import ALL, BaseDetector, TrainingStopped, make, registry
 from tests.toydata import images, table
@@ -84,6 +87,29 @@ def test_save_load_round_trip(fitted, X, tmp_path):
     np.testing.assert_array_equal(back.decision_function(X), fitted.decision_function(X))
     np.testing.assert_array_equal(back.embed(X), fitted.embed(X))
     np.testing.assert_array_equal(back.predict(X), fitted.predict(X))
+    if fitted.can_reconstruct:
+        np.testing.assert_array_equal(back.reconstruct(X), fitted.reconstruct(X))
+
+
+class _Payload:
+    """Stands in for code hidden in a model file: loading must not construct it."""
+
+    def __reduce__(self):
+        return (print, ("pickle payload ran",))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_loading_a_file_with_code_is_refused(method, tmp_path, capsys):
+    cls = registry()[method]
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "semiad-detector-1", "method": method, "payload": _Payload()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        cls.load(path)
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps({"payload": _Payload()}, protocol=2))
+    with pytest.raises(pickle.UnpicklingError):
+        BaseDetector.load(plain)
+    assert "pickle payload ran" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -108,6 +134,8 @@ def test_a_warm_start_continues_the_saved_model_as_it_would_the_live_one(method,
 def test_bad_inputs_raise_a_clear_value_error(method, T):
     X = T
     det = detector(method)
+    with pytest.raises(RuntimeError, match="fit"):
+        det.decision_function(X[:3])
     with pytest.raises(ValueError, match="N×D"):
         det.fit(X[0])
     with pytest.raises(ValueError, match="NaN"):

@@ -1,8 +1,6 @@
 """Deep SAD (methods.md §2) with the real networks on tiny real data (scikit-learn digits) or random tables."""
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 import pytest
 import torch
@@ -109,37 +107,6 @@ def test_warm_start_keeps_c_and_continues_from_the_weights(digits):
             assert torch.equal(v, frozen[k]), k
 
 
-def test_save_load_gives_identical_scores_and_embeddings(digits, tmp_path):
-    X, y = digits
-    det = DeepSAD(**FAST).fit(X, y)
-    path = tmp_path / "model.pt"
-    det.save(path)
-    back = DeepSAD.load(path, device="cpu")
-    assert np.array_equal(back.decision_function(X), det.decision_function(X))
-    assert np.array_equal(back.embed(X), det.embed(X))
-    assert torch.equal(back.c_, det.c_.cpu())
-    assert back.get_params() == {**det.get_params(), "device": "cpu"}
-
-
-class _Payload:
-    """Stands in for code hidden in a model file: loading must not construct it."""
-
-    def __reduce__(self):
-        return (print, ("pickle payload ran",))
-
-
-def test_load_refuses_a_pickle_file(tmp_path, capsys):
-    path = tmp_path / "evil.pt"
-    torch.save({"format": "semiad-detector-1", "method": "deepsad", "payload": _Payload()}, path)
-    with pytest.raises(pickle.UnpicklingError):
-        DeepSAD.load(path)
-    plain = tmp_path / "plain.pkl"
-    plain.write_bytes(pickle.dumps({"payload": _Payload()}, protocol=2))
-    with pytest.raises(pickle.UnpicklingError):
-        DeepSAD.load(plain)
-    assert "pickle payload ran" not in capsys.readouterr().out
-
-
 def _record_bn_batches(det: DeepSAD) -> list[int]:
     """Batch sizes that BatchNorm layers see in train mode, from a forward pre-hook."""
     seen: list[int] = []
@@ -200,26 +167,12 @@ def test_loss_matches_the_formula_on_hand_made_numbers():
     assert zg.grad[2, 0] < 0 and zg.grad[0, 0] > 0
 
 
-def test_bad_inputs_raise_clear_value_errors(digits):
-    X, y = digits
-    det = DeepSAD(**FAST)
+def test_inputs_without_a_network_raise_a_clear_value_error(digits):
+    X, _ = digits
     with pytest.raises(ValueError, match="N×D|N×C×H×W"):
-        det.fit(X[:, 0])  # N×H×W: channel axis missing
-    bad = X[:20].copy()
-    bad[3, 0, 5, 5] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        det.fit(bad)
-    with pytest.raises(ValueError, match="semi-targets"):
-        det.fit(X[:20], np.full(20, 2))
-    with pytest.raises(ValueError, match="entries"):
-        det.fit(X[:20], np.zeros(19))
-    with pytest.raises(RuntimeError, match="fit"):
-        det.decision_function(X[:3])
+        DeepSAD(**FAST).fit(X[:, 0])  # N×H×W: channel axis missing
     with pytest.raises(ValueError, match="1×28×28"):
         DeepSAD(**FAST).fit(np.zeros((10, 1, 16, 16), dtype=np.float32))
-    det.fit(X[:20])
-    with pytest.raises(ValueError, match="shape"):
-        det.decision_function(np.zeros((3, 1, 32, 32), dtype=np.float32))
 
 
 def test_tabular_inputs_use_the_mlp_and_rank_anomalies_first():

@@ -1,14 +1,11 @@
 """GANomaly detector: real (small) networks, real training steps, no mocks."""
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 import pytest
 import torch
 
 from semiad.detectors import GANomaly, make
-from semiad.detectors.base import BaseDetector
 from tests.toydata import images
 
 SMALL = {"nz": 8, "ngf": 8, "ndf": 8, "hidden": (16, 8), "batch_size": 16, "device": "cpu", "seed": 0}
@@ -65,25 +62,6 @@ def test_labeled_anomalies_never_enter_a_training_batch() -> None:
     assert len(seen) == 8 * 16 and len(np.unique(det.train_index_)) == 40
 
 
-def test_score_of_a_sample_is_the_same_alone_and_in_a_batch() -> None:
-    X = images(40)
-    det = GANomaly(epochs=2, **SMALL).fit(X)
-    together = det.decision_function(X)
-    alone = np.array([det.decision_function(X[i:i + 1])[0] for i in (0, 17, 39)])
-    np.testing.assert_allclose(alone, together[[0, 17, 39]], rtol=1e-4, atol=1e-9)
-    assert np.std(together) > 0  # the scores are not a constant
-
-
-def test_save_load_round_trip_gives_identical_scores(tmp_path) -> None:
-    X = images(40)
-    det = GANomaly(epochs=2, **SMALL).fit(X)
-    det.save(tmp_path / "g.pt")
-    back = BaseDetector.load(tmp_path / "g.pt", device="cpu")
-    assert isinstance(back, GANomaly) and back.get_params() == {**det.get_params(), "hidden": (16, 8)}
-    np.testing.assert_array_equal(back.decision_function(X), det.decision_function(X))
-    np.testing.assert_array_equal(back.reconstruct(X), det.reconstruct(X))
-
-
 def test_warm_start_continues_from_the_saved_optimizer_state(tmp_path) -> None:
     X = images(48)
     det = GANomaly(epochs=2, finetune_steps=3, **SMALL).fit(X)
@@ -101,17 +79,6 @@ def test_warm_start_continues_from_the_saved_optimizer_state(tmp_path) -> None:
     # a fresh fit (no warm start) starts the optimizers over
     det.fit(X)
     assert det.n_steps_ == 6 and all(float(s["step"]) == 6 for s in det.opt_g_.state_dict()["state"].values())
-
-
-def test_loading_a_pickle_with_code_is_refused(tmp_path) -> None:
-    class Payload:
-        def __reduce__(self):
-            return (print, ("this must never run",))
-
-    path = tmp_path / "evil.pt"
-    torch.save({"format": "semiad-detector-1", "method": "ganomaly", "x": Payload()}, path)
-    with pytest.raises(pickle.UnpicklingError):
-        GANomaly.load(path)
 
 
 def test_fast_setting_fixed_step_counts_and_make() -> None:
