@@ -2,72 +2,11 @@
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from semiad.data import load_digits
 from state.store import Store
-from state.worker import Worker
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("SEMIAD_HOME", str(tmp_path))
-    monkeypatch.delenv("SEMIAD_DB_URL", raising=False)
-    monkeypatch.setenv("SEMIAD_MAPS", "0")  # no UMAP in these tests
-    return tmp_path
-
-
-def trained_project(home: Path, **hyper) -> tuple[Store, int]:
-    """A project on the bundled digits with a first model, trained here by a real worker."""
-    store = Store(home=home)
-    pid = store.create_project("digits", load_digits(), source="digits")
-    store.request_run(pid, "deepsad", {"hyper": {"pretrain_epochs": 1, "epochs": 1, **hyper}}, "setup")
-    assert Worker(store, maps=False).run_once()
-    assert store.latest_done_run(pid) is not None, store.runs(pid)[-1].error
-    return store, pid
-
-
-def open_app(pid: int, page: str = "pages/review.py") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["project"] = str(pid)
-    at.query_params["who"] = "alice"
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def review_cards(at: AppTest) -> list[dict]:
-    """The cards the Review page gave its labeling component (focused card first, then the grid and
-    the cards held in the browser to move on without the server)."""
-    (card,) = at.get("component_instance")
-    return json.loads(card.proto.json_args)["cards"]
-
-
-_presses = iter(range(1, 1_000_000))
-
-
-def press(at: AppTest, pid: int, *requests: dict) -> AppTest:
-    """What the component sends after key presses / clicks: its pending requests, each with a token."""
-    pending = [{"t": f"test-token-{next(_presses):06d}", **r} for r in requests]
-    at.session_state[f"review_card-{pid}"] = {"pending": pending, "seq": next(_presses)}
-    return at.run()
-
-
-def wait_for(predicate, at: AppTest, timeout: float = 120) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        at.run()
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError("timed out")
+from tests.conftest import APP, open_app, press, review_cards, trained_project, wait_for
 
 
 def test_home_offers_the_bundled_digits_in_one_click(home):

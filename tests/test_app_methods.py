@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from semiad.data import load_digits
 from semiad.settings import display_name
 from state.store import Store
-from tests.test_app import home, open_app, review_cards, wait_for  # noqa: F401  (home is a fixture)
+from tests.conftest import open_app, review_cards, wait_for
 
 WAIT_S = 600  # generous: seconds on an idle machine, minutes on a loaded shared one
 
@@ -41,7 +41,7 @@ def review_shows_round(at: AppTest, method: str, round_: int) -> None:
 
 
 @pytest.mark.parametrize("method", sorted(TINY))
-def test_train_fresh_then_retrain_warm_through_the_train_page(home, method):  # noqa: F811
+def test_train_fresh_then_retrain_warm_through_the_train_page(home, method):
     first, finetune, has_fast = TINY[method]
     store = Store(home=home)
     pid = store.create_project("digits", load_digits(), source="digits")

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from state.worker import AUTO_RETRAIN
-from tests.test_app import home, open_app, trained_project  # noqa: F401  (home is a fixture)
+from tests.conftest import open_app, trained_project
 
 
-def test_cancel_shows_the_run_as_cancelling_at_once(home):  # noqa: F811
+def test_cancel_shows_the_run_as_cancelling_at_once(home):
     store, pid = trained_project(home)
     run_id = store.request_run(pid, "deepsad", {"hyper": {}}, "bob", parent_id=store.latest_done_run(pid).id)
     store.claim_next_run("elsewhere:1")  # running on another machine's worker, which will see the flag
@@ -21,7 +21,7 @@ def test_cancel_shows_the_run_as_cancelling_at_once(home):  # noqa: F811
     assert history.loc[history["run"] == run_id, "status"].item() == "cancelling…"
 
 
-def test_auto_retrain_is_off_by_default_and_its_k_is_stored_for_the_project(home):  # noqa: F811
+def test_auto_retrain_is_off_by_default_and_its_k_is_stored_for_the_project(home):
     store, pid = trained_project(home)
     at = open_app(pid, "pages/train.py")
     toggle = at.toggle(key=f"auto_retrain-{pid}")
@@ -57,7 +57,7 @@ def test_cpu_friendly_first_fit_defaults_keep_the_full_choice():
     assert default_hyper("toll", "tabular", 500, (20,))["steps"] == 300
 
 
-def test_the_train_page_starts_toll_with_the_fast_setting_and_the_budgeted_iterations(home):  # noqa: F811
+def test_the_train_page_starts_toll_with_the_fast_setting_and_the_budgeted_iterations(home):
     from semiad.data import load_digits
     from state.store import Store
 

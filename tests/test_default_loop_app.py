@@ -57,12 +57,10 @@ def test_worker_fits_the_default_loop_on_cached_features_and_warm_starts(store):
     assert "linear" in weights and "prior" in weights
 
 
-def test_train_page_shows_and_records_the_representation(tmp_path, monkeypatch):
+def test_train_page_shows_and_records_the_representation(home):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv("SEMIAD_HOME", str(tmp_path))
-    monkeypatch.setenv("SEMIAD_MAPS", "0")
-    store = Store(None, tmp_path)
+    store = Store(None, home)
     pid = store.create_project("digits", load_digits())
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "train.py"), default_timeout=60)
     at.session_state["project"] = pid

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from semiad import embed
 from state.worker import Worker, default_map_params, map_version, project_map
-from tests.test_app import APP, home, open_app, trained_project  # noqa: F401 (fixture)
+from tests.conftest import open_app, trained_project
 
 
 def selection(keys: list[str], as_dict: bool) -> dict:
@@ -24,7 +24,7 @@ def chart_key(at: AppTest) -> str:
 
 
 @pytest.mark.parametrize("as_dict", [True, False])
-def test_lasso_selection_labels_every_selected_sample_in_one_batch(home, as_dict):  # noqa: F811
+def test_lasso_selection_labels_every_selected_sample_in_one_batch(home, as_dict):
     store, pid = trained_project(home)
     at = open_app(pid, "pages/latent.py")
     assert any("PCA" in c.value for c in at.caption)  # UMAP off in tests: PCA map shown
@@ -42,7 +42,7 @@ def test_lasso_selection_labels_every_selected_sample_in_one_batch(home, as_dict
     assert store.undo_last(pid, "alice") and store.label_counts(pid)["anomalous"] == 0
 
 
-def test_umap_map_is_cached_per_run_and_recomputed_after_a_new_run(home):  # noqa: F811
+def test_umap_map_is_cached_per_run_and_recomputed_after_a_new_run(home):
     store, pid = trained_project(home)
     run1 = store.latest_done_run(pid)
     params = default_map_params()
@@ -62,7 +62,7 @@ def test_umap_map_is_cached_per_run_and_recomputed_after_a_new_run(home):  # noq
     assert second.shape == (198, 2) and not np.array_equal(first, second)
 
 
-def test_a_map_the_page_asks_for_is_computed_by_the_worker(home, monkeypatch):  # noqa: F811
+def test_a_map_the_page_asks_for_is_computed_by_the_worker(home, monkeypatch):
     store, pid = trained_project(home)
     run = store.latest_done_run(pid)
     at = open_app(pid, "pages/latent.py")  # the app's worker has maps off: it leaves map requests alone
@@ -84,7 +84,7 @@ def test_a_map_the_page_asks_for_is_computed_by_the_worker(home, monkeypatch):  
     assert any(c.value.startswith(f"UMAP of round {run.round}") for c in at.caption)
 
 
-def test_a_map_left_running_by_a_dead_worker_is_queued_again(home):  # noqa: F811
+def test_a_map_left_running_by_a_dead_worker_is_queued_again(home):
     store, pid = trained_project(home)
     run = store.latest_done_run(pid)
     first = store.request_map(run.id, default_map_params())
