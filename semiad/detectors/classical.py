@@ -333,11 +333,12 @@ class Fusion(_Classical):
     well a scorer sorts the top of the list, which is what the expert sees next); a scorer's weight
     is exp(`eta` · Σ (AUC − 0.5)), normalised. Until a batch holds both classes, weights are equal.
 
-    Labels: y=−1 positive class of the label scorers and, at a first fit, never a kNN neighbour or
-    forest point; y=+1 negative class; y=0 unlabeled (prior, pseudo-negatives). Warm start on the same
-    pool keeps the first ranking (fitted once: on 70k images its kNN pass is the slow part) and
-    refits the label scorers and their weights; the hedge needs the pool's order to know which labels
-    are new, so another pool refits everything and resets the weights. Embedding: the PCA space.
+    Labels: y=−1 positive class of the label scorers, never a forest point and, at a first fit, never
+    a kNN neighbour; y=+1 negative class; y=0 unlabeled (prior, pseudo-negatives). Warm start on the
+    same pool refits the forest and the label scorers and their weights, and keeps the kNN part of the
+    first ranking (its pass over the pool is the slow part on 70k images); the hedge needs the pool's
+    order to know which labels are new, so another pool refits everything and resets the weights.
+    Embedding: the PCA space.
     """
 
     method = "fusion"
@@ -413,9 +414,7 @@ class Fusion(_Classical):
         self._fit_space(rows, warm_start)
         Z = to_space(rows, st["space"])
         report(Progress("prior", 0, 1, 0.0, 0.1))
-        # the first ranking is fitted once per pool; labels enter through the label scorers
-        prior = st["prior_pool"] if same_pool else self._fit_prior(rows, y)
-        st["prior_pool"] = prior
+        prior = self._fit_prior(rows, y, keep_knn=same_pool)
         report(Progress("prior", 1, 1, 0.0, 0.5))
         self._check_stop()
         for name in ("linear", "kernel", "labeled"):
@@ -429,22 +428,29 @@ class Fusion(_Classical):
         st["last_y"] = y.astype(np.int8)
         report(Progress("labels", 1, 1, 0.0, 1.0))
 
-    def _fit_prior(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Fit the first-ranking scorers on the samples not labeled anomalous; the pool's prior."""
+    def _fit_prior(self, rows: np.ndarray, y: np.ndarray, keep_knn: bool = False) -> np.ndarray:
+        """Fit the first-ranking scorers on the samples not labeled anomalous; the pool's prior. The
+        forest is refitted at every fit (cheap); with `keep_knn` (a warm start on the same pool) the
+        kNN part is kept: its pass over the pool is the slow part on 70k images, and labels enter
+        through the label scorers anyway."""
         st, keep, parts = self.state_, y != -1, []
         st.pop("forest", None)
-        st.pop("reference", None)
         if "iforest" in self.prior:
             st["forest"] = fit_forest(rows[keep], self.n_estimators, self.seed)
             raw = forest_score(rows, st["forest"])
             st["pool_forest"] = np.sort(raw)
             parts.append(ecdf(raw, st["pool_forest"]))
-        if "knn" in self.prior:
+        if "knn" in self.prior and keep_knn and "knn_pool" in st:
+            parts.append(st["knn_pool"])
+        elif "knn" in self.prior:
             scaled = _scaled(rows, st["space"])
             st["reference"] = reference_points(scaled, y, self.max_reference, self.seed)
             raw = knn_score(scaled, st["reference"], self.k)
             st["pool_knn"] = np.sort(raw)
-            parts.append(ecdf(raw, st["pool_knn"]))
+            st["knn_pool"] = ecdf(raw, st["pool_knn"])  # the pool's kNN percentiles, for warm starts
+            parts.append(st["knn_pool"])
+        else:
+            st.pop("reference", None)
         return np.mean(parts, axis=0)
 
     def _grade(self, rows: np.ndarray, y: np.ndarray) -> None:
