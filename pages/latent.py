@@ -86,7 +86,9 @@ centre = center_position(coords, table["score"].to_numpy()) if run.method == "de
 fig, info = scatter_figure(coords, keys, color_by, scores=table["score"].to_numpy(), labels=y,
                            truth=samples.truth, center=centre)
 cue = {"deepsad": "Colour = distance to the centre c (Deep SAD score); the ring marks the centre region.",
-       "ganomaly": "Colour = latent mismatch ‖z − ẑ‖² (GANomaly score)."}.get(run.method, "")
+       "ganomaly": "Colour = latent mismatch ‖z − ẑ‖² (GANomaly score).",
+       "fusion": "Map of the model's input space (PCA of the pretrained features, or of the columns); colour = "
+                 "the fused score, 0–1 (its pool percentile)."}.get(run.method, "")
 st.caption(f"{kind} of round {run.round} (run {run.id}). {info.message()} {cue} "
            "Drag to lasso (or pick box select in the toolbar) to select samples.")
 
