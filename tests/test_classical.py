@@ -94,3 +94,20 @@ def test_images_are_flattened_rows():
     X = np.clip(X / 3, 0, 1)
     scores = Fusion(scale="none").fit(X).decision_function(X)
     assert set(np.argsort(-scores)[:3]) == {57, 58, 59}
+
+
+@pytest.mark.parametrize("prior", ["iforest", "knn", "iforest+knn"])
+def test_fusion_survives_odd_pools_and_label_sets(prior):
+    """Two rows, a constant column, exact duplicates; then labels that leave no unlabeled sample, and
+    every sample labeled anomalous: the loop keeps scoring, with finite scores."""
+    rng = np.random.default_rng(0)
+    for X in (rng.normal(size=(2, 3)), np.c_[rng.normal(size=(40, 3)), np.ones(40)],
+              np.repeat(rng.normal(size=(10, 4)), 5, axis=0)):
+        det = Fusion(prior=prior).fit(X)
+        y = np.full(len(X), -1)
+        y[-1] = 1
+        det.fit(X, y, warm_start=True)
+        det.fit(X, np.full(len(X), -1), warm_start=True)
+        assert np.isfinite(det.decision_function(X)).all()
+    assert np.isfinite(IsolationForest().fit(X, np.full(len(X), -1)).decision_function(X)).all()
+    assert np.isfinite(KNN().fit(X, np.full(len(X), -1)).decision_function(X)).all()

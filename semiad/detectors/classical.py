@@ -91,7 +91,7 @@ def fit_forest(rows: np.ndarray, n_estimators: int, seed: int | None) -> dict[st
             if tree.children_left[node] >= 0:
                 depth[tree.children_left[node]] = depth[tree.children_right[node]] = depth[node] + 1
         value[t, :n] = depth + _avg_path(tree.n_node_samples)  # path length credited at a leaf
-    norm = _avg_path(np.array([forest.max_samples_]))[0]
+    norm = max(_avg_path(np.array([forest.max_samples_]))[0], 1.0)  # c(ψ) is 0 for a pool of one
     return {"left": left, "right": right, "feature": feature, "threshold": threshold, "value": value,
             "norm": np.array(norm)}
 
@@ -139,8 +139,11 @@ def knn_score(Z: np.ndarray, reference: np.ndarray, k: int, chunk: int = 1024) -
 
 
 def reference_points(scaled: np.ndarray, y: np.ndarray, max_reference: int, seed: int | None) -> np.ndarray:
-    """The kNN neighbours: every sample not labeled anomalous, or a seeded draw of `max_reference`."""
+    """The kNN neighbours: every sample not labeled anomalous (all, if every one is), or a seeded draw
+    of `max_reference` of them."""
     pool = np.flatnonzero(y != -1)
+    if len(pool) == 0:
+        pool = np.arange(len(y))
     if len(pool) > max_reference:
         pool = np.sort(np.random.default_rng(seed).choice(pool, max_reference, replace=False))
     return scaled[pool].astype(np.float32)
@@ -273,6 +276,7 @@ class IsolationForest(_Classical):
         rows = _as_rows(X)
         self._fit_space(rows, warm_start)
         keep = y.cpu().numpy() != -1
+        keep = keep if keep.any() else np.ones_like(keep)  # all labeled anomalous: fit on them all
         self.state_["forest"] = fit_forest(rows[keep], self.n_estimators, self.seed)
         report(Progress("fit", 1, 1, 0.0, 1.0))
 
@@ -434,6 +438,8 @@ class Fusion(_Classical):
         kNN part is kept: its pass over the pool is the slow part on 70k images, and labels enter
         through the label scorers anyway."""
         st, keep, parts = self.state_, y != -1, []
+        if not keep.any():  # every sample labeled anomalous: nothing else to describe the data with
+            keep = np.ones_like(keep)
         st.pop("forest", None)
         if "iforest" in self.prior:
             st["forest"] = fit_forest(rows[keep], self.n_estimators, self.seed)
