@@ -9,7 +9,7 @@ scoring new data turns it into the same inputs the model was fitted on.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -35,9 +35,13 @@ def check(representation: dict[str, Any], images: bool) -> dict[str, Any]:
 
 def model_inputs(X: np.ndarray, representation: dict[str, Any], cache_path: str | Path | None = None,
                  device: str = "auto", progress: Callable[[int, int], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+                 should_stop: Callable[[], bool] | None = None,
+                 paths: Sequence[str] | None = None) -> np.ndarray:
     """The detector's inputs for samples X (N×C×H×W images in [0, 1] or N×D rows) under `representation`.
-    Features are cached at `cache_path` when one is given (see `semiad.features.features_for`)."""
+    Features are cached at `cache_path` when one is given (see `semiad.features.features_for`). With
+    `paths` (a folder of images: the original file per sample) features are computed from the original
+    files at the backbone's input size, not from the small model input; a file that can no longer be
+    read falls back to its model input."""
     from semiad import features
 
     rep = check(representation, images=np.ndim(X) == 4)
@@ -45,9 +49,38 @@ def model_inputs(X: np.ndarray, representation: dict[str, Any], cache_path: str 
         return X
     options = dict(size=rep["size"], backbone=rep["backbone"], device=device, progress=progress,
                    should_stop=should_stop)
+    source = X if paths is None else originals(paths, int(rep["size"]), X)
     if cache_path is not None:
-        return features.features_for(X, cache_path, **options)
-    return features.extract_features(X, **options)
+        return features.features_for(source, cache_path, **options)
+    return features.extract_features(source, **options)
+
+
+def originals(paths: Sequence[str], size: int, fallback: np.ndarray, batch: int = 32) -> Any:
+    """The original files as `semiad.features.Chunks` of N×3×size×size float images in [0, 1], read
+    batch by batch (never all at once); sample i falls back to `fallback[i]`, resized, if its file
+    cannot be read any more."""
+    import torch
+    import torch.nn.functional as F
+
+    from semiad.data import DataError, _read_image
+    from semiad.features import Chunks
+
+    def resized(i: int) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(fallback[i:i + 1], dtype=np.float32))
+        x = F.interpolate(x.expand(1, 3, *x.shape[2:]), size=(size, size), mode="bilinear", align_corners=False)
+        return x[0].clamp(0, 1).numpy()
+
+    def read(i: int) -> np.ndarray:
+        try:
+            return _read_image(Path(paths[i]), size, color=True)
+        except (DataError, OSError):
+            return resized(i)
+
+    def chunks():
+        for a in range(0, len(paths), batch):
+            yield np.stack([read(i) for i in range(a, min(a + batch, len(paths)))])
+
+    return Chunks(chunks, len(paths))
 
 
 def describe(representation: dict[str, Any] | None) -> str:
