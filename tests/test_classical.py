@@ -111,3 +111,12 @@ def test_fusion_survives_odd_pools_and_label_sets(prior):
         assert np.isfinite(det.decision_function(X)).all()
     assert np.isfinite(IsolationForest().fit(X, np.full(len(X), -1)).decision_function(X)).all()
     assert np.isfinite(KNN().fit(X, np.full(len(X), -1)).decision_function(X)).all()
+
+
+def test_fusion_training_scores_come_from_the_fit_and_equal_a_scoring_pass(cardio):
+    det = Fusion(prior="iforest+knn").fit(cardio.X)
+    top = np.argsort(-det.decision_scores_)[:20]
+    y = np.zeros(len(cardio.X), dtype=int)
+    y[top] = np.where(cardio.truth[top] == 1, -1, 1)
+    det.fit(cardio.X, y, warm_start=True)
+    assert np.array_equal(det.decision_scores_, det.decision_function(cardio.X))

@@ -339,9 +339,14 @@ class BaseDetector:
                 self._fit(Xt, yt, warm, report)
         finally:
             self.__dict__.pop("_stop_fn", None)
-        self.decision_scores_ = self.decision_function(X)
+        self.decision_scores_ = self._training_scores(X)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - float(self.contamination)))
         return self
+
+    def _training_scores(self, X: np.ndarray) -> np.ndarray:
+        """The training samples' scores after a fit (`decision_scores_`): a scoring pass, unless a
+        method already has them from its fit."""
+        return self.decision_function(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly score per sample, eval mode, higher = more anomalous."""

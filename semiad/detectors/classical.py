@@ -430,7 +430,15 @@ class Fusion(_Classical):
         w = np.exp(self.eta * (perf - perf.max()))
         st["weights"] = dict(zip(raw, w / w.sum()))
         st["last_y"] = y.astype(np.int8)
+        # the pool's scores are at hand: no second kNN pass over 70k images for decision_scores_
+        self._fit_scores = sum(float(st["weights"][n]) * ecdf(raw[n], st["pool"][n]) for n in raw)
         report(Progress("labels", 1, 1, 0.0, 1.0))
+
+    def _training_scores(self, X: np.ndarray) -> np.ndarray:
+        scores = self.__dict__.pop("_fit_scores", None)
+        if scores is None:
+            return super()._training_scores(X)
+        return np.asarray(scores, dtype=np.float32).astype(np.float64)  # as decision_function rounds them
 
     def _fit_prior(self, rows: np.ndarray, y: np.ndarray, keep_knn: bool = False) -> np.ndarray:
         """Fit the first-ranking scorers on the samples not labeled anomalous; the pool's prior. The
