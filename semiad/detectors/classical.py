@@ -138,12 +138,16 @@ def knn_score(Z: np.ndarray, reference: np.ndarray, k: int, chunk: int = 1024) -
     return out
 
 
+def not_anomalous(y: np.ndarray) -> np.ndarray:
+    """Mask of the samples that describe the data for a forest or kNN: those not labeled anomalous,
+    or every sample when all of them are."""
+    keep = y != -1
+    return keep if keep.any() else np.ones_like(keep)
+
+
 def reference_points(scaled: np.ndarray, y: np.ndarray, max_reference: int, seed: int | None) -> np.ndarray:
-    """The kNN neighbours: every sample not labeled anomalous (all, if every one is), or a seeded draw
-    of `max_reference` of them."""
-    pool = np.flatnonzero(y != -1)
-    if len(pool) == 0:
-        pool = np.arange(len(y))
+    """The kNN neighbours: the samples `not_anomalous` picks, or a seeded draw of `max_reference`."""
+    pool = np.flatnonzero(not_anomalous(y))
     if len(pool) > max_reference:
         pool = np.sort(np.random.default_rng(seed).choice(pool, max_reference, replace=False))
     return scaled[pool].astype(np.float32)
@@ -275,8 +279,7 @@ class IsolationForest(_Classical):
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
         rows = _as_rows(X)
         self._fit_space(rows, warm_start)
-        keep = y.cpu().numpy() != -1
-        keep = keep if keep.any() else np.ones_like(keep)  # all labeled anomalous: fit on them all
+        keep = not_anomalous(y.cpu().numpy())
         self.state_["forest"] = fit_forest(rows[keep], self.n_estimators, self.seed)
         report(Progress("fit", 1, 1, 0.0, 1.0))
 
@@ -346,7 +349,6 @@ class Fusion(_Classical):
     """
 
     method = "fusion"
-    SCORERS: ClassVar[tuple[str, ...]] = ("prior", "linear", "kernel", "labeled")
     display_name = "Fusion (default: classical ranking + your labels)"
     app_settings = (
         Param("prior", "First ranking", "iforest",
@@ -399,10 +401,13 @@ class Fusion(_Classical):
     def _kernel_space(self, Z: np.ndarray) -> np.ndarray:
         return np.hstack([Z, self.kernel_scale * kernel_features(Z, self.state_["rbf"])])
 
-    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+    def _combine(self, raw: dict[str, np.ndarray]) -> np.ndarray:
+        """The score: the scorers' pool percentiles, weighted."""
         st = self.state_
-        raw = self._raw_scores(rows)
         return sum(float(st["weights"][name]) * ecdf(raw[name], st["pool"][name]) for name in raw)
+
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        return self._combine(self._raw_scores(rows))
 
     # -- fit -----------------------------------------------------------------------------------
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
@@ -431,7 +436,7 @@ class Fusion(_Classical):
         st["weights"] = dict(zip(raw, w / w.sum()))
         st["last_y"] = y.astype(np.int8)
         # the pool's scores are at hand: no second kNN pass over 70k images for decision_scores_
-        self._fit_scores = sum(float(st["weights"][n]) * ecdf(raw[n], st["pool"][n]) for n in raw)
+        self._fit_scores = self._combine(raw)
         report(Progress("labels", 1, 1, 0.0, 1.0))
 
     def _training_scores(self, X: np.ndarray) -> np.ndarray:
@@ -445,9 +450,7 @@ class Fusion(_Classical):
         forest is refitted at every fit (cheap); with `keep_knn` (a warm start on the same pool) the
         kNN part is kept: its pass over the pool is the slow part on 70k images, and labels enter
         through the label scorers anyway."""
-        st, keep, parts = self.state_, y != -1, []
-        if not keep.any():  # every sample labeled anomalous: nothing else to describe the data with
-            keep = np.ones_like(keep)
+        st, keep, parts = self.state_, not_anomalous(y), []
         st.pop("forest", None)
         if "iforest" in self.prior:
             st["forest"] = fit_forest(rows[keep], self.n_estimators, self.seed)
