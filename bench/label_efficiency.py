@@ -75,7 +75,7 @@ SETS: dict[str, Callable[[int], data.SampleSet]] = {
 
 def inputs(samples: data.SampleSet, name: str, seed: int, cache: Path | None) -> tuple[np.ndarray, dict, float]:
     """What the detectors see for this set under semiad's defaults, and the seconds it took."""
-    from semiad.features import features_for
+    from semiad import represent
 
     rep = defaults.representation_for(samples.kind, defaults.DEFAULT_METHOD)
     start = time.perf_counter()
@@ -84,7 +84,7 @@ def inputs(samples: data.SampleSet, name: str, seed: int, cache: Path | None) ->
     path = (cache or Path("/tmp/semiad-bench-cache")) / f"{name}-seed{seed}-{rep['backbone']}-{rep['size']}.npy"
     if cache is None:
         path.unlink(missing_ok=True)
-    X = features_for(samples.X, path, size=rep["size"], backbone=rep["backbone"], device="cpu")
+    X = represent.model_inputs(samples.X, rep, cache_path=path, device="cpu")
     return X, rep, time.perf_counter() - start
 
 
@@ -170,15 +170,15 @@ def cifar_one_class(cache: Path | None, seed: int = 0, log: Callable[[str], None
     the pool (no labels); semiad's default detector for images is fitted on it; the AUC is measured on
     the images it never saw: the other half of class c (normal) and every other-class image not in the
     pool (anomalous)."""
+    from semiad import represent
     from semiad.detectors import make
-    from semiad.features import features_for
 
     d = np.load(SHARED / "cifar10" / "cifar10_train_subset.npz", allow_pickle=False)
     images, labels = d["images"].transpose(0, 3, 1, 2).astype(np.float32) / 255.0, d["labels"]
     rep = defaults.representation_for("image")
     path = (cache or Path("/tmp/semiad-bench-cache")) / f"cifar-all-{rep['backbone']}-{rep['size']}.npy"
     start = time.perf_counter()
-    F = features_for(images, path, size=rep["size"], backbone=rep["backbone"], device="cpu")
+    F = represent.model_inputs(images, rep, cache_path=path, device="cpu")
     feat_s = time.perf_counter() - start
     rng = np.random.default_rng(seed)
     aucs = {}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semiad import defaults
+from semiad import defaults, represent
 from semiad.data import load_digits
 from semiad.settings import app_first_fit, fast_setting
 from state.ranking import next_batch
@@ -34,7 +34,7 @@ def measure(method: str, repeat: int) -> dict:
     digits = load_digits()
     pid = store.create_project(method, digits, source="digits")
     rep = defaults.representation_for(digits.kind, method)
-    shape = (1280,) if rep["kind"] == "features" else digits.X.shape[1:]
+    shape = represent.input_shape(rep, digits.X.shape[1:])
     params = app_first_fit(method, digits.kind, len(digits), shape, representation=rep)
     if method == "ganomaly":
         params["hyper"].update(fast_setting(method))

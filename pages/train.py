@@ -62,7 +62,7 @@ elif project.kind == "image":
     representation = data_defaults.FEATURES if seen == "features" else data_defaults.PIXELS
 else:
     representation = data_defaults.PIXELS
-input_shape = (1280,) if representation["kind"] == "features" else samples_of(store, pid).X.shape[1:]
+input_shape = represent.input_shape(representation, samples_of(store, pid).X.shape[1:])
 defaults = default_hyper(method, project.kind, project.n_samples, input_shape, representation)
 hyper: dict = {} if warm else dict(defaults)  # settings without a widget (e.g. Fusion's scaling) keep their default
 with st.expander("Settings", expanded=False):

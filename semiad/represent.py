@@ -83,6 +83,16 @@ def originals(paths: Sequence[str], size: int, fallback: np.ndarray, batch: int 
     return Chunks(chunks, len(paths))
 
 
+def input_shape(representation: dict[str, Any] | None, sample_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of one detector input under `representation`, for samples of `sample_shape`."""
+    from semiad import features
+
+    rep = representation or {"kind": "pixels"}
+    if rep.get("kind") == "features":
+        return (features.BACKBONES[rep.get("backbone", features.DEFAULT_BACKBONE)].dims,)
+    return tuple(sample_shape)
+
+
 def describe(representation: dict[str, Any] | None) -> str:
     """A short human description, e.g. 'EfficientNet-Lite0 features (224 px)' or 'pixels'."""
     rep = representation or {"kind": "pixels"}
