@@ -96,12 +96,13 @@ def start_server(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
     raise TimeoutError("streamlit did not start")
 
 
-def key_plan(n: int, seed: int) -> list[str]:
-    """n keys: mostly n / a, some s, an occasional u (only when there is a label of this run to undo)."""
+def key_plan(n: int, seed: int, p: tuple[float, float, float, float] = (0.5, 0.3, 0.1, 0.1)) -> list[str]:
+    """n keys drawn with probabilities `p` for n, a, s, u (default: mostly n / a, some s, an occasional
+    u); u only when there is a label of this run to undo."""
     rng = np.random.default_rng(seed)
     keys, labels = [], 0
     while len(keys) < n:
-        k = str(rng.choice(["n", "a", "s", "u"], p=[0.5, 0.3, 0.1, 0.1]))
+        k = str(rng.choice(["n", "a", "s", "u"], p=list(p)))
         if k == "u" and labels == 0:
             continue
         labels += 1 if k in "na" else -1 if k == "u" else 0

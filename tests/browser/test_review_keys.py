@@ -24,6 +24,7 @@ from browser_util import (
 )
 from playwright.sync_api import expect
 
+from bench.review_latency import key_plan
 from state.ranking import next_batch
 from state.store import Store
 
@@ -64,16 +65,9 @@ class Model:
 
 
 def key_sequence(n: int, seed: int) -> list[str]:
-    """n keys mixing n, a, s and u (u only when this tab has a label left to undo; some u u pairs)."""
-    rng = np.random.default_rng(seed)
-    keys, labels = [], 0
-    while len(keys) < n:
-        k = str(rng.choice(["n", "a", "s", "u"], p=[0.35, 0.3, 0.15, 0.2]))
-        if k == "u" and labels == 0:
-            continue
-        keys.append(k)
-        labels += 1 if k in LABEL else -1 if k == "u" else 0
-    return keys
+    """n keys mixing n, a, s and u (u only when this tab has a label left to undo; some u u pairs):
+    the latency bench's key plan, with more s and u."""
+    return key_plan(n, seed, p=(0.35, 0.3, 0.15, 0.2))
 
 
 def stored(store: Store, pid: int) -> list[tuple[int, str]]:
