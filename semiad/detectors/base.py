@@ -195,6 +195,12 @@ class RefusedModelFile(ValueError, pickle.UnpicklingError):
     """A model file that holds more than weights (a pickle with objects or code); the message names it."""
 
 
+def arguments(local_names: dict[str, Any]) -> dict[str, Any]:
+    """A constructor's arguments from its `locals()` taken first thing: all but `self` and the
+    `__class__` cell that `super()` adds."""
+    return {k: v for k, v in local_names.items() if k not in ("self", "__class__")}
+
+
 class BaseDetector:
     """Shared machinery; subclasses set `method`, `input_range`, their app settings and the hooks.
 
@@ -218,12 +224,23 @@ class BaseDetector:
     RENAMED: ClassVar[dict[str, str]] = {}
 
     def __init__(self, device: str = "auto", seed: int | None = 0, batch_size: int = 128,
-                 score_batch_size: int = 2048, contamination: float = 0.1) -> None:
-        self.device = device
-        self.seed = seed
-        self.batch_size = batch_size
-        self.score_batch_size = score_batch_size
-        self.contamination = contamination
+                 score_batch_size: int = 2048, contamination: float = 0.1, **hyper: Any) -> None:
+        """Stores the constructor arguments under their own names (scikit-learn habit). A subclass keeps
+        its explicit, typed signature (get_params reads it) and hands all of it here:
+        `super().__init__(**arguments(locals()))`. A value given under a former name (`RENAMED`) sets
+        the current one; the former name is not stored."""
+        given = dict(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size,
+                     contamination=contamination, **hyper)
+        for name, value in given.items():
+            if name not in self.RENAMED:
+                self._store(name, value)
+        for name, value in given.items():
+            if name in self.RENAMED and value is not None:
+                self._store(self.RENAMED[name], value)
+
+    def _store(self, name: str, value: Any) -> None:
+        # lists as tuples: a model file's JSON params give lists for the tuple settings (milestones, hidden)
+        setattr(self, name, tuple(value) if isinstance(value, list) else value)
 
     @classmethod
     def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
@@ -280,14 +297,8 @@ class BaseDetector:
             name = self.RENAMED.get(name, name)
             if name not in valid:
                 raise ValueError(f"{type(self).__name__} has no parameter {name!r}; valid: {sorted(valid)}")
-            setattr(self, name, tuple(value) if isinstance(value, list) else value)
+            self._store(name, value)
         return self
-
-    def _renamed(self, **old: Any) -> None:
-        """Called by __init__ with the former names' values: a value given under a former name wins."""
-        for name, value in old.items():
-            if value is not None:
-                setattr(self, self.RENAMED[name], value)
 
     @property
     def fitted(self) -> bool:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from semiad.detectors.base import BaseDetector, Param, Progress, ProgressFn
+from semiad.detectors.base import BaseDetector, Param, Progress, ProgressFn, arguments
 
 # ----- pieces: an input space, a forest, a neighbour score, logistic scorers -------------------
 
@@ -205,12 +205,6 @@ class _Classical(BaseDetector):
 
     input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
 
-    def __init__(self, scale: str = "standard", n_components: int = 50, device: str = "cpu",
-                 seed: int | None = 0, contamination: float = 0.1) -> None:
-        super().__init__(device=device, seed=seed, contamination=contamination)
-        self.scale = scale
-        self.n_components = n_components
-
     @classmethod
     def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
                      representation: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -272,9 +266,7 @@ class IsolationForest(_Classical):
 
     def __init__(self, n_estimators: int = 100, scale: str = "standard", n_components: int = 50,
                  device: str = "cpu", seed: int | None = 0, contamination: float = 0.1) -> None:
-        super().__init__(scale=scale, n_components=n_components, device=device, seed=seed,
-                         contamination=contamination)
-        self.n_estimators = n_estimators
+        super().__init__(**arguments(locals()))
 
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
         rows = _as_rows(X)
@@ -302,10 +294,7 @@ class KNN(_Classical):
     def __init__(self, k: int = 10, max_reference: int = 10_000, scale: str = "standard",
                  n_components: int = 50, device: str = "cpu", seed: int | None = 0,
                  contamination: float = 0.1) -> None:
-        super().__init__(scale=scale, n_components=n_components, device=device, seed=seed,
-                         contamination=contamination)
-        self.k = k
-        self.max_reference = max_reference
+        super().__init__(**arguments(locals()))
 
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
         rows = _as_rows(X)
@@ -366,17 +355,7 @@ class Fusion(_Classical):
                  n_estimators: int = 100, k: int = 10, max_reference: int = 10_000, max_negatives: int = 5000,
                  n_landmarks: int = 300, kernel_scale: float = 10.0, C: float = 1.0, eta: float = 4.0,
                  device: str = "cpu", seed: int | None = 0, contamination: float = 0.1) -> None:
-        super().__init__(scale=scale, n_components=n_components, device=device, seed=seed,
-                         contamination=contamination)
-        self.prior = prior
-        self.n_estimators = n_estimators
-        self.k = k
-        self.max_reference = max_reference
-        self.max_negatives = max_negatives
-        self.n_landmarks = n_landmarks
-        self.kernel_scale = kernel_scale
-        self.C = C
-        self.eta = eta
+        super().__init__(**arguments(locals()))
 
     # -- scorers -------------------------------------------------------------------------------
     def _raw_scores(self, rows: np.ndarray, Z: np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ from semiad.detectors.ama.loss import (
     sample_weights,
 )
 from semiad.detectors.ama.networks import build
-from semiad.detectors.base import BaseDetector, Param, ProgressFn
+from semiad.detectors.base import BaseDetector, Param, ProgressFn, arguments
 
 
 class AMA(BaseDetector):
@@ -92,22 +92,7 @@ class AMA(BaseDetector):
                  milestones: tuple[int, ...] = (30, 60, 90), finetune_epochs: int = 3, finetune_lr: float = 3e-5,
                  batch_size: int = 256, device: str = "auto", seed: int | None = 0,
                  score_batch_size: int = 512, contamination: float = 0.1) -> None:
-        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size,
-                         contamination=contamination)
-        self.nz = nz
-        self.ndf = ndf
-        self.gen_ch = gen_ch
-        self.critic_ch = critic_ch
-        self.hidden = tuple(hidden)
-        self.anom_lambda = anom_lambda
-        self.lambda_reg = lambda_reg
-        self.lambda_gp = lambda_gp
-        self.n_critic = n_critic
-        self.epochs = epochs
-        self.lr = lr
-        self.milestones = tuple(milestones)
-        self.finetune_epochs = finetune_epochs
-        self.finetune_lr = finetune_lr
+        super().__init__(**arguments(locals()))
 
     # ----- networks ------------------------------------------------------------------------
     def _build(self) -> None:

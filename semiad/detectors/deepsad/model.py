@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from semiad.detectors.base import BaseDetector, Param, ProgressFn
+from semiad.detectors.base import BaseDetector, Param, ProgressFn, arguments
 from semiad.detectors.deepsad.loss import center, deep_sad_loss
 from semiad.detectors.deepsad.networks import AutoEncoder, build
 
@@ -67,22 +67,7 @@ class DeepSAD(BaseDetector):
                  oversample_labeled: bool = False, batch_size: int = 128, device: str = "auto",
                  seed: int | None = 0, score_batch_size: int = 2048, num_threads: int | None = None,
                  contamination: float = 0.1) -> None:
-        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size,
-                         contamination=contamination)
-        self.eta = eta
-        self.net = net
-        self.epochs = epochs
-        self.lr = lr
-        self.milestones = tuple(milestones)
-        self.weight_decay = weight_decay
-        self.pretrain_epochs = pretrain_epochs
-        self.ae_lr = ae_lr
-        self.ae_milestones = tuple(ae_milestones)
-        self.ae_weight_decay = ae_weight_decay
-        self.finetune_epochs = finetune_epochs
-        self.finetune_lr = finetune_lr
-        self.oversample_labeled = oversample_labeled
-        self.num_threads = num_threads
+        super().__init__(**arguments(locals()))
 
     # ----- networks ------------------------------------------------------------------------
     def _build(self) -> None:

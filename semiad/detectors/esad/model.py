@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from semiad.detectors.base import BaseDetector, Param, ProgressFn
+from semiad.detectors.base import BaseDetector, Param, ProgressFn, arguments
 from semiad.detectors.esad.loss import EPS, anomaly_score, esad_loss, reconstruction_target
 from semiad.detectors.esad.networks import EncoderDecoderEncoder, build
 
@@ -52,21 +52,7 @@ class ESAD(BaseDetector):
                  weight_decay: float = 1e-6, finetune_epochs: int = 10, finetune_lr: float = 1e-5,
                  grad_clip: float | None = None, batch_size: int = 128, device: str = "auto",
                  seed: int | None = 0, score_batch_size: int = 2048, contamination: float = 0.1) -> None:
-        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size,
-                         contamination=contamination)
-        self.lambda_ent = lambda_ent
-        self.lambda_cons = lambda_cons
-        self.noise_std = noise_std
-        self.eps = eps
-        self.rep_dim = rep_dim
-        self.hidden = None if hidden is None else tuple(hidden)
-        self.epochs = epochs
-        self.lr = lr
-        self.milestones = tuple(milestones)
-        self.weight_decay = weight_decay
-        self.finetune_epochs = finetune_epochs
-        self.finetune_lr = finetune_lr
-        self.grad_clip = grad_clip
+        super().__init__(**arguments(locals()))
 
     # ----- networks ------------------------------------------------------------------------
     def _build(self) -> None:

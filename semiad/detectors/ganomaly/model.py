@@ -11,6 +11,7 @@ from semiad.detectors.base import (
     BaseDetector,
     Param,
     ProgressFn,
+    arguments,
     batch_slices,
     training_autocast,
     training_length,
@@ -100,26 +101,9 @@ class GANomaly(BaseDetector):
                  finetune_epochs: float = 1.0, finetune_steps: int | None = None, hidden: tuple[int, ...] = (128, 64),
                  report_every: int = 50, batch_size: int = 64, device: str = "auto", seed: int | None = 0,
                  score_batch_size: int = 1024, precision: str = "fp32", contamination: float = 0.1) -> None:
-        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size,
-                         contamination=contamination)
-        self.nz = nz
-        self.ngf = ngf
-        self.ndf = ndf
-        self.extra_layers = extra_layers
-        self.epochs = epochs
-        self.lr = lr
-        self.beta1 = beta1
-        self.w_adv = w_adv
-        self.w_con = w_con
-        self.w_enc = w_enc
-        self.steps = steps
-        self.finetune_epochs = finetune_epochs
-        self.finetune_steps = finetune_steps
-        self.hidden = tuple(hidden)
-        self.report_every = report_every
+        super().__init__(**arguments(locals()))
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        self.precision = precision
 
     # ----- networks ------------------------------------------------------------------------
     def _build(self) -> None:

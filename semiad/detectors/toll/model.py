@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from semiad.detectors.base import BaseDetector, Param, ProgressFn
+from semiad.detectors.base import BaseDetector, Param, ProgressFn, arguments
 from semiad.detectors.toll.loss import toll_loss, toll_score
 from semiad.detectors.toll.networks import build
 
@@ -99,17 +99,7 @@ class Toll(BaseDetector):
                  hidden: tuple[int, ...] | None = None, report_every: int = 50, batch_size: int | None = None,
                  device: str = "auto", seed: int | None = 0, score_batch_size: int = 1024,
                  contamination: float = 0.1, iters: int | None = None, finetune_iters: int | None = None) -> None:
-        super().__init__(device=device, seed=seed, batch_size=batch_size, score_batch_size=score_batch_size,
-                         contamination=contamination)
-        self.beta = beta
-        self.z_dim = z_dim
-        self.lr = lr
-        self.steps = steps
-        self.finetune_steps = finetune_steps
-        self.width = width
-        self.hidden = None if hidden is None else tuple(hidden)
-        self.report_every = report_every
-        self._renamed(iters=iters, finetune_iters=finetune_iters)
+        super().__init__(**arguments(locals()))
 
     # ----- networks ------------------------------------------------------------------------
     def _build(self) -> None:
