@@ -78,13 +78,9 @@ class AMA(BaseDetector):
     FIRST_FIT_SAMPLES: ClassVar[int] = 1_600
 
     @classmethod
-    def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
-                     representation: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Image first fits get a budget of FIRST_FIT_SAMPLES samples (whole epochs, at least one)."""
-        hyper = super().app_defaults(kind, n_samples, input_shape, representation)
-        if kind == "image" and n_samples > 0:
-            hyper["epochs"] = int(min(max(round(cls.FIRST_FIT_SAMPLES / n_samples), 1), hyper["epochs"]))
-        return hyper
+    def _image_first_fit(cls, hyper: dict[str, Any], n_samples: int, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        """Whole epochs, at least one."""
+        return {"epochs": int(min(max(round(cls.FIRST_FIT_SAMPLES / n_samples), 1), hyper["epochs"]))}
 
     def __init__(self, nz: int = 128, ndf: int = 32, gen_ch: int = 256, critic_ch: int = 128,
                  hidden: tuple[int, ...] = (128, 64), anom_lambda: float = 1.0, lambda_reg: float = 1.0,

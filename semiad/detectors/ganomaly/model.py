@@ -87,13 +87,9 @@ class GANomaly(BaseDetector):
     FIRST_FIT_SAMPLES: ClassVar[int] = 3_000
 
     @classmethod
-    def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
-                     representation: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Image first fits get a budget of FIRST_FIT_SAMPLES samples (fractional epochs, at least 0.01)."""
-        hyper = super().app_defaults(kind, n_samples, input_shape, representation)
-        if kind == "image" and n_samples > 0:
-            hyper["epochs"] = float(min(round(cls.FIRST_FIT_SAMPLES / n_samples, 2) or 0.01, hyper["epochs"]))
-        return hyper
+    def _image_first_fit(cls, hyper: dict[str, Any], n_samples: int, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        """Fractional epochs, at least 0.01."""
+        return {"epochs": float(min(round(cls.FIRST_FIT_SAMPLES / n_samples, 2) or 0.01, hyper["epochs"]))}
 
     def __init__(self, nz: int = 100, ngf: int = 64, ndf: int = 64, extra_layers: int = 0,
                  epochs: float = 15, lr: float = 2e-4, beta1: float = 0.5, w_adv: float = 1.0,

@@ -84,15 +84,16 @@ class Toll(BaseDetector):
     @classmethod
     def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
                      representation: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The paper's β for the network this data gets (methods.md §6.4); image first fits get a
-        budget of FIRST_FIT_SAMPLES samples (one step = one batch of min(pool, the paper's batch))."""
+        """The paper's β for the network this data gets (methods.md §6.4)."""
         hyper = super().app_defaults(kind, n_samples, input_shape, representation)
-        paper = DEFAULTS[architecture(input_shape)]
-        hyper["beta"] = paper["beta"]
-        if kind == "image" and n_samples > 0:
-            batch = min(n_samples, int(paper["batch_size"]))
-            hyper["steps"] = int(min(max(round(cls.FIRST_FIT_SAMPLES / batch), 10), hyper["steps"]))
+        hyper["beta"] = DEFAULTS[architecture(input_shape)]["beta"]
         return hyper
+
+    @classmethod
+    def _image_first_fit(cls, hyper: dict[str, Any], n_samples: int, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        """Steps of one batch of min(pool, the paper's batch), at least ten."""
+        batch = min(n_samples, int(DEFAULTS[architecture(input_shape)]["batch_size"]))
+        return {"steps": int(min(max(round(cls.FIRST_FIT_SAMPLES / batch), 10), hyper["steps"]))}
 
     def __init__(self, beta: float | None = None, z_dim: int | None = None, lr: float | None = None,
                  steps: int = 2000, finetune_steps: int = 300, width: int | None = None,
