@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from bench.protocols import mnist, semisupervised_setting
+from bench.report import auc_summary
 from semiad.detectors import make
 
 # name → (method, params); the defaults are the paper budgets of methods.md
@@ -107,17 +108,12 @@ def main() -> None:
                              "sec_per_epoch": fit_s / max(passes(det, len(X)), 1e-9), "device": str(det.device_)})
                 print(f"{name:11s} γ_l={gamma_l:<5} seed={seed} AUC {auc:.4f}  fit {fit_s:.1f} s", flush=True)
 
-    summary = []
+    summary = auc_summary(rows, args.methods, "gamma_l", args.gamma_l, "sec_per_epoch")
     print(f"\nMNIST normal={args.normal}, known anomaly={args.known}, γ_p={args.gamma_p}, seeds {args.seeds}")
     print(f"{'method':11s} {'γ_l':>5s} {'AUC mean ± std':>16s} {'s/epoch':>9s}")
-    for name in args.methods:
-        for gamma_l in args.gamma_l:
-            sel = [r for r in rows if r["method"] == name and r["gamma_l"] == gamma_l]
-            aucs = np.array([r["auc"] for r in sel])
-            spe = float(np.mean([r["sec_per_epoch"] for r in sel]))
-            summary.append({"method": name, "gamma_l": gamma_l, "auc_mean": float(aucs.mean()),
-                            "auc_std": float(aucs.std()), "sec_per_epoch": spe})
-            print(f"{name:11s} {gamma_l:5.2f} {100 * aucs.mean():9.1f} ± {100 * aucs.std():4.1f} {spe:9.2f}")
+    for s in summary:
+        print(f"{s['method']:11s} {s['gamma_l']:5.2f} {100 * s['auc_mean']:9.1f} ± {100 * s['auc_std']:4.1f} "
+              f"{s['sec_per_epoch']:9.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"protocol": vars(args), "runs": rows, "summary": summary}, f, indent=1)

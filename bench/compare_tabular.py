@@ -60,6 +60,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from bench.protocols import DATA, semisupervised_setting
+from bench.report import auc_summary
 from semiad.detectors import make
 
 TABLES = {"arrhythmia": "arrhythmia.npz", "cardio": "6_cardio.npz", "satellite": "30_satellite.npz",
@@ -162,14 +163,7 @@ def main() -> None:
                              "n_fit": int(keep.sum()), "budget": budget(det), "device": str(det.device_)})
                 print(f"{ds:10s} {name:11s} seed={seed} AUC {auc:.4f}  fit {fit_s:6.1f} s", flush=True)
 
-    summary = []
-    for name in args.methods:
-        for ds in args.datasets:
-            sel = [r for r in rows if r["method"] == name and r["dataset"] == ds]
-            aucs = np.array([r["auc"] for r in sel])
-            fit_s = float(np.mean([r["fit_seconds"] for r in sel]))
-            summary.append({"method": name, "dataset": ds, "auc_mean": float(aucs.mean()),
-                            "auc_std": float(aucs.std()), "fit_seconds": fit_s, "seeds": len(sel)})
+    summary = auc_summary(rows, args.methods, "dataset", args.datasets, "fit_seconds")
     cell = {(s["method"], s["dataset"]): s for s in summary}
     print(f"\nODDS, γ_l={args.gamma_l}, γ_p={args.gamma_p}, seeds {args.seeds}: AUC % mean ± std (std over seeds)")
     print(f"{'method':11s} " + " ".join(f"{ds:>13s}" for ds in args.datasets))
