@@ -18,47 +18,48 @@ def _bn1d(c: int) -> nn.BatchNorm1d:
     return nn.BatchNorm1d(c, eps=1e-4, affine=False)
 
 
-def _up(x: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=2)  # nearest neighbour, as in the reference
-
-
 def _pool_act(bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(F.leaky_relu(bn(x)), 2)
 
 
-class MnistEncoder(nn.Module):
-    """1×28×28 → 32: conv 1→8 → conv 8→4 → linear 196→32."""
+def _deconv(c_in: int, c_out: int, padding: int = 2) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(c_in, c_out, 5, bias=False, padding=padding)
 
-    def __init__(self, rep_dim: int = 32):
+
+def _up_block(c_in: int, c_out: int, padding: int = 2) -> list[nn.Module]:
+    """Transposed conv 5×5 → BN → LeakyReLU → 2× nearest-neighbour upsampling, as in the reference."""
+    return [_deconv(c_in, c_out, padding), _bn2d(c_out), nn.LeakyReLU(), nn.Upsample(scale_factor=2)]
+
+
+class LeNetEncoder(nn.Module):
+    """nc×side×side → rep_dim: conv 5×5 (pad 2) → BN → LeakyReLU → 2×2 max pool per channel count, then
+    linear. The layers keep the reference's names (conv1, bn1, …, fc1): they are φ's keys in model files."""
+
+    def __init__(self, nc: int, side: int, channels: tuple[int, ...], rep_dim: int):
         super().__init__()
         self.rep_dim = rep_dim
-        self.conv1 = nn.Conv2d(1, 8, 5, bias=False, padding=2)
-        self.bn1 = _bn2d(8)
-        self.conv2 = nn.Conv2d(8, 4, 5, bias=False, padding=2)
-        self.bn2 = _bn2d(4)
-        self.fc1 = nn.Linear(4 * 7 * 7, rep_dim, bias=False)
+        self.n_convs = len(channels)
+        for i, (a, b) in enumerate(zip((nc, *channels[:-1]), channels), start=1):
+            self.add_module(f"conv{i}", nn.Conv2d(a, b, 5, bias=False, padding=2))
+            self.add_module(f"bn{i}", _bn2d(b))
+        out_side = side // 2 ** len(channels)
+        self.fc1 = nn.Linear(channels[-1] * out_side * out_side, rep_dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _pool_act(self.bn1, self.conv1(x))
-        x = _pool_act(self.bn2, self.conv2(x))
+        for i in range(1, self.n_convs + 1):
+            x = _pool_act(getattr(self, f"bn{i}"), getattr(self, f"conv{i}")(x))
         return self.fc1(x.flatten(1))
 
 
-class MnistDecoder(nn.Module):
-    def __init__(self, rep_dim: int = 32):
-        super().__init__()
-        self.rep_dim = rep_dim
-        self.deconv1 = nn.ConvTranspose2d(rep_dim // 16, 4, 5, bias=False, padding=2)
-        self.bn3 = _bn2d(4)
-        self.deconv2 = nn.ConvTranspose2d(4, 8, 5, bias=False, padding=3)
-        self.bn4 = _bn2d(8)
-        self.deconv3 = nn.ConvTranspose2d(8, 1, 5, bias=False, padding=2)
+def mnist_encoder(rep_dim: int = 32) -> LeNetEncoder:
+    """1×28×28 → 32: conv 1→8 → conv 8→4 → linear 196→32."""
+    return LeNetEncoder(1, 28, (8, 4), rep_dim)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = _up(F.leaky_relu(z.view(len(z), self.rep_dim // 16, 4, 4)))
-        x = _up(F.leaky_relu(self.bn3(self.deconv1(x))))
-        x = _up(F.leaky_relu(self.bn4(self.deconv2(x))))
-        return torch.sigmoid(self.deconv3(x))
+
+def mnist_decoder(rep_dim: int = 32) -> nn.Sequential:
+    """32 → (rep/16)×4×4 → up 8 → convT 4 → up 16 → convT 8 (pad 3) → up 14→28 → convT → 1×28×28."""
+    return nn.Sequential(nn.Unflatten(1, (rep_dim // 16, 4, 4)), nn.LeakyReLU(), nn.Upsample(scale_factor=2),
+                         *_up_block(rep_dim // 16, 4), *_up_block(4, 8, padding=3), _deconv(8, 1), nn.Sigmoid())
 
 
 class FmnistEncoder(nn.Module):
@@ -82,67 +83,28 @@ class FmnistEncoder(nn.Module):
         return self.fc2(x)
 
 
-class FmnistDecoder(nn.Module):
-    def __init__(self, rep_dim: int = 64):
-        super().__init__()
-        self.fc3 = nn.Linear(rep_dim, 128, bias=False)
-        self.bn4 = _bn1d(128)
-        self.deconv1 = nn.ConvTranspose2d(8, 32, 5, bias=False, padding=2)
-        self.bn5 = _bn2d(32)
-        self.deconv2 = nn.ConvTranspose2d(32, 16, 5, bias=False, padding=3)
-        self.bn6 = _bn2d(16)
-        self.deconv3 = nn.ConvTranspose2d(16, 1, 5, bias=False, padding=2)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.bn4(self.fc3(z)).view(len(z), 8, 4, 4)
-        x = _up(F.leaky_relu(x))
-        x = _up(F.leaky_relu(self.bn5(self.deconv1(x))))
-        x = _up(F.leaky_relu(self.bn6(self.deconv2(x))))
-        return torch.sigmoid(self.deconv3(x))
+def fmnist_decoder(rep_dim: int = 64) -> nn.Sequential:
+    """64 → linear 128 → BN → 8×4×4, then the MNIST decoder's plan with 32 and 16 channels."""
+    return nn.Sequential(nn.Linear(rep_dim, 128, bias=False), _bn1d(128), nn.Unflatten(1, (8, 4, 4)), nn.LeakyReLU(),
+                         nn.Upsample(scale_factor=2), *_up_block(8, 32), *_up_block(32, 16, padding=3),
+                         _deconv(16, 1), nn.Sigmoid())
 
 
-class CifarEncoder(nn.Module):
-    """3×32×32 → 128."""
-
-    def __init__(self, rep_dim: int = 128):
-        super().__init__()
-        self.rep_dim = rep_dim
-        self.conv1 = nn.Conv2d(3, 32, 5, bias=False, padding=2)
-        self.bn1 = _bn2d(32)
-        self.conv2 = nn.Conv2d(32, 64, 5, bias=False, padding=2)
-        self.bn2 = _bn2d(64)
-        self.conv3 = nn.Conv2d(64, 128, 5, bias=False, padding=2)
-        self.bn3 = _bn2d(128)
-        self.fc1 = nn.Linear(128 * 4 * 4, rep_dim, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _pool_act(self.bn1, self.conv1(x))
-        x = _pool_act(self.bn2, self.conv2(x))
-        x = _pool_act(self.bn3, self.conv3(x))
-        return self.fc1(x.flatten(1))
+def cifar_encoder(rep_dim: int = 128) -> LeNetEncoder:
+    """3×32×32 → 128: conv 3→32 → 64 → 128 → linear 2048→128."""
+    return LeNetEncoder(3, 32, (32, 64, 128), rep_dim)
 
 
-class CifarDecoder(nn.Module):
-    def __init__(self, rep_dim: int = 128):
-        super().__init__()
-        self.rep_dim = rep_dim
-        self.deconv1 = nn.ConvTranspose2d(rep_dim // 16, 128, 5, bias=False, padding=2)
-        self.bn4 = _bn2d(128)
-        self.deconv2 = nn.ConvTranspose2d(128, 64, 5, bias=False, padding=2)
-        self.bn5 = _bn2d(64)
-        self.deconv3 = nn.ConvTranspose2d(64, 32, 5, bias=False, padding=2)
-        self.bn6 = _bn2d(32)
-        self.deconv4 = nn.ConvTranspose2d(32, 3, 5, bias=False, padding=2)
-        gain = nn.init.calculate_gain("leaky_relu")
-        for d in (self.deconv1, self.deconv2, self.deconv3, self.deconv4):
+def cifar_decoder(rep_dim: int = 128) -> nn.Sequential:
+    """128 → (rep/16)×4×4 → convT 128 → up → 64 → up → 32 → up → convT → 3×32×32; Xavier-initialised
+    transposed convs (gain of LeakyReLU), as in the reference."""
+    net = nn.Sequential(nn.Unflatten(1, (rep_dim // 16, 4, 4)), nn.LeakyReLU(), *_up_block(rep_dim // 16, 128),
+                        *_up_block(128, 64), *_up_block(64, 32), _deconv(32, 3), nn.Sigmoid())
+    gain = nn.init.calculate_gain("leaky_relu")
+    for d in net:
+        if isinstance(d, nn.ConvTranspose2d):
             nn.init.xavier_uniform_(d.weight, gain=gain)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = F.leaky_relu(z.view(len(z), self.rep_dim // 16, 4, 4))
-        x = _up(F.leaky_relu(self.bn4(self.deconv1(x))))
-        x = _up(F.leaky_relu(self.bn5(self.deconv2(x))))
-        x = _up(F.leaky_relu(self.bn6(self.deconv3(x))))
-        return torch.sigmoid(self.deconv4(x))
+    return net
 
 
 def _mlp_block(d_in: int, d_out: int) -> nn.Sequential:
@@ -186,10 +148,10 @@ def build(input_shape: tuple[int, ...], net: str = "auto") -> tuple[nn.Module, n
         return MlpEncoder(input_shape[0], hidden, rep), MlpDecoder(input_shape[0], hidden, rep), "mlp"
     if input_shape == (1, 28, 28):
         name = "mnist" if net == "auto" else net
-        pairs = {"mnist": (MnistEncoder, MnistDecoder), "fmnist": (FmnistEncoder, FmnistDecoder)}
+        pairs = {"mnist": (mnist_encoder, mnist_decoder), "fmnist": (FmnistEncoder, fmnist_decoder)}
     elif input_shape == (3, 32, 32):
         name = "cifar" if net == "auto" else net
-        pairs = {"cifar": (CifarEncoder, CifarDecoder)}
+        pairs = {"cifar": (cifar_encoder, cifar_decoder)}
     else:
         raise ValueError(f"Deep SAD has networks for 1×28×28, 3×32×32 and tabular inputs, not {input_shape}; "
                          "load images through semiad.data, which resizes them")
