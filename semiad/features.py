@@ -228,15 +228,28 @@ def extract_features(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     precision: str = "auto",
+    cache_path: str | os.PathLike | None = None,
 ) -> np.ndarray:
     """N×dims float32 features of `images` (N×C×H×W in [0,1] or uint8, C = 1 or 3; a memory map or
     anything sliceable; or `Chunks`). `progress(done, total)` is called after each batch;
     `should_stop()` is checked before each batch and raises `TrainingStopped`.
 
+    With `cache_path` (.npy) the features are cached there with a JSON sidecar (`<cache_path>.json`)
+    recording n, dims, size, backbone and a fingerprint of the inputs. A cache that matches is loaded;
+    otherwise the features are computed and written atomically (temporary file, then rename). The
+    precision is recorded but not matched: bf16 and fp32 features agree to a cosine above 0.99.
+
     On CPU the batches run in `torch.get_num_threads()` worker threads of one torch thread each (one
     stream of batches per core) rather than one stream split over the cores: no core waits for another
     at every layer, which on a busy shared machine is several times faster (bench/RESULTS.md)."""
     n = _check_source(images)
+    if cache_path is not None:
+        key = _cache_key(images, n, size, backbone)
+        cached = _load_cache(Path(cache_path), key)
+        if cached is not None:
+            if progress is not None:
+                progress(n, n)
+            return cached
     if int(size) < 16:
         raise ValueError(f"size must be at least 16 px, got {size}")
     dev = resolve_device(device)
@@ -289,6 +302,8 @@ def extract_features(
             run.close()
     if done != n:
         raise ValueError(f"the source yielded {done} images but announced {n}")
+    if cache_path is not None:
+        _save_cache(Path(cache_path), out, dict(key, precision=prec))
     return out
 
 
@@ -373,41 +388,24 @@ def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
         raise
 
 
-def features_for(
-    images: Any,
-    cache_path: str | os.PathLike,
-    size: int = DEFAULT_SIZE,
-    backbone: str = DEFAULT_BACKBONE,
-    device: str | torch.device = "auto",
-    batch_size: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    precision: str = "auto",
-) -> np.ndarray:
-    """`extract_features(images, ...)`, cached at `cache_path` (.npy) with a JSON sidecar
-    (`<cache_path>.json`) recording n, dims, size, backbone and a fingerprint of the inputs. A cache
-    that matches is loaded; otherwise the features are computed and written atomically (temporary
-    file, then rename). The precision is recorded but not matched: bf16 and fp32 features agree to a
-    cosine above 0.99."""
-    path = Path(cache_path)
-    n = _check_source(images)
+def features_for(images: Any, cache_path: str | os.PathLike, **options: Any) -> np.ndarray:
+    """`extract_features(images, cache_path=cache_path, **options)`: the features, cached on disk."""
+    return extract_features(images, cache_path=cache_path, **options)
+
+
+def _cache_key(images: Any, n: int, size: int, backbone: str) -> dict[str, Any]:
+    """What a cache must match to be used for these inputs and settings."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
-    key = {"format": CACHE_FORMAT, "n": n, "dims": BACKBONES[backbone].dims, "size": int(size),
-           "backbone": backbone, "fingerprint": _fingerprint(images, n)}
-    cached = _load_cache(path, key)
-    if cached is not None:
-        if progress is not None:
-            progress(n, n)
-        return cached
-    feats = extract_features(images, size=size, backbone=backbone, device=device, batch_size=batch_size,
-                             progress=progress, should_stop=should_stop, precision=precision)
+    return {"format": CACHE_FORMAT, "n": n, "dims": BACKBONES[backbone].dims, "size": int(size),
+            "backbone": backbone, "fingerprint": _fingerprint(images, n)}
+
+
+def _save_cache(path: Path, feats: np.ndarray, meta: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     _sidecar(path).unlink(missing_ok=True)  # never leave an old sidecar describing a new array
     _atomic_write(path, lambda fh: np.save(fh, feats), "wb")
-    meta = dict(key, precision=resolve_precision(precision, resolve_device(device)))
     _atomic_write(_sidecar(path), lambda fh: json.dump(meta, fh, indent=1), "w")
-    return feats
 
 
 def _load_cache(path: Path, key: dict[str, Any]) -> np.ndarray | None:

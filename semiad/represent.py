@@ -50,9 +50,7 @@ def model_inputs(X: np.ndarray, representation: dict[str, Any], cache_path: str 
     options = dict(size=rep["size"], backbone=rep["backbone"], device=device, progress=progress,
                    should_stop=should_stop)
     source = X if paths is None else originals(paths, int(rep["size"]), X)
-    if cache_path is not None:
-        return features.features_for(source, cache_path, **options)
-    return features.extract_features(source, **options)
+    return features.extract_features(source, cache_path=cache_path, **options)
 
 
 def originals(paths: Sequence[str], size: int, fallback: np.ndarray, batch: int = 32) -> Any:
