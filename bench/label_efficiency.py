@@ -11,8 +11,9 @@ In one run, per data set, side by side:
   IsolationForest's top 20, then each round fit a class-balanced LogisticRegression on PCA(50) of the
   labeled samples (PCA fitted on every sample; min(50, D) components for narrower tables) and review
   its top 20 unlabeled; while the labels hold one class only, IsolationForest's ranking stays.
-Every loop sees the same inputs: the representation semiad's default uses (pretrained features for
-images; `--baseline-pixels` also runs the baselines on the raw pixels).
+Inputs: for tables every loop sees the columns. For images semiad's default sees pretrained features
+and the pixels side by side (representation "features+pixels"), the baselines see the features, and
+with `--baseline-pixels` they also run on the raw pixels: the best of both is the bar.
 
 Data sets (11): scikit-learn's bundled digits (normal 0, 10% others); MNIST train split with normal
 class 0, 3 and 7 (others drawn to 10%); the four ODDS tables in shared/data/tabular; CIFAR-10 pools
@@ -40,7 +41,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from semiad import data, defaults
+from semiad import data, defaults, represent
 from semiad.metrics import roc_auc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,11 +76,9 @@ SETS: dict[str, Callable[[int], data.SampleSet]] = {
 
 def inputs(samples: data.SampleSet, name: str, seed: int, cache: Path | None) -> tuple[np.ndarray, dict, float]:
     """What the detectors see for this set under semiad's defaults, and the seconds it took."""
-    from semiad import represent
-
     rep = defaults.representation_for(samples.kind, defaults.DEFAULT_METHOD)
     start = time.perf_counter()
-    if rep["kind"] != "features":
+    if not represent.uses_features(rep):
         return samples.X, rep, 0.0
     path = (cache or Path("/tmp/semiad-bench-cache")) / f"{name}-seed{seed}-{rep['backbone']}-{rep['size']}.npy"
     if cache is None:
@@ -170,7 +169,6 @@ def cifar_one_class(cache: Path | None, seed: int = 0, log: Callable[[str], None
     the pool (no labels); semiad's default detector for images is fitted on it; the AUC is measured on
     the images it never saw: the other half of class c (normal) and every other-class image not in the
     pool (anomalous)."""
-    from semiad import represent
     from semiad.detectors import make
 
     d = np.load(SHARED / "cifar10" / "cifar10_train_subset.npz", allow_pickle=False)
@@ -210,8 +208,8 @@ def run_set(name: str, seeds: int, cache: Path | None, pixels: bool, log: Callab
     samples = SETS[name](0)  # one pool per set (its features are computed once); seeds vary the models
     truth = samples.truth.astype(np.int64)
     X, rep, feat_s = inputs(samples, name, 0, cache)
+    R = rows(X[:, :represent.feature_dims(rep)] if rep["kind"] == "features+pixels" else X)  # the baselines' inputs
     for seed in range(seeds):
-        R = rows(X)
         info = {"n": len(truth), "anomalies": int(truth.sum()), "kind": samples.kind, "representation": rep["kind"],
                 "feature_seconds": feat_s}
         loops: dict[str, Callable[[], dict[str, Any]]] = {
@@ -220,7 +218,7 @@ def run_set(name: str, seeds: int, cache: Path | None, pixels: bool, log: Callab
             "pca": partial(_static, pca_scores, R, seed, truth),
             "logistic": partial(logistic_loop, R, truth, seed),
         }
-        if pixels and rep["kind"] == "features":
+        if pixels and represent.uses_features(rep):
             P = rows(samples.X)
             loops.update({"iforest (pixels)": partial(_static, iforest_scores, P, seed, truth),
                           "pca (pixels)": partial(_static, pca_scores, P, seed, truth),

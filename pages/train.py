@@ -46,8 +46,11 @@ if fast_setting(method) and not warm:
                           "full-size networks give (bench/RESULTS.md). On by default for Toll and AMA, whose "
                           "full-size networks take far more than minutes per first fit on a CPU.")
 
-REPRESENTATIONS = {"features": "Pretrained image features (EfficientNet-Lite0, 224 px)",
+REPRESENTATIONS = {"features+pixels": "Features and pixels (two views)",
+                   "features": "Pretrained image features (EfficientNet-Lite0, 224 px)",
                    "pixels": "The pixels (the model input, 28×28 gray or 32×32 colour)"}
+SEEN = {"features+pixels": data_defaults.FEATURES_AND_PIXELS, "features": data_defaults.FEATURES,
+        "pixels": data_defaults.PIXELS}
 if warm:
     representation = current.params.get("representation") or {"kind": "pixels"}
     st.caption(f"The model sees {represent.describe(representation)} (kept for a warm start).")
@@ -56,10 +59,12 @@ elif project.kind == "image":
     seen = st.radio("The model sees", list(REPRESENTATIONS), format_func=REPRESENTATIONS.get, horizontal=True,
                     index=list(REPRESENTATIONS).index(default_rep["kind"]), key=f"representation-{method}",
                     help="Features from an ImageNet-pretrained network, computed once per project and cached: "
-                         "the default for Fusion, IsolationForest and kNN, which rank natural images far better "
-                         "on them (bench/RESULTS.md). The deep methods default to the pixels their papers' "
-                         "networks are built for. Review and the map show the images either way.")
-    representation = data_defaults.FEATURES if seen == "features" else data_defaults.PIXELS
+                         "IsolationForest and kNN rank natural images far better on them (bench/RESULTS.md). "
+                         "Fusion, the default, sees the features and the pixels side by side: its first ranking "
+                         "uses the features, its label scorers both, weighted by how well each ranks your "
+                         "labels. The deep methods default to the pixels their papers' networks are built for. "
+                         "Review and the map show the images either way.")
+    representation = dict(SEEN[seen])
 else:
     representation = data_defaults.PIXELS
 input_shape = represent.input_shape(representation, samples_of(store, pid).X.shape[1:])

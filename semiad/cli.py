@@ -75,10 +75,11 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("detector")
     g.add_argument("--method", default=defaults.DEFAULT_METHOD, choices=list(registry()),
                    help=f"detector (default {defaults.DEFAULT_METHOD}, the app's default loop)")
-    g.add_argument("--representation", default="auto", choices=["auto", "pixels", "features"],
-                   help="what the detector sees: auto = the app's default for the data and method (pretrained "
-                        "features for images with fusion/iforest/knn, the pixels for the deep methods, the "
-                        "columns for tables), pixels = the inputs as loaded, features = pretrained image features")
+    g.add_argument("--representation", default="auto", choices=["auto", "pixels", "features", "features+pixels"],
+                   help="what the detector sees: auto = the app's default for the data and method (for images "
+                        "features+pixels with fusion, pretrained features with iforest/knn, the pixels for the "
+                        "deep methods; the columns for tables), pixels = the inputs as loaded, features = "
+                        "pretrained image features, features+pixels = both side by side")
     g.add_argument("--size", type=int, default=None, help="input size of the feature backbone in px (default 224)")
     g.add_argument("--epochs", type=int, nargs=3, metavar=("PRETRAIN", "TRAIN", "FINETUNE"),
                    help="epochs of the first fit's pretraining and training, and of each warm-start fine-tune "

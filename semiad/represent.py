@@ -1,5 +1,6 @@
-"""What a detector sees: the samples' own inputs ("pixels": images or table rows as loaded) or
-pretrained image features ("features": `semiad.features`, one 1280-vector per image).
+"""What a detector sees: the samples' own inputs ("pixels": images or table rows as loaded),
+pretrained image features ("features": `semiad.features`, one 1280-vector per image), or both side by
+side ("features+pixels": the features, then the flattened model input; the default loop's two views).
 
     X = model_inputs(samples.X, {"kind": "features", "backbone": "efficientnet-lite0", "size": 224})
 
@@ -13,7 +14,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-KINDS = ("pixels", "features")
+KINDS = ("pixels", "features", "features+pixels")
+
+
+def uses_features(representation: dict[str, Any] | None) -> bool:
+    """Whether the representation needs a pretrained backbone's features (computed once, cached)."""
+    return (representation or {}).get("kind", "pixels") != "pixels"
 
 
 def check(representation: dict[str, Any], images: bool) -> dict[str, Any]:
@@ -23,7 +29,7 @@ def check(representation: dict[str, Any], images: bool) -> dict[str, Any]:
     rep = dict(representation or {"kind": "pixels"})
     if rep.get("kind") not in KINDS:
         raise ValueError(f"representation kind must be one of {KINDS}, got {rep.get('kind')!r}")
-    if rep["kind"] == "features":
+    if uses_features(rep):
         if not images:
             raise ValueError("pretrained features need images; a table is used as it is (representation pixels)")
         rep.setdefault("backbone", features.DEFAULT_BACKBONE)
@@ -50,7 +56,15 @@ def model_inputs(X: np.ndarray, representation: dict[str, Any], cache_path: str 
     options = dict(size=rep["size"], backbone=rep["backbone"], device=device, progress=progress,
                    should_stop=should_stop)
     source = X if paths is None else originals(paths, int(rep["size"]), X)
-    return features.extract_features(source, cache_path=cache_path, **options)
+    F = features.extract_features(source, cache_path=cache_path, **options)
+    if rep["kind"] == "features":
+        return F
+    d = F.shape[1]
+    out = np.empty((len(F), d + int(np.prod(X.shape[1:]))), dtype=np.float32)
+    out[:, :d] = F
+    for a in range(0, len(X), 4096):  # the pixels in chunks: a memory-mapped X is never read whole
+        out[a:a + 4096, d:] = np.asarray(X[a:a + 4096], dtype=np.float32).reshape(-1, out.shape[1] - d)
+    return out
 
 
 def originals(paths: Sequence[str], size: int, fallback: np.ndarray, batch: int = 32) -> Any:
@@ -83,17 +97,26 @@ def originals(paths: Sequence[str], size: int, fallback: np.ndarray, batch: int 
 
 def input_shape(representation: dict[str, Any] | None, sample_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The shape of one detector input under `representation`, for samples of `sample_shape`."""
+    rep = representation or {"kind": "pixels"}
+    if not uses_features(rep):
+        return tuple(sample_shape)
+    dims = feature_dims(rep)
+    return (dims + int(np.prod(sample_shape)),) if rep["kind"] == "features+pixels" else (dims,)
+
+
+def feature_dims(representation: dict[str, Any]) -> int:
+    """How many pretrained features lead each input (0 for pixels)."""
     from semiad import features
 
-    rep = representation or {"kind": "pixels"}
-    if rep.get("kind") == "features":
-        return (features.BACKBONES[rep.get("backbone", features.DEFAULT_BACKBONE)].dims,)
-    return tuple(sample_shape)
+    if not uses_features(representation):
+        return 0
+    return features.BACKBONES[representation.get("backbone", features.DEFAULT_BACKBONE)].dims
 
 
 def describe(representation: dict[str, Any] | None) -> str:
     """A short human description, e.g. 'EfficientNet-Lite0 features (224 px)' or 'pixels'."""
     rep = representation or {"kind": "pixels"}
-    if rep.get("kind") == "features":
-        return f"{rep.get('backbone', 'pretrained')} features ({rep.get('size', '?')} px)"
-    return "the inputs as loaded (pixels or table columns)"
+    if not uses_features(rep):
+        return "the inputs as loaded (pixels or table columns)"
+    text = f"{rep.get('backbone', 'pretrained')} features ({rep.get('size', '?')} px)"
+    return text + " and the pixels" if rep["kind"] == "features+pixels" else text

@@ -93,10 +93,10 @@ def features_path(store: Store, project_id: int, representation: dict[str, Any])
 
 def run_inputs(store: Store, run: RunInfo, samples: SampleSet, representation: dict[str, Any] | None,
                device: str = "auto", should_stop: StopFn | None = None) -> np.ndarray:
-    """The detector's inputs for a run: the samples as loaded, or their pretrained features, computed
-    once per project (progress on the run, cancel between batches) and cached in the workspace."""
+    """The detector's inputs for a run: the samples as loaded, or (with) their pretrained features,
+    computed once per project (progress on the run, cancel between batches) and cached in the workspace."""
     rep = representation or {"kind": "pixels"}
-    if rep["kind"] == "pixels":
+    if not represent.uses_features(rep):
         return samples.X
     path = features_path(store, run.project_id, rep)
     last = [0.0]
@@ -130,7 +130,7 @@ def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopF
                                               images=samples.kind == "image")
     representation = getattr(det, "representation_", None) or {"kind": "pixels"}
     X = run_inputs(store, run, samples, representation, device, should_stop)
-    fit_from = FIT_FROM if representation["kind"] == "features" else 0.0
+    fit_from = FIT_FROM if represent.uses_features(representation) else 0.0
     last = [0.0]
     losses: list[float] = []
 

@@ -120,3 +120,44 @@ def test_fusion_training_scores_come_from_the_fit_and_equal_a_scoring_pass(cardi
     y[top] = np.where(cardio.truth[top] == 1, -1, 1)
     det.fit(cardio.X, y, warm_start=True)
     assert np.array_equal(det.decision_scores_, det.decision_function(cardio.X))
+
+
+def two_views(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """'Features' in which the anomalies look normal, then 'pixels' in which they stand out."""
+    rng = np.random.default_rng(seed)
+    truth = np.zeros(n, dtype=int)
+    truth[rng.choice(n, n // 10, replace=False)] = 1
+    feats = rng.normal(size=(n, 16))
+    pixels = rng.random((n, 64)) * 0.2
+    pixels[truth == 1, :8] += 0.5  # a stroke the features do not see
+    return np.hstack([feats, pixels]).astype(np.float32), truth
+
+
+def test_fusion_two_views_first_ranks_on_the_features_then_follows_the_view_that_finds_anomalies(tmp_path):
+    X, truth = two_views()
+    det = Fusion(prior="knn", scale="l2", feature_columns=16).fit(X)
+    alone = Fusion(prior="knn", scale="l2").fit(X[:, :16])
+    assert np.allclose(det.decision_function(X), alone.decision_function(X[:, :16]))  # pixels unused before labels
+    assert det.embed(X).shape == (len(X), 16)  # the map is the features' space
+    y = np.zeros(len(X), dtype=int)
+    for _ in range(3):
+        scores = det.decision_function(X)
+        left = np.flatnonzero(y == 0)
+        top = left[np.argsort(-scores[left])[:20]]
+        y[top] = np.where(truth[top] == 1, -1, 1)
+        det.fit(X, y, warm_start=True)
+    weights = det.state_["weights"]
+    assert {"linear+pixels", "kernel+pixels", "labeled+pixels", "pixels"} <= set(weights)
+    pixel_view = sum(float(w) for name, w in weights.items() if "pixels" in name)
+    assert pixel_view > 0.8  # the Hedge followed the view that told the anomalies apart
+    rest = y == 0
+    assert roc_auc(truth[rest], det.decision_function(X)[rest]) > 0.95
+    det.save(tmp_path / "m.pt")
+    again = Fusion.load(tmp_path / "m.pt", device="cpu")
+    assert np.array_equal(again.decision_function(X), det.decision_function(X))
+
+
+def test_fusion_needs_pixel_columns_after_its_features():
+    X, _ = two_views(n=50)
+    with pytest.raises(ValueError, match="no pixel columns"):
+        Fusion(feature_columns=80).fit(X)

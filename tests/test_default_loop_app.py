@@ -14,7 +14,7 @@ from semiad.settings import app_first_fit
 from state.store import Store
 from state.worker import Worker, features_path, load_model
 
-SMALL = {**defaults.FEATURES, "size": 32}  # the real backbone at 32 px: seconds, not minutes
+SMALL = {**defaults.FEATURES_AND_PIXELS, "size": 32}  # the real backbone at 32 px: seconds, not minutes
 
 
 @pytest.fixture
@@ -27,8 +27,9 @@ def store(tmp_path) -> Store:
 def test_worker_fits_the_default_loop_on_cached_features_and_warm_starts(store):
     digits = load_digits()
     pid = store.create_project("digits", digits)
-    params = app_first_fit("fusion", "image", len(digits), (1280,), representation=SMALL)
+    params = app_first_fit("fusion", "image", len(digits), (1280 + 64,), representation=SMALL)
     assert params["hyper"]["prior"] == "knn" and params["hyper"]["scale"] == "l2"
+    assert params["hyper"]["feature_columns"] == 1280  # the 8×8 pixels follow the features
     store.request_run(pid, "fusion", params, "ann")
     worker = Worker(store, device="cpu", maps=False)
     assert worker.run_once()
@@ -54,7 +55,7 @@ def test_worker_fits_the_default_loop_on_cached_features_and_warm_starts(store):
     assert cache.stat().st_mtime_ns == mtime  # the features were read from the cache, not recomputed
     assert second.metrics["labeled_anomalous"] + second.metrics["labeled_normal"] == 20
     weights = load_model(store, second, device="cpu").state_["weights"]
-    assert "linear" in weights and "prior" in weights
+    assert {"prior", "linear", "linear+pixels", "pixels"} <= set(weights)  # both views joined after labels
 
 
 def test_train_page_shows_and_records_the_representation(home):
@@ -68,11 +69,15 @@ def test_train_page_shows_and_records_the_representation(home):
     at.run()
     assert at.selectbox(key="train_method").value == "fusion"
     radio = at.radio(key="representation-fusion")
-    assert radio.value == "features"
+    assert radio.value == "features+pixels"
     at.button(key="retrain").click().run()
     run = store.runs(pid)[-1]
-    assert run.method == "fusion" and run.params["representation"]["kind"] == "features"
-    assert run.params["hyper"]["scale"] == "l2"  # settings without a widget keep their default
+    assert run.method == "fusion" and run.params["representation"]["kind"] == "features+pixels"
+    # settings without a widget keep their default: unit-length features, then the 8×8 pixels
+    assert run.params["hyper"]["scale"] == "l2" and run.params["hyper"]["feature_columns"] == 1280
+    store.cancel_run(run.id)
+    at.selectbox(key="train_method").select("knn").run()
+    assert at.radio(key="representation-knn").value == "features"  # the other vector methods: features alone
     store.cancel_run(run.id)
     at.selectbox(key="train_method").select("deepsad").run()
     assert at.radio(key="representation-deepsad").value == "pixels"  # the deep methods' networks see pixels

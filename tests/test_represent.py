@@ -49,3 +49,17 @@ def test_pixels_and_bad_representations():
         represent.model_inputs(X, {"kind": "features"})
     with pytest.raises(ValueError, match="representation kind"):
         represent.check({"kind": "words"}, images=True)
+
+
+def test_features_and_pixels_side_by_side():
+    rng = np.random.default_rng(0)
+    X = rng.random((4, 3, 32, 32)).astype(np.float32)
+    both = {**REP, "kind": "features+pixels"}
+    got = represent.model_inputs(X, both, device="cpu")
+    assert got.shape == (4, 1280 + 3 * 32 * 32) == (4, *represent.input_shape(both, X.shape[1:]))
+    assert np.allclose(got[:, :1280], represent.model_inputs(X, REP, device="cpu"), atol=1e-5)
+    assert np.array_equal(got[:, 1280:], X.reshape(4, -1))
+    assert represent.feature_dims(both) == 1280 and represent.feature_dims({"kind": "pixels"}) == 0
+    assert represent.describe(both).endswith("and the pixels")
+    with pytest.raises(ValueError, match="need images"):
+        represent.model_inputs(X.reshape(4, -1), both)

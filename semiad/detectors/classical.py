@@ -307,6 +307,10 @@ class KNN(_Classical):
         return knn_score(_scaled(rows, self.state_["space"]), self.state_["reference"], self.k)
 
 
+LABEL_SCORERS = ("linear", "kernel", "labeled")
+PIXEL_COMPONENTS = 10  # the pixel view's reconstruction error: a coarse model of the typical image
+
+
 class Fusion(_Classical):
     """semiad's default loop: a classical first ranking, then scorers trained on the expert's labels,
     each weighted by how well it ranked the expert's newest batch.
@@ -329,12 +333,21 @@ class Fusion(_Classical):
     well a scorer sorts the top of the list, which is what the expert sees next); a scorer's weight
     is exp(`eta` · Σ (AUC − 0.5)), normalised. Until a batch holds both classes, weights are equal.
 
+    Two views (images, representation "features+pixels"): with `feature_columns` = n > 0 the first n
+    input columns are pretrained features and the rest are the image's pixels. The first ranking and
+    the embedding use the features alone. Once an anomaly is labeled, the three label scorers are also
+    fitted on the features' PCA space joined with the pixels' PCA space (scaled to the same total
+    variance; names "linear+pixels" and so on), and "pixels" joins: the pixels' reconstruction error
+    from their `PIXEL_COMPONENTS` leading principal components. The Hedge then follows whichever view
+    ranks the expert's batches better: small gray images (digits, strokes) are often told apart by
+    their pixels, natural photos by their features.
+
     Labels: y=−1 positive class of the label scorers, never a forest point and, at a first fit, never
     a kNN neighbour; y=+1 negative class; y=0 unlabeled (prior, pseudo-negatives). Warm start on the
     same pool refits the forest and the label scorers and their weights, and keeps the kNN part of the
     first ranking (its pass over the pool is the slow part on 70k images); the hedge needs the pool's
     order to know which labels are new, so another pool refits everything and resets the weights.
-    Embedding: the PCA space.
+    Embedding: the PCA space of the features.
     """
 
     method = "fusion"
@@ -354,31 +367,79 @@ class Fusion(_Classical):
     def __init__(self, prior: str = "iforest", scale: str = "standard", n_components: int = 50,
                  n_estimators: int = 100, k: int = 10, max_reference: int = 10_000, max_negatives: int = 5000,
                  n_landmarks: int = 300, kernel_scale: float = 10.0, C: float = 1.0, eta: float = 4.0,
-                 device: str = "cpu", seed: int | None = 0, contamination: float = 0.1) -> None:
+                 feature_columns: int = 0, device: str = "cpu", seed: int | None = 0,
+                 contamination: float = 0.1) -> None:
         super().__init__(**arguments(locals()))
 
-    # -- scorers -------------------------------------------------------------------------------
-    def _raw_scores(self, rows: np.ndarray, Z: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Each fitted scorer's raw score for these rows."""
-        Z = to_space(rows, self.state_["space"]) if Z is None else Z
-        return {"prior": self._prior(rows), **self._label_scores(Z)}
+    # -- views and spaces ----------------------------------------------------------------------
+    def _split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(features, pixels) of the rows; pixels is None without a second view."""
+        n = int(self.feature_columns)
+        if n <= 0:
+            return rows, None
+        if n >= rows.shape[1]:
+            raise ValueError(f"feature_columns={n} leaves no pixel columns in inputs of {rows.shape[1]} columns")
+        return rows[:, :n], rows[:, n:]
 
-    def _prior(self, rows: np.ndarray) -> np.ndarray:
+    def _fit_space(self, rows: np.ndarray, warm: bool) -> None:
+        feats, pixels = self._split(rows)
+        super()._fit_space(feats, warm)
+        st = self.state_
+        if pixels is not None and (not warm or "pixel_space" not in st):
+            st["pixel_space"] = fit_space(pixels, "none", self.n_components, self.seed)
+            spread = to_space(feats, st["space"]).var(axis=0).sum()
+            st["pixel_scale"] = np.array(np.sqrt(spread / max(to_space(pixels, st["pixel_space"]).var(axis=0).sum(),
+                                                              1e-12)))
+
+    def _spaces(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The label scorers' spaces by name suffix: "" the features' PCA space; "+pixels" the same
+        joined with the pixels' (two views only)."""
+        feats, pixels = self._split(rows)
+        st = self.state_
+        Z = to_space(feats, st["space"])
+        if pixels is None:
+            return {"": Z}
+        return {"": Z, "+pixels": np.hstack([Z, float(st["pixel_scale"]) * to_space(pixels, st["pixel_space"])])}
+
+    def _embed(self, X: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(self._spaces(_as_rows(X))[""], dtype=torch.float32)
+
+    # -- scorers -------------------------------------------------------------------------------
+    def _raw_scores(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Each fitted scorer's raw score for these rows."""
+        feats, pixels = self._split(rows)
+        raw = {"prior": self._prior(feats), **self._label_scores(self._spaces(rows))}
+        if pixels is not None and "pixels" in self.state_["pool"]:
+            raw["pixels"] = self._pixel_error(pixels)
+        return raw
+
+    def _prior(self, feats: np.ndarray) -> np.ndarray:
         """Mean pool percentile of the first-ranking scorers (forest and/or kNN)."""
         st, parts = self.state_, []
         if "forest" in st:
-            parts.append(ecdf(forest_score(rows, st["forest"]), st["pool_forest"]))
+            parts.append(ecdf(forest_score(feats, st["forest"]), st["pool_forest"]))
         if "reference" in st:
-            parts.append(ecdf(knn_score(_scaled(rows, st["space"]), st["reference"], self.k), st["pool_knn"]))
+            parts.append(ecdf(knn_score(_scaled(feats, st["space"]), st["reference"], self.k), st["pool_knn"]))
         return np.mean(parts, axis=0)
 
-    def _label_scores(self, Z: np.ndarray) -> dict[str, np.ndarray]:
-        st = self.state_
-        return {name: (self._kernel_space(Z) if name == "kernel" else Z) @ st[name]["coef"] + st[name]["intercept"][0]
-                for name in ("linear", "kernel", "labeled") if name in st}
+    def _label_scores(self, spaces: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        st, out = self.state_, {}
+        for suffix, Z in spaces.items():
+            for kind in LABEL_SCORERS:
+                name = kind + suffix
+                if name in st:
+                    F = self._kernel_space(Z, st["rbf" + suffix]) if kind == "kernel" else Z
+                    out[name] = F @ st[name]["coef"] + st[name]["intercept"][0]
+        return out
 
-    def _kernel_space(self, Z: np.ndarray) -> np.ndarray:
-        return np.hstack([Z, self.kernel_scale * kernel_features(Z, self.state_["rbf"])])
+    def _kernel_space(self, Z: np.ndarray, rbf: dict[str, np.ndarray]) -> np.ndarray:
+        return np.hstack([Z, self.kernel_scale * kernel_features(Z, rbf)])
+
+    def _pixel_error(self, pixels: np.ndarray) -> np.ndarray:
+        space = self.state_["pixel_space"]
+        P = space["components"][:PIXEL_COMPONENTS]
+        x = _scaled(pixels, space) - space["pca_mean"]
+        return ((x - (x @ P.T) @ P) ** 2).sum(axis=1)
 
     def _combine(self, raw: dict[str, np.ndarray]) -> np.ndarray:
         """The score: the scorers' pool percentiles, weighted."""
@@ -393,6 +454,7 @@ class Fusion(_Classical):
         if self.prior not in ("iforest", "knn", "iforest+knn"):
             raise ValueError(f"prior must be iforest, knn or iforest+knn, got {self.prior!r}")
         rows, y = _as_rows(X), y.cpu().numpy()
+        feats, pixels = self._split(rows)
         st = self.state_
         same_pool = warm_start and len(st.get("last_y", ())) == len(y)
         if same_pool:
@@ -400,15 +462,17 @@ class Fusion(_Classical):
         else:
             st["perf"] = {}
         self._fit_space(rows, warm_start)
-        Z = to_space(rows, st["space"])
+        spaces = self._spaces(rows)
         report(Progress("prior", 0, 1, 0.0, 0.1))
-        prior = self._fit_prior(rows, y, keep_knn=same_pool)
+        prior = self._fit_prior(feats, y, keep_knn=same_pool)
         report(Progress("prior", 1, 1, 0.0, 0.5))
         self._check_stop()
-        for name in ("linear", "kernel", "labeled"):
-            st.pop(name, None)
-        self._fit_label_scorers(Z, y, prior)
-        raw = {"prior": prior, **self._label_scores(Z)}
+        for name in [n for n in st if n.split("+")[0] in LABEL_SCORERS]:
+            st.pop(name)
+        self._fit_label_scorers(spaces, y, prior)
+        raw = {"prior": prior, **self._label_scores(spaces)}
+        if pixels is not None and (y == -1).any():
+            raw["pixels"] = self._pixel_error(pixels)
         st["pool"] = {name: np.sort(s) for name, s in raw.items()}
         perf = np.array([float(st["perf"].get(name, 0.0)) for name in raw])
         w = np.exp(self.eta * (perf - perf.max()))
@@ -424,7 +488,7 @@ class Fusion(_Classical):
             return super()._training_scores(X)
         return np.asarray(scores, dtype=np.float32).astype(np.float64)  # as decision_function rounds them
 
-    def _fit_prior(self, rows: np.ndarray, y: np.ndarray, keep_knn: bool = False) -> np.ndarray:
+    def _fit_prior(self, feats: np.ndarray, y: np.ndarray, keep_knn: bool = False) -> np.ndarray:
         """Fit the first-ranking scorers on the samples not labeled anomalous; the pool's prior. The
         forest is refitted at every fit (cheap); with `keep_knn` (a warm start on the same pool) the
         kNN part is kept: its pass over the pool is the slow part on 70k images, and labels enter
@@ -432,14 +496,14 @@ class Fusion(_Classical):
         st, keep, parts = self.state_, not_anomalous(y), []
         st.pop("forest", None)
         if "iforest" in self.prior:
-            st["forest"] = fit_forest(rows[keep], self.n_estimators, self.seed)
-            raw = forest_score(rows, st["forest"])
+            st["forest"] = fit_forest(feats[keep], self.n_estimators, self.seed)
+            raw = forest_score(feats, st["forest"])
             st["pool_forest"] = np.sort(raw)
             parts.append(ecdf(raw, st["pool_forest"]))
         if "knn" in self.prior and keep_knn and "knn_pool" in st:
             parts.append(st["knn_pool"])
         elif "knn" in self.prior:
-            scaled = _scaled(rows, st["space"])
+            scaled = _scaled(feats, st["space"])
             st["reference"] = reference_points(scaled, y, self.max_reference, self.seed)
             raw = knn_score(scaled, st["reference"], self.k)
             st["pool_knn"] = np.sort(raw)
@@ -461,7 +525,8 @@ class Fusion(_Classical):
         for name, s in self._raw_scores(rows[new]).items():
             st["perf"][name] = float(st["perf"].get(name, 0.0)) + roc_auc_score(truth, s) - 0.5
 
-    def _fit_label_scorers(self, Z: np.ndarray, y: np.ndarray, prior: np.ndarray) -> None:
+    def _fit_label_scorers(self, spaces: dict[str, np.ndarray], y: np.ndarray, prior: np.ndarray) -> None:
+        """Fit the label scorers in every space (see the class docstring); nothing before an anomaly."""
         anomalies, normals = np.flatnonzero(y == -1), np.flatnonzero(y == 1)
         if len(anomalies) == 0:
             return
@@ -476,11 +541,14 @@ class Fusion(_Classical):
         weight = np.concatenate([np.full(len(anomalies), 1.0 / len(anomalies)),
                                  np.full(len(normals), share / max(len(normals), 1)),
                                  np.full(len(negatives), (1.0 - share) / max(len(negatives), 1))]) * len(y)
-        if len(negatives) or len(normals):
-            st["linear"] = logistic(Z[idx], target, weight, self.C)
-            if "rbf" not in st:  # landmarks drawn once per model: a warm start refits only the weights
-                st["rbf"] = fit_kernel(Z, self.n_landmarks, rng)
-            st["kernel"] = logistic(self._kernel_space(Z[idx]), target, weight, self.C)
-        if len(normals):
-            labeled = np.concatenate([anomalies, normals])
-            st["labeled"] = logistic(Z[labeled], (y[labeled] == -1).astype(float), None, 1.0, balanced=True)
+        labeled = np.concatenate([anomalies, normals])
+        for suffix, Z in spaces.items():
+            if len(negatives) or len(normals):
+                st["linear" + suffix] = logistic(Z[idx], target, weight, self.C)
+                if "rbf" + suffix not in st:  # landmarks drawn once per model: a warm start refits the weights
+                    st["rbf" + suffix] = fit_kernel(Z, self.n_landmarks, rng)
+                F = self._kernel_space(Z[idx], st["rbf" + suffix])
+                st["kernel" + suffix] = logistic(F, target, weight, self.C)
+            if len(normals):
+                st["labeled" + suffix] = logistic(Z[labeled], (y[labeled] == -1).astype(float), None, 1.0,
+                                                  balanced=True)

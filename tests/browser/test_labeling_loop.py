@@ -36,13 +36,13 @@ def test_create_train_label_undo_retrain_reload_and_every_page(server, new_page)
     enter_name(page, "alice")
 
     # One click creates a project on the bundled digits and queues the first model of the default
-    # loop (Fusion on pretrained image features: seconds for 198 digits, features included).
+    # loop (Fusion on pretrained image features and the pixels: seconds for 198 digits, features included).
     page.get_by_role("button", name="Create project and train").click()
     heading(page, "Review")
     wait_for_model_round(page, 1)
     go(page, "Train")  # a fresh look at the page, however the run's end was noticed
     history = table_rows(page)
-    assert [(r["status"], r["sees"]) for r in history] == [("done", "features")], history
+    assert [(r["status"], r["sees"]) for r in history] == [("done", "features+pixels")], history
 
     go(page, "Review")
     expect_counts(page, Round=1, **{"Labeled normal": 0, "Labeled anomalous": 0, "Unlabeled": 198,
