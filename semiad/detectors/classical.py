@@ -51,7 +51,9 @@ def fit_space(rows: np.ndarray, scale: str, n_components: int, seed: int | None)
 
 
 def _scaled(rows: np.ndarray, space: dict[str, np.ndarray]) -> np.ndarray:
-    out = (rows - space["mean"]) / space["std"]
+    # scale "none" stores mean 0 and std 1: skip two passes over a 70k-image pool
+    plain = not space["mean"].any() and bool((space["std"] == 1).all())
+    out = rows if plain else (rows - space["mean"]) / space["std"]
     if bool(space["l2"]):
         out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return out
@@ -439,7 +441,8 @@ class Fusion(_Classical):
         space = self.state_["pixel_space"]
         P = space["components"][:PIXEL_COMPONENTS]
         x = _scaled(pixels, space) - space["pca_mean"]
-        return ((x - (x @ P.T) @ P) ** 2).sum(axis=1)
+        # |x − x̂|² = |x|² − |x Pᵀ|² for orthonormal rows P: no N×D reconstruction
+        return np.maximum(np.einsum("ij,ij->i", x, x) - ((x @ P.T) ** 2).sum(axis=1), 0.0)
 
     def _combine(self, raw: dict[str, np.ndarray]) -> np.ndarray:
         """The score: the scorers' pool percentiles, weighted."""
