@@ -76,6 +76,11 @@ def test_train_page_shows_and_records_the_representation(home):
     # settings without a widget keep their default: unit-length features, then the 8×8 pixels
     assert run.params["hyper"]["scale"] == "l2" and run.params["hyper"]["feature_columns"] == 1280
     store.cancel_run(run.id)
+    at.radio(key="representation-fusion").set_value("features").run()  # features alone: one view
+    at.button(key="retrain").click().run()
+    run = store.runs(pid)[-1]
+    assert run.params["representation"]["kind"] == "features" and run.params["hyper"]["feature_columns"] == 0
+    store.cancel_run(run.id)
     at.selectbox(key="train_method").select("knn").run()
     assert at.radio(key="representation-knn").value == "features"  # the other vector methods: features alone
     store.cancel_run(run.id)
