@@ -389,9 +389,9 @@ class Fusion(_Classical):
         st = self.state_
         if pixels is not None and (not warm or "pixel_space" not in st):
             st["pixel_space"] = fit_space(pixels, "none", self.n_components, self.seed)
-            spread = to_space(feats, st["space"]).var(axis=0).sum()
-            st["pixel_scale"] = np.array(np.sqrt(spread / max(to_space(pixels, st["pixel_space"]).var(axis=0).sum(),
-                                                              1e-12)))
+            spread = {view: to_space(x, st[key]).var(axis=0).sum()
+                      for view, x, key in (("features", feats, "space"), ("pixels", pixels, "pixel_space"))}
+            st["pixel_scale"] = np.array(np.sqrt(spread["features"] / max(spread["pixels"], 1e-12)))
 
     def _spaces(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """The label scorers' spaces by name suffix: "" the features' PCA space; "+pixels" the same
@@ -404,7 +404,7 @@ class Fusion(_Classical):
         return {"": Z, "+pixels": np.hstack([Z, float(st["pixel_scale"]) * to_space(pixels, st["pixel_space"])])}
 
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(self._spaces(_as_rows(X))[""], dtype=torch.float32)
+        return torch.as_tensor(to_space(self._split(_as_rows(X))[0], self.state_["space"]), dtype=torch.float32)
 
     # -- scorers -------------------------------------------------------------------------------
     def _raw_scores(self, rows: np.ndarray) -> dict[str, np.ndarray]:
