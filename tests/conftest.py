@@ -3,9 +3,10 @@ with the `home` fixture; `open_app`, `trained_project` and the Review page's hel
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import pytest
 
@@ -43,6 +44,26 @@ def db_url(request):
 
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float, context: Callable[[], str] = str) -> None:
+    """Poll a Streamlit server's health endpoint until it answers 200. Raises RuntimeError when the
+    process exits first and TimeoutError when `timeout_s` passes; `context()` is added to the message
+    (e.g. the end of the server's log)."""
+    import urllib.request
+
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{context()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)  # polling interval, not a wait for an outcome
+    raise TimeoutError(f"streamlit not healthy after {timeout_s:.0f} s:\n{context()}")
 
 
 @pytest.fixture

@@ -9,14 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
 from semiad import cli
+from tests.conftest import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBCOMMANDS = ["app", "worker", "simulate", "fit", "score"]
@@ -121,17 +120,7 @@ def test_semiad_app_serves_the_app_on_localhost_only(tmp_path):
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
-        end = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, f"semiad app exited with {proc.returncode}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < end, "the app did not answer within 120 s"
-            time.sleep(0.25)  # polling interval, not a wait for an outcome
+        wait_healthy(f"http://127.0.0.1:{port}", proc, 120)
         assert _listening_addresses(port) == {"0100007F"}  # 127.0.0.1 only
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

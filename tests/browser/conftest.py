@@ -12,11 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "tests" / "screenshots"
@@ -80,18 +80,7 @@ class Server:
         return self
 
     def _wait_healthy(self) -> None:
-        end = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=5) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.25)  # polling interval, not a wait for an outcome
-        raise TimeoutError(f"streamlit not healthy after {START_TIMEOUT_S:.0f} s:\n{self.log_tail()}")
+        wait_healthy(self.url, self.proc, START_TIMEOUT_S, self.log_tail)
 
     def kill(self) -> None:
         """SIGKILL the whole process group, as a crash or an OOM kill would, and reap it (a zombie's
