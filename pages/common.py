@@ -168,14 +168,6 @@ def thumbnail_png(store: Store, samples: SampleSet, project_id: int, idx: int) -
     return _png(store.url, project_id, idx, img)
 
 
-def picture_png(img01: np.ndarray) -> bytes:
-    """PNG of a C×H×W array in [0,1] (a reconstruction or a difference map), upscaled."""
-    img = np.clip(img01 * 255 + 0.5, 0, 255).astype(np.uint8)
-    img = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
-    factor = max(1, THUMB_PX // img.shape[0])
-    return encode_png(np.repeat(np.repeat(img, factor, axis=0), factor, axis=1))
-
-
 # ----- originals: the file a sample was loaded from, checked ---------------------------------
 
 THUMB_ORIGINAL_PX = 192  # grid cards and the map's selection grid

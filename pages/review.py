@@ -24,7 +24,7 @@ from pages.common import (
     samples_of,
 )
 from pages.review_card import apply_requests, review_card
-from semiad import query
+from semiad import query, represent
 from semiad.data import encode_png
 from semiad.settings import display_name
 from state.ranking import next_batch, ranked_rows
@@ -117,6 +117,7 @@ def pictures(idx: int, view: bool) -> dict:
         if len(cache) > 20_000:
             cache.clear()
         cache[key] = out
+        return out  # not cache[key]: another session may clear the shared cache in between
     return cache[key]
 
 
@@ -133,21 +134,22 @@ def _png01(img01: np.ndarray) -> str:
 def difference_maps(run, idxs: list[int]) -> dict[int, tuple[str, str]]:
     """|x − x̂| (scaled to its maximum) and x̂ per sample, for detectors that reconstruct; computed once
     per run and sample, in one batch for the samples not seen yet."""
-    if samples.kind != "image" or (run.params.get("representation") or {}).get("kind", "pixels") != "pixels":
+    if samples.kind != "image" or represent.uses_features(run.params.get("representation")):
         return {}  # a model of image features reconstructs features, not pictures
     model = model_of(store, run)
     if not getattr(model, "can_reconstruct", False):
         return {}
     cache = _recon_cache(store.url, run.id)
-    missing = [i for i in idxs if i not in cache]
+    out = {i: cache[i] for i in idxs if i in cache}
+    missing = [i for i in idxs if i not in out]
     if missing:
         recon = model.reconstruct(samples.X[missing])
         if len(cache) > 20_000:
-            cache.clear()
+            cache.clear()  # the result is built from `out`, not read back from the cache
         for i, r in zip(missing, recon):
             diff = np.abs(samples.X[i] - r)
-            cache[i] = (_png01(diff / max(float(diff.max()), 1e-6)), _png01(r))
-    return {i: cache[i] for i in idxs}
+            out[i] = cache[i] = (_png01(diff / max(float(diff.max()), 1e-6)), _png01(r))
+    return {i: out[i] for i in idxs}
 
 
 def show_counts(store: Store) -> None:
@@ -254,12 +256,15 @@ def labeling() -> None:
     disputed = store.disputes(pid)
     if disputed:
         with st.expander(f"⚠️ {len(disputed)} disputed sample(s): annotators disagree", expanded=True):
-            keys = store.samples(pid).set_index("sample_id")
-            for sid, said in list(disputed.items())[:50]:
+            shown = list(disputed)[:50]  # the run's ranking and one query, not the whole samples table per press
+            keys = ranked_rows(store, run, shown, "").set_index("sample_id")
+            labels = store.current_labels(pid, shown)
+            for sid in shown:
+                said = disputed[sid]
                 cols = st.columns([1, 5])
                 if samples.kind == "image":
                     cols[0].image(sample_thumbnail(store, samples, pid, int(keys.loc[sid, "idx"])), width=56)
-                current = keys.loc[sid, "label"]
+                current = labels.get(sid)
                 cols[1].markdown(f"`{keys.loc[sid, 'key']}` — disputed: "
                                  + ", ".join(f"**{who}** said {lab}" for who, lab in said)
                                  + f"; current (latest): **{current}**")

@@ -136,18 +136,18 @@ st.toggle("Retrain automatically every k labels", key=f"auto_retrain-{pid}", on_
           help="Off by default. When on, after every k new labels (from anyone on this project) the worker "
                "queues the same warm-start run the Retrain button would (the current model's method and "
                "settings), never while another run is queued or running.")
+runs = store.runs(pid)
 if st.session_state[f"auto_retrain-{pid}"]:
     st.number_input("k (labels between automatic retrains)", min_value=1, max_value=10_000, step=1,
                     key=f"auto_retrain_every-{pid}", on_change=save_auto_retrain)
     if every is not None and current is not None:
-        since = labels_since(store, store.runs(pid)[-1])
+        since = labels_since(store, runs[-1])
         st.caption(f"Next automatic retrain after {max(every - since, 0)} more label(s) "
                    f"({since} since the latest run was requested).")
     elif every is not None:
         st.caption("Automatic retrains start once there is a model to warm-start from.")
 
 st.subheader("History")
-runs = store.runs(pid)
 if not runs:
     st.caption("No runs yet.")
 else:

@@ -95,9 +95,9 @@ def run_inputs(store: Store, run: RunInfo, samples: SampleSet, representation: d
                device: str = "auto", should_stop: StopFn | None = None) -> np.ndarray:
     """The detector's inputs for a run: the samples as loaded, or (with) their pretrained features,
     computed once per project (progress on the run, cancel between batches) and cached in the workspace."""
-    rep = representation or {"kind": "pixels"}
-    if not represent.uses_features(rep):
+    if not represent.uses_features(representation):
         return samples.X
+    rep = representation
     path = features_path(store, run.project_id, rep)
     last = [0.0]
 
@@ -126,8 +126,7 @@ def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopF
         det.set_params(**hyper)  # fine-tune settings of this click (e.g. finetune_epochs)
     else:
         det = detectors.make(run.method, device=device, **hyper)
-        det.representation_ = represent.check(run.params.get("representation") or {"kind": "pixels"},
-                                              images=samples.kind == "image")
+        det.representation_ = represent.check(run.params.get("representation"), images=samples.kind == "image")
     representation = getattr(det, "representation_", None) or {"kind": "pixels"}
     X = run_inputs(store, run, samples, representation, device, should_stop)
     fit_from = FIT_FROM if represent.uses_features(representation) else 0.0
