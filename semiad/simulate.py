@@ -115,7 +115,8 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
     say = log or (lambda line: None)
 
     start = time.perf_counter()
-    if detector is not None and detector.fitted:
+    given_fitted = detector is not None and detector.fitted
+    if given_fitted:
         det = copy.deepcopy(detector)
         fit_s = 0.0
     else:
@@ -130,8 +131,9 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
     sources: list[str] = []
     label_rounds: list[int] = []
 
-    def record(r: int, picked: list[int], fit_seconds: float) -> np.ndarray:
-        scores = det.decision_function(X)
+    def record(r: int, picked: list[int], fit_seconds: float, fitted_here: bool = True) -> np.ndarray:
+        # a fit on X leaves X's scores in decision_scores_ (a scoring pass, or the fit's own pool scores)
+        scores = det.decision_scores_ if fitted_here else det.decision_function(X)
         row = {"round": r, **metrics.round_metrics(truth, scores, labeled, picked, k=batch)}
         if test is not None and (test_every_round or r in (0, rounds) or labeled.all()):
             test_scores = det.decision_function(test[0])
@@ -146,7 +148,7 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
         say(_line(row))
         return scores
 
-    scores = record(0, [], fit_s)
+    scores = record(0, [], fit_s, fitted_here=not given_fitted)
     for r in range(1, rounds + 1):
         if labeled.all():
             break
