@@ -240,8 +240,12 @@ class _Classical(BaseDetector):
     def _set_extra_state(self, extra: dict[str, Any]) -> None:
         self.state_ = _tensors_to_arrays(extra)
 
+    def _split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the columns the input space is fitted on, a second view or None): one view here."""
+        return rows, None
+
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(to_space(_as_rows(X), self.state_["space"]), dtype=torch.float32)
+        return torch.as_tensor(to_space(self._split(_as_rows(X))[0], self.state_["space"]), dtype=torch.float32)
 
     def _score(self, X: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(self._score_rows(_as_rows(X)))
@@ -402,9 +406,6 @@ class Fusion(_Classical):
         if pixels is None:
             return {"": Z}
         return {"": Z, "+pixels": np.hstack([Z, float(st["pixel_scale"]) * to_space(pixels, st["pixel_space"])])}
-
-    def _embed(self, X: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(to_space(self._split(_as_rows(X))[0], self.state_["space"]), dtype=torch.float32)
 
     # -- scorers -------------------------------------------------------------------------------
     def _raw_scores(self, rows: np.ndarray) -> dict[str, np.ndarray]:
