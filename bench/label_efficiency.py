@@ -81,11 +81,15 @@ def inputs(samples: data.SampleSet, name: str, seed: int, cache: Path | None) ->
     start = time.perf_counter()
     if not represent.uses_features(rep):
         return samples.X, rep, 0.0
-    path = (cache or Path("/tmp/semiad-bench-cache")) / f"{name}-seed{seed}-{rep['backbone']}-{rep['size']}.npy"
-    if cache is None:
-        path.unlink(missing_ok=True)
-    X = represent.model_inputs(samples.X, rep, cache_path=path, device="cpu")
+    X = model_inputs(samples.X, rep, cache, f"{name}-seed{seed}")
     return X, rep, time.perf_counter() - start
+
+
+def model_inputs(images: np.ndarray, rep: dict, cache: Path | None, stem: str) -> np.ndarray:
+    """The detector inputs of these images under `rep`; the features cached in the folder `cache`
+    (None: computed afresh and not cached)."""
+    path = None if cache is None else cache / f"{stem}-{rep['backbone']}-{rep['size']}.npy"
+    return represent.model_inputs(images, rep, cache_path=path, device="cpu")
 
 
 # ----- the loops -------------------------------------------------------------------------------
@@ -175,9 +179,8 @@ def cifar_one_class(cache: Path | None, seed: int = 0, log: Callable[[str], None
     d = np.load(SHARED / "cifar10" / "cifar10_train_subset.npz", allow_pickle=False)
     images, labels = d["images"].transpose(0, 3, 1, 2).astype(np.float32) / 255.0, d["labels"]
     rep = defaults.representation_for("image")
-    path = (cache or Path("/tmp/semiad-bench-cache")) / f"cifar-all-{rep['backbone']}-{rep['size']}.npy"
     start = time.perf_counter()
-    F = represent.model_inputs(images, rep, cache_path=path, device="cpu")
+    F = model_inputs(images, rep, cache, "cifar-all")
     feat_s = time.perf_counter() - start
     rng = np.random.default_rng(seed)
     aucs = {}
