@@ -432,14 +432,15 @@ def picture_of_file(path: str | Path, max_px: int | None = None,
     max_px=None: the file itself when a browser shows it as is and it is at most `max_bytes`, else
     re-encoded at full size; otherwise scaled down to fit max_px × max_px (never up), JPEG for
     photos, PNG for small or transparent pictures. EXIF orientation applied. Raises DataError."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                size = ImageOps.exif_transpose(im).size if im.getexif().get(0x0112, 1) != 1 else im.size
+                # EXIF orientations 5-8 turn the picture a quarter: the upright size, without decoding it
+                size = im.size[::-1] if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else im.size
                 suffix = path.suffix.lower()
                 if max_px is None and suffix in BROWSER_TYPES and path.stat().st_size <= max_bytes:
                     return path.read_bytes(), BROWSER_TYPES[suffix], size

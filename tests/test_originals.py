@@ -117,3 +117,15 @@ def test_latent_map_selection_grid_shows_original_thumbnails(tmp_path, monkeypat
     assert not at.exception
     urls = [im.url for image in at.image for im in image.proto.imgs]
     assert len(urls) == 3 and all(u.endswith(".jpg") for u in urls), urls  # JPEG thumbnails of the originals
+
+
+@pytest.mark.parametrize("orientation, upright", [(1, (64, 48)), (3, (64, 48)), (6, (48, 64)), (8, (48, 64))])
+def test_the_reported_size_is_the_upright_one(tmp_path, orientation, upright):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "phone.jpg"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(path, exif=exif)
+    for max_px in (None, 32):
+        _, _, size = picture_of_file(path, max_px=max_px)
+        assert size == upright
+    assert Image.open(io.BytesIO(picture_of_file(path, max_px=32)[0])).size[1] == (32 if upright[1] > 48 else 24)
