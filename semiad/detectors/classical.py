@@ -387,25 +387,32 @@ class Fusion(_Classical):
             raise ValueError(f"feature_columns={n} leaves no pixel columns in inputs of {rows.shape[1]} columns")
         return rows[:, :n], rows[:, n:]
 
-    def _fit_space(self, rows: np.ndarray, warm: bool) -> None:
+    def _fit_spaces(self, rows: np.ndarray, warm: bool) -> dict[str, np.ndarray]:
+        """Fit the input spaces (a warm start keeps them) and give the pool's `_spaces`, projected once:
+        the pixel view's scale comes from the same projections."""
         feats, pixels = self._split(rows)
-        super()._fit_space(feats, warm)
+        self._fit_space(feats, warm)
         st = self.state_
-        if pixels is not None and (not warm or "pixel_space" not in st):
+        Z = to_space(feats, st["space"])
+        if pixels is None:
+            return {"": Z}
+        fresh = not warm or "pixel_space" not in st
+        if fresh:
             st["pixel_space"] = fit_space(pixels, "none", self.n_components, self.seed)
-            spread = {view: to_space(x, st[key]).var(axis=0).sum()
-                      for view, x, key in (("features", feats, "space"), ("pixels", pixels, "pixel_space"))}
-            st["pixel_scale"] = np.array(np.sqrt(spread["features"] / max(spread["pixels"], 1e-12)))
+        P = to_space(pixels, st["pixel_space"])
+        if fresh:
+            st["pixel_scale"] = np.array(np.sqrt(Z.var(axis=0).sum() / max(P.var(axis=0).sum(), 1e-12)))
+        return self._joined(Z, P)
 
     def _spaces(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """The label scorers' spaces by name suffix: "" the features' PCA space; "+pixels" the same
         joined with the pixels' (two views only)."""
         feats, pixels = self._split(rows)
-        st = self.state_
-        Z = to_space(feats, st["space"])
-        if pixels is None:
-            return {"": Z}
-        return {"": Z, "+pixels": np.hstack([Z, float(st["pixel_scale"]) * to_space(pixels, st["pixel_space"])])}
+        Z = to_space(feats, self.state_["space"])
+        return {"": Z} if pixels is None else self._joined(Z, to_space(pixels, self.state_["pixel_space"]))
+
+    def _joined(self, Z: np.ndarray, P: np.ndarray) -> dict[str, np.ndarray]:
+        return {"": Z, "+pixels": np.hstack([Z, float(self.state_["pixel_scale"]) * P])}
 
     # -- scorers -------------------------------------------------------------------------------
     def _raw_scores(self, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -465,8 +472,7 @@ class Fusion(_Classical):
             self._grade(rows, y)
         else:
             st["perf"] = {}
-        self._fit_space(rows, warm_start)
-        spaces = self._spaces(rows)
+        spaces = self._fit_spaces(rows, warm_start)
         report(Progress("prior", 0, 1, 0.0, 0.1))
         prior = self._fit_prior(feats, y, keep_knn=same_pool)
         report(Progress("prior", 1, 1, 0.0, 0.5))
