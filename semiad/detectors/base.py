@@ -289,15 +289,13 @@ class BaseDetector:
 
     # ----- public API -----------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as stored (scikit-learn habit)."""
+        """The constructor arguments, as stored (scikit-learn habit): the class's own signature, which
+        declares them all (it hands them to this base)."""
         import inspect
 
-        names = []
-        for cls in type(self).__mro__[:-1]:  # all but object
-            if "__init__" in cls.__dict__:
-                names += [p.name for p in inspect.signature(cls.__init__).parameters.values()
-                          if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
-        return {n: getattr(self, n) for n in dict.fromkeys(names) if n not in self.RENAMED}
+        names = [p.name for p in inspect.signature(type(self).__init__).parameters.values()
+                 if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+        return {n: getattr(self, n) for n in names if n not in self.RENAMED}
 
     def set_params(self, **params: Any) -> "BaseDetector":
         """Change constructor arguments (scikit-learn habit), e.g. a warm start's fine-tune settings;

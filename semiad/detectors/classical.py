@@ -218,13 +218,6 @@ class _Classical(BaseDetector):
                                                representation or defaults.representation_for(kind, cls.method)))
         return hyper
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments of this class alone (no batch sizes: nothing here trains in batches)."""
-        import inspect
-
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {n: getattr(self, n) for n in names}
-
     def _fit_scaler(self, X: np.ndarray) -> None:
         self.scaler_ = {}  # inputs as given: `scale` decides (z-score, unit length or none)
 
