@@ -498,16 +498,17 @@ class BaseDetector:
                     schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler] = (),
                     modules: Sequence[nn.Module] = (), start: float = 0.0, end: float = 1.0) -> None:
         """`epochs` shuffled passes over X in batches (`batch_slices`). `step(idx)` runs one update on
-        the rows idx and returns (loss, samples it saw). Before each epoch `modules` go to train mode;
-        after it the schedulers step and one Progress reports the epoch's mean loss (summed on the device:
-        no host sync per batch), its fraction of the fit running from `start` to `end`."""
+        the rows idx (an index tensor on X's device) and returns (loss, samples it saw). Before each
+        epoch `modules` go to train mode; after it the schedulers step and one Progress reports the
+        epoch's mean loss (summed on the device: no host sync per batch), its fraction of the fit
+        running from `start` to `end`."""
         for epoch in range(epochs):
             for m in modules:
                 m.train()
             total, count = torch.zeros((), device=X.device), 0
             for idx in batch_slices(len(X), self.batch_size, generator, shuffle=True):
                 self._check_stop()
-                loss, n = step(idx)
+                loss, n = step(idx.to(X.device))
                 total += loss * n
                 count += n
             for s in schedulers:

@@ -129,7 +129,6 @@ class AMA(BaseDetector):
         scheds = [torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(milestones), gamma=0.1) for o in optimizers]
 
         def step(idx: torch.Tensor) -> tuple[torch.Tensor, int]:
-            idx = idx.to(pool.device)
             return self._train_step(pool[idx], l_all[idx]), len(idx)
 
         self._run_epochs(pool, epochs, step, phase, report, self._generator(), scheds)

@@ -163,7 +163,7 @@ class DeepSAD(BaseDetector):
         def step(idx: torch.Tensor) -> tuple[torch.Tensor, int]:
             if extra:
                 pick = labeled[torch.randint(len(labeled), (extra,), generator=g)]
-                idx = torch.cat([torch.as_tensor(idx), pick])
+                idx = torch.cat([idx, pick])
             loss = deep_sad_loss(phi(X[idx]), self.c_, y[idx], self.eta)
             opt.zero_grad(set_to_none=True)
             loss.backward()

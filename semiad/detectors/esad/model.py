@@ -78,7 +78,6 @@ class ESAD(BaseDetector):
         sched = torch.optim.lr_scheduler.MultiStepLR(self.opt_, milestones=list(milestones), gamma=0.1)
 
         def step(idx: torch.Tensor) -> tuple[torch.Tensor, int]:
-            idx = idx.to(X.device)
             return self._train_step(X[idx], y[idx]), len(idx)
 
         self._run_epochs(X, epochs, step, phase, report, self._generator(), [sched], [self.model_])
