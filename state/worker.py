@@ -12,7 +12,6 @@ on (every k new labels; `queue_auto_retrains`).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import socket
@@ -21,13 +20,13 @@ import time
 import traceback
 import weakref
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from semiad import detectors, represent
 from semiad.data import SampleSet
-from semiad.detectors.base import BaseDetector, Progress, StopFn, TrainingStopped
+from semiad.detectors.base import BaseDetector, Progress, StopFn, TrainingStopped, torch_threads
 from state.store import JobBusy, RunInfo, Store
 
 log = logging.getLogger("semiad.worker")
@@ -48,20 +47,6 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with `n` intra-op threads (torch's setting is process-wide), then restore it."""
-    if n is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def load_model(store: Store, run: RunInfo, device: str = "auto") -> BaseDetector:

@@ -195,6 +195,21 @@ class RefusedModelFile(ValueError, pickle.UnpicklingError):
     """A model file that holds more than weights (a pickle with objects or code); the message names it."""
 
 
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with `n` intra-op threads (torch's setting is process-wide), then restore it;
+    None leaves the setting alone."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def arguments(local_names: dict[str, Any]) -> dict[str, Any]:
     """A constructor's arguments from its `locals()` taken first thing: all but `self` and the
     `__class__` cell that `super()` adds."""

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
-from semiad.detectors.base import BaseDetector, Param, ProgressFn, arguments
+from semiad.detectors.base import BaseDetector, Param, ProgressFn, arguments, torch_threads
 from semiad.detectors.deepsad.loss import center, deep_sad_loss
 from semiad.detectors.deepsad.networks import AutoEncoder, build
 
@@ -86,26 +85,13 @@ class DeepSAD(BaseDetector):
         self.c_ = extra["c"].to(self.device_)
 
     # ----- training ------------------------------------------------------------------------
-    @contextmanager
-    def _cpu_threads(self) -> Iterator[None]:
-        """Run the block on `num_threads` CPU threads and restore the caller's setting after."""
-        if self.num_threads is None or self.device_.type != "cpu":
-            yield
-            return
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.num_threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
-
     def _adam(self, params: Any, lr: float, weight_decay: float) -> torch.optim.Adam:
         # fused Adam: one kernel for all parameters instead of a loop of small ops per tensor
         fused = self.device_.type in ("cpu", "cuda")
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused)
 
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
-        with self._cpu_threads():
+        with torch_threads(self.num_threads if self.device_.type == "cpu" else None):
             self._fit_phases(X, y, warm_start, report)
 
     def _fit_phases(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
