@@ -60,11 +60,6 @@ default_name = f"digits-{len(projects) + 1}" if kind.startswith("Bundled") else 
 name = st.text_input("Project name", value=default_name, key=f"new_name-{kind}")
 
 
-def _check_path(raw: str) -> Path:
-    """A local path, optionally confined to SEMIAD_DATA_ROOT."""
-    return confined(raw)
-
-
 if st.button("Create project and train", type="primary", key="create"):
     if not annotator():
         st.warning("Enter your name in the sidebar first: it is stored with every label.")
@@ -79,7 +74,7 @@ if st.button("Create project and train", type="primary", key="create"):
             else:
                 if not source.strip():
                     raise DataError("enter the path of your data")
-                samples = load(_check_path(source.strip()), **options)
+                samples = load(confined(source.strip()), **options)  # inside SEMIAD_DATA_ROOT when set
         pid = store.create_project(name, samples, source=source.strip() or "digits", options=options)
         method = defaults.DEFAULT_METHOD
         representation = defaults.representation_for(samples.kind, method)

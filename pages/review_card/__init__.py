@@ -20,7 +20,7 @@ with request = {"t": token, "op": "label" | "skip" | "undo", "sid": sample id, "
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import streamlit.components.v1 as components
 
@@ -28,14 +28,14 @@ FRONTEND = Path(__file__).resolve().parent / "frontend"
 _component = components.declare_component("review_card", path=str(FRONTEND))
 
 
-def review_card(*, key: str, on_change: Callable[[], None] | None = None, cards: list[dict[str, Any]], acked: list[str],
-                errors: list[dict[str, str]], per_page: int, per_row: int, who: str, scope: str,
+def review_card(*, key: str, cards: list[dict[str, Any]], acked: list[str], errors: list[dict[str, str]],
+                per_page: int, per_row: int, who: str, scope: str,
                 skip_epoch: int, run: int, zoom: dict[str, Any] | None = None, note: str = "") -> Any:
     """Draw the component; returns its value (see the module docstring). `cards` in queue order, each
     {"sid", "key", "rank", "score", "reason", "src", "thumb", "view"?, "input"?, "diff"?, "recon"?,
     "zoomable"}; pictures are data URIs. `scope` names the project and annotator (the browser keeps
     unsent requests per scope across a reload of the component)."""
-    return _component(key=key, on_change=on_change, default=None, cards=cards, acked=acked, errors=errors,
+    return _component(key=key, default=None, cards=cards, acked=acked, errors=errors,
                       per_page=per_page, per_row=per_row, who=who, scope=scope, skip_epoch=skip_epoch,
                       run=run, zoom=zoom, note=note)
 
