@@ -100,17 +100,17 @@ def representation(args: argparse.Namespace, samples: Any) -> dict[str, Any]:
     return represent.check(rep, images=samples.kind == "image")
 
 
-def detector_params(args: argparse.Namespace, samples: Any, rep: dict[str, Any], inputs: Any) -> dict[str, Any]:
+def detector_params(args: argparse.Namespace, samples: Any, rep: dict[str, Any]) -> dict[str, Any]:
     """Constructor arguments: the app's defaults for this data and method (semiad.defaults), then
     --device/--seed/--epochs/--set. --epochs fills only the names the method has (a method without
     AE pretraining ignores PRETRAIN); --set names are passed as given."""
     import inspect
 
-    from semiad import defaults
+    from semiad import defaults, represent
     from semiad.detectors import registry
 
     params = defaults.method_params(args.method, samples.kind, rep, n_samples=len(samples),
-                                    input_shape=tuple(inputs.shape[1:]))
+                                    input_shape=represent.input_shape(rep, samples.X.shape[1:]))
     params.update({"device": args.device, "seed": getattr(args, "seed", 0)})
     if args.epochs:
         accepted = inspect.signature(registry()[args.method].__init__).parameters
@@ -166,9 +166,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     if args.mix:
         options["weights"] = {k: float(v) for k, v in _key_values(args.mix).items()}
     rep = representation(args, samples)
+    params = detector_params(args, samples, rep)
     X = model_inputs(args, samples, rep)
     sim = simulate(X, samples.truth, method=args.method, strategy=args.strategy, rounds=args.rounds,
-                   batch=args.batch, seed=args.seed, params=detector_params(args, samples, rep, X),
+                   batch=args.batch, seed=args.seed, params=params,
                    strategy_options=options, ids=samples.ids, data_name=samples.name,
                    log=None if args.quiet else print)
     paths = sim.save(args.out)
@@ -235,9 +236,9 @@ def run_fit(args: argparse.Namespace) -> int:
     samples = load_dataset(args)
     y = read_labels(args.labels, samples.ids) if args.labels else None
     rep = representation(args, samples)
-    X = model_inputs(args, samples, rep)
-    det = make(args.method, **detector_params(args, samples, rep, X))
+    det = make(args.method, **detector_params(args, samples, rep))  # a bad --set fails before the features
     det.representation_ = rep
+    X = model_inputs(args, samples, rep)
     det.fit(X, y)
     det.save(args.out)
     labeled = 0 if y is None else int((y != 0).sum())
