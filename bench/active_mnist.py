@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,19 +20,12 @@ import numpy as np
 import torch
 
 from bench.protocols import DATA, mnist
+from bench.report import cpu_name
 from semiad.data import load_mnist
 from semiad.detectors import DeepSAD
 from semiad.simulate import json_safe, plot_curves, simulate
 
 STRATEGIES = ["top", "mixed", "random", "diverse", "boundary"]
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def first_fit(X: np.ndarray, args: argparse.Namespace) -> tuple[DeepSAD, float]:

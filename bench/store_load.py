@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import delete, insert, text, update
 
+from bench.report import cpu_name
 from semiad.data import SampleSet
 from state import ranking
 from state.models import LabelCounts, LabelEvent, Sample
@@ -44,13 +45,6 @@ LABELS = np.array(["normal", "anomalous"])
 CHUNK = 50_000
 WINDOW = 60  # the Review page's first window: a batch of 12 cards + 48 the browser holds ahead
 TOP_UP = 25  # ... topped up when 35 are left (pages/review.py, LOOKAHEAD)
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def build(store: Store, n_samples: int, n_events: int, labeled: float, second_opinions: float,
