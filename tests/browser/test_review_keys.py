@@ -79,13 +79,19 @@ def on_screen(page) -> int:
     return int(review_root(page).get_attribute("data-focused"))
 
 
-def test_thirty_keys_50_to_100_ms_apart_give_exactly_the_intended_events(server_factory, new_page):
+def open_review(server_factory, new_page, who: str):
+    """A trained project on a running server and its Review page open as `who`: (store, pid, page)."""
     server = server_factory()
     pid = trained_project(server.home)
     server.start()
     store = Store(home=server.home)
     page = new_page()
-    open_project(page, server.url, "alice", pid)
+    open_project(page, server.url, who, pid)
+    return store, pid, page
+
+
+def test_thirty_keys_50_to_100_ms_apart_give_exactly_the_intended_events(server_factory, new_page):
+    store, pid, page = open_review(server_factory, new_page, "alice")
     model = Model(initial_order(store, pid))
     assert focused_sample(page) == model.focused()
 
@@ -123,12 +129,7 @@ def test_thirty_keys_50_to_100_ms_apart_give_exactly_the_intended_events(server_
 
 
 def test_single_keys_one_second_apart_write_one_event_each(server_factory, new_page):
-    server = server_factory()
-    pid = trained_project(server.home)
-    server.start()
-    store = Store(home=server.home)
-    page = new_page()
-    open_project(page, server.url, "bob", pid)
+    store, pid, page = open_review(server_factory, new_page, "bob")
     model = Model(initial_order(store, pid))
     focus_page(page)
     for key in ["a", "n", "s", "n", "u", "a", "n"]:
@@ -143,12 +144,7 @@ def test_single_keys_one_second_apart_write_one_event_each(server_factory, new_p
 
 
 def test_two_tabs_of_one_annotator_each_label_and_undo_their_own_presses(server_factory, new_page):
-    server = server_factory()
-    pid = trained_project(server.home)
-    server.start()
-    store = Store(home=server.home)
-    one = new_page()
-    open_project(one, server.url, "carol", pid)
+    store, pid, one = open_review(server_factory, new_page, "carol")
     two = one.context.new_page()  # a second tab of the same browser
     two.goto(one.url)
     card_frame(two).locator("[data-testid='focusedCard']").wait_for()
