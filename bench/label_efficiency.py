@@ -152,10 +152,11 @@ def logistic_loop(X: np.ndarray, truth: np.ndarray, seed: int) -> dict[str, Any]
     return review(next_scores, truth)
 
 
-def semiad_loop(X: np.ndarray, truth: np.ndarray, kind: str, rep: dict, seed: int) -> dict[str, Any]:
+def semiad_loop(X: np.ndarray, truth: np.ndarray, samples: data.SampleSet, rep: dict, seed: int) -> dict[str, Any]:
     from semiad.simulate import simulate
 
-    params = {"seed": seed, **defaults.method_params(defaults.DEFAULT_METHOD, kind, rep, len(X), tuple(X.shape[1:]))}
+    params = {"seed": seed, **defaults.method_params(defaults.DEFAULT_METHOD, samples.kind, rep, len(X),
+                                                     tuple(samples.X.shape[1:]))}
     sim = simulate(X, truth, method=defaults.DEFAULT_METHOD, strategy="top", rounds=ROUNDS, batch=BATCH,
                    seed=seed, params=params)
     reviewed = [q["index"] for q in sim.queries]
@@ -217,7 +218,7 @@ def run_set(name: str, seeds: int, cache: Path | None, pixels: bool, log: Callab
         info = {"n": len(truth), "anomalies": int(truth.sum()), "kind": samples.kind, "representation": rep["kind"],
                 "feature_seconds": feat_s}
         loops: dict[str, Callable[[], dict[str, Any]]] = {
-            "semiad": partial(semiad_loop, X, truth, samples.kind, rep, seed),
+            "semiad": partial(semiad_loop, X, truth, samples, rep, seed),
             "iforest": partial(_static, iforest_scores, R, seed, truth),
             "pca": partial(_static, pca_scores, R, seed, truth),
             "logistic": partial(logistic_loop, R, truth, seed),

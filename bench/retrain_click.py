@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semiad import defaults, represent
+from semiad import defaults
 from semiad.data import load_digits
 from semiad.settings import app_first_fit
 from state.ranking import next_batch
@@ -34,10 +34,9 @@ def measure(method: str, repeat: int) -> dict:
     digits = load_digits()
     pid = store.create_project(method, digits, source="digits")
     rep = defaults.representation_for(digits.kind, method)
-    shape = represent.input_shape(rep, digits.X.shape[1:])
     # GANomaly with its fast setting, so the first fit stays short (and the run records fast=True)
-    params = app_first_fit(method, digits.kind, len(digits), shape, fast=True if method == "ganomaly" else None,
-                           representation=rep)
+    params = app_first_fit(method, digits.kind, len(digits), digits.X.shape[1:],
+                           fast=True if method == "ganomaly" else None, representation=rep)
     hyper = params["hyper"]
     worker = Worker(store, maps=False, poll_s=0.1).start()
     t0 = time.perf_counter()

@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages.common import annotator, open_project, page_setup
-from semiad import defaults, represent
+from semiad import defaults
 from semiad.data import DataError, confined, load
 from semiad.settings import app_first_fit
 from state.store import StoreError
@@ -78,8 +78,7 @@ if st.button("Create project and train", type="primary", key="create"):
         pid = store.create_project(name, samples, source=source.strip() or "digits", options=options)
         method = defaults.DEFAULT_METHOD
         representation = defaults.representation_for(samples.kind, method)
-        shape = represent.input_shape(representation, samples.X.shape[1:])
-        store.request_run(pid, method, app_first_fit(method, samples.kind, len(samples), shape,
+        store.request_run(pid, method, app_first_fit(method, samples.kind, len(samples), samples.X.shape[1:],
                                                      representation=representation),
                           requested_by=annotator())
     except (DataError, StoreError) as e:

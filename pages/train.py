@@ -67,8 +67,8 @@ elif project.kind == "image":
     representation = dict(SEEN[seen])
 else:
     representation = data_defaults.PIXELS
-input_shape = represent.input_shape(representation, samples_of(store, pid).X.shape[1:])
-defaults = default_hyper(method, project.kind, project.n_samples, input_shape, representation)
+defaults = default_hyper(method, project.kind, project.n_samples, samples_of(store, pid).X.shape[1:],
+                         representation)
 hyper: dict = {} if warm else dict(defaults)  # settings without a widget (e.g. Fusion's scaling) keep their default
 with st.expander("Settings", expanded=False):
     cols = st.columns(3)

@@ -106,11 +106,11 @@ def detector_params(args: argparse.Namespace, samples: Any, rep: dict[str, Any])
     AE pretraining ignores PRETRAIN); --set names are passed as given."""
     import inspect
 
-    from semiad import defaults, represent
+    from semiad import defaults
     from semiad.detectors import registry
 
     params = defaults.method_params(args.method, samples.kind, rep, n_samples=len(samples),
-                                    input_shape=represent.input_shape(rep, samples.X.shape[1:]))
+                                    input_shape=samples.X.shape[1:])
     params.update({"device": args.device, "seed": getattr(args, "seed", 0)})
     if args.epochs:
         accepted = inspect.signature(registry()[args.method].__init__).parameters

@@ -36,14 +36,18 @@ def representation_for(kind: str, method: str = DEFAULT_METHOD) -> dict[str, Any
     return dict(FEATURES_AND_PIXELS) if method == DEFAULT_METHOD else dict(FEATURES)
 
 
-def classical_params(method: str, kind: str, representation: dict[str, Any]) -> dict[str, Any]:
+def classical_params(method: str, kind: str, representation: dict[str, Any],
+                     sample_shape: tuple[int, ...] = ()) -> dict[str, Any]:
     """First ranking and input scaling of the classical detectors for the data they will see (and, for
-    Fusion on features and pixels, where the features end)."""
+    Fusion on features and pixels, where the features end). `sample_shape`: one sample as loaded
+    (C×H×W); gray images (C = 1) seen as features and pixels get a first ranking from both views."""
     from semiad import represent
 
     if kind == "image" and represent.uses_features(representation):
-        params = {"prior": "knn", "scale": "l2", "feature_columns": represent.feature_dims(representation)
-                  if representation.get("kind") == "features+pixels" else 0}
+        two_views = representation.get("kind") == "features+pixels"
+        gray = len(sample_shape) == 3 and sample_shape[0] == 1
+        params = {"prior": "knn+pixels" if two_views and gray else "knn", "scale": "l2",
+                  "feature_columns": represent.feature_dims(representation) if two_views else 0}
     elif kind == "image":
         params = {"prior": "iforest", "scale": "none", "feature_columns": 0}
     else:
@@ -54,7 +58,7 @@ def classical_params(method: str, kind: str, representation: dict[str, Any]) -> 
 def method_params(method: str, kind: str, representation: dict[str, Any], n_samples: int = 0,
                   input_shape: tuple[int, ...] = ()) -> dict[str, Any]:
     """Constructor arguments the app's Train page would use for a fresh `method` on this data
-    (`input_shape`: one detector input, e.g. (1280,) for features), fast setting as the page's default."""
+    (`input_shape`: one sample as loaded, C×H×W or D), fast setting as the page's default."""
     from semiad import settings
 
     return settings.app_first_fit(method, kind, n_samples, input_shape or (1, 28, 28),

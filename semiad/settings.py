@@ -46,8 +46,9 @@ def params_of(method: str) -> list[Param]:
 def default_hyper(method: str, kind: str = "image", n_samples: int = 0,
                   input_shape: tuple[int, ...] = (1, 28, 28),
                   representation: dict[str, Any] | None = None) -> dict[str, Any]:
-    """App defaults for a project: `kind` "image" or "tabular", `input_shape` one sample's (C×H×W or D),
-    `n_samples` the pool's size (0: unknown); the method's `app_defaults`."""
+    """App defaults for a project: `kind` "image" or "tabular", `input_shape` one sample's as loaded
+    (C×H×W or D, whatever the representation), `n_samples` the pool's size (0: unknown); the method's
+    `app_defaults`."""
     return registry()[method].app_defaults(kind, n_samples, input_shape, representation)
 
 

@@ -161,3 +161,45 @@ def test_fusion_needs_pixel_columns_after_its_features():
     X, _ = two_views(n=50)
     with pytest.raises(ValueError, match="no pixel columns"):
         Fusion(feature_columns=80).fit(X)
+
+
+def test_fusion_two_view_first_ranking_finds_what_either_view_sees(tmp_path):
+    """prior "knn+pixels": the larger robust z of the features' and the pixels' kNN distance, so
+    anomalies seen only in the pixels rank high, and so do those seen only in the features."""
+    rng = np.random.default_rng(1)
+    n = 600
+    feats, pixels = rng.normal(size=(n, 16)), rng.random((n, 64)) * 0.2
+    odd = rng.choice(n, 60, replace=False)
+    for i in odd[:30]:  # each its own stroke, which only the pixels see
+        pixels[i, rng.choice(64, 8, replace=False)] += 0.8
+    feats[odd[30:]] *= 4.0  # far out in the features, plain pixels
+    X, truth = np.hstack([feats, pixels]).astype(np.float32), np.isin(np.arange(n), odd).astype(int)
+    both = Fusion(prior="knn+pixels", scale="standard", feature_columns=16).fit(X)
+    features = Fusion(prior="knn", scale="standard", feature_columns=16).fit(X)
+    assert roc_auc(truth, both.decision_scores_) > 0.97
+    assert roc_auc(truth, features.decision_scores_) < 0.8
+    assert np.allclose(both.decision_function(X), both.decision_scores_)  # new samples on the pool's scale
+    pool_z = both.state_["pool_pixel_knn"]
+    y = np.zeros(len(X), dtype=int)
+    y[np.argsort(-both.decision_scores_)[:20]] = -1
+    both.fit(X, y, warm_start=True)
+    assert both.state_["pool_pixel_knn"] is pool_z  # a warm start keeps the pixels' kNN pass
+    both.save(tmp_path / "m.pt")
+    again = Fusion.load(tmp_path / "m.pt", device="cpu")
+    assert np.array_equal(again.decision_function(X), both.decision_function(X))
+
+
+def test_fusion_two_view_prior_needs_two_views():
+    X, _ = two_views(n=50)
+    with pytest.raises(ValueError, match="needs two views"):
+        Fusion(prior="knn+pixels").fit(X)
+
+
+def test_the_default_first_ranking_uses_the_pixels_of_gray_images_only():
+    from semiad import defaults
+
+    both, feats = defaults.FEATURES_AND_PIXELS, defaults.FEATURES
+    assert defaults.classical_params("fusion", "image", both, (1, 28, 28))["prior"] == "knn+pixels"
+    assert defaults.classical_params("fusion", "image", both, (3, 32, 32))["prior"] == "knn"  # colour photos
+    assert defaults.classical_params("fusion", "image", feats, (1, 28, 28))["prior"] == "knn"  # one view
+    assert defaults.classical_params("fusion", "tabular", defaults.PIXELS, (12,))["prior"] == "iforest"

@@ -27,8 +27,8 @@ def store(tmp_path) -> Store:
 def test_worker_fits_the_default_loop_on_cached_features_and_warm_starts(store):
     digits = load_digits()
     pid = store.create_project("digits", digits)
-    params = app_first_fit("fusion", "image", len(digits), (1280 + 64,), representation=SMALL)
-    assert params["hyper"]["prior"] == "knn" and params["hyper"]["scale"] == "l2"
+    params = app_first_fit("fusion", "image", len(digits), digits.X.shape[1:], representation=SMALL)
+    assert params["hyper"]["prior"] == "knn+pixels" and params["hyper"]["scale"] == "l2"  # gray: both views
     assert params["hyper"]["feature_columns"] == 1280  # the 8×8 pixels follow the features
     store.request_run(pid, "fusion", params, "ann")
     worker = Worker(store, device="cpu", maps=False)

@@ -261,17 +261,21 @@ class BaseDetector:
     def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
                      representation: dict[str, Any] | None = None) -> dict[str, Any]:
         """The app's settings for a fresh model on this data: `kind` "image" or "tabular", the pool's
-        size (0: unknown) and one sample's shape (C×H×W or D). By default the `app_settings` defaults,
-        with an image first fit on a pool of known size shortened by `_image_first_fit`."""
+        size (0: unknown), one sample's shape as loaded (C×H×W or D) and what the model sees of it
+        (`representation`; None: the sample itself). By default the `app_settings` defaults, with an
+        image first fit on a pool of known size shortened by `_image_first_fit`."""
+        from semiad import represent
+
         hyper = {p.name: p.default for p in cls.app_settings}
         if kind == "image" and n_samples > 0:
-            hyper.update(cls._image_first_fit(hyper, n_samples, input_shape))
+            hyper.update(cls._image_first_fit(hyper, n_samples, represent.input_shape(representation, input_shape)))
         return hyper
 
     @classmethod
     def _image_first_fit(cls, hyper: dict[str, Any], n_samples: int, input_shape: tuple[int, ...]) -> dict[str, Any]:
         """The training length that keeps a first fit on `n_samples` images within a CPU budget (a
-        class's FIRST_FIT_SAMPLES samples), never above the default in `hyper`; none by default."""
+        class's FIRST_FIT_SAMPLES samples), never above the default in `hyper`; none by default.
+        `input_shape`: one model input (the representation's, e.g. (1280,) for features)."""
         return {}
 
     # ----- hooks -----------------------------------------------------------------------------

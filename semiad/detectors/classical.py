@@ -155,6 +155,19 @@ def reference_points(scaled: np.ndarray, y: np.ndarray, max_reference: int, seed
     return scaled[pool].astype(np.float32)
 
 
+def robust_scale(pool_scores: np.ndarray) -> np.ndarray:
+    """(median, interquartile range) of a scorer's pool scores: the `robust_z` scale."""
+    q1, median, q3 = np.percentile(pool_scores, [25, 50, 75])
+    return np.array([median, max(q3 - q1, 1e-12)])
+
+
+def robust_z(values: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """How many interquartile ranges above the pool's median: puts first-ranking scorers on one scale
+    whose top keeps its spread (unlike a percentile), so the larger of two z-scores follows the scorer
+    that finds a sample most out of place."""
+    return (values - scale[0]) / scale[1]
+
+
 def ecdf(values: np.ndarray, sorted_pool: np.ndarray) -> np.ndarray:
     """Where each value falls among the pool's scores at fit time, in [0, 1]: puts scorers on one
     scale without depending on the batch a sample is scored in."""
@@ -214,8 +227,8 @@ class _Classical(BaseDetector):
         from semiad import defaults
 
         hyper = super().app_defaults(kind, n_samples, input_shape, representation)
-        hyper.update(defaults.classical_params(cls.method, kind,
-                                               representation or defaults.representation_for(kind, cls.method)))
+        hyper.update(defaults.classical_params(cls.method, kind, representation
+                                               or defaults.representation_for(kind, cls.method), input_shape))
         return hyper
 
     def _fit_scaler(self, X: np.ndarray) -> None:
@@ -307,6 +320,7 @@ class KNN(_Classical):
 
 
 LABEL_SCORERS = ("linear", "kernel", "labeled")
+PRIORS = ("iforest", "knn", "iforest+knn", "knn+pixels")
 PIXEL_COMPONENTS = 10  # the pixel view's reconstruction error: a coarse model of the typical image
 
 
@@ -315,8 +329,10 @@ class Fusion(_Classical):
     each weighted by how well it ranked the expert's newest batch.
 
     Before any anomaly is labeled the score is the prior: IsolationForest (`prior="iforest"`), kNN
-    distance (`"knn"`) or the mean of their pool percentiles (`"iforest+knn"`). Once at least one
-    anomaly is labeled, these scorers are fitted on the labels and enter beside the prior:
+    distance (`"knn"`), both (`"iforest+knn"`), or, with two views, the kNN distance among the features
+    and among the pixels (`"knn+pixels"`). Several parts are put on one scale by `robust_z` (pool median
+    and interquartile range) and the prior is their maximum: a sample far out in either view ranks high.
+    Once at least one anomaly is labeled, these scorers are fitted on the labels and enter beside the prior:
       - "linear": logistic regression on the PCA space; labeled anomalies (weight 1 in all) against
         labeled normals (0.5) and unlabeled samples from the prior's lower half (0.5; at most
         `max_negatives`, a seeded draw), which are almost all normal: so the scorer learns what sets
@@ -333,8 +349,9 @@ class Fusion(_Classical):
     is exp(`eta` · Σ (AUC − 0.5)), normalised. Until a batch holds both classes, weights are equal.
 
     Two views (images, representation "features+pixels"): with `feature_columns` = n > 0 the first n
-    input columns are pretrained features and the rest are the image's pixels. The first ranking and
-    the embedding use the features alone. Once an anomaly is labeled, the three label scorers are also
+    input columns are pretrained features and the rest are the image's pixels. The embedding uses the
+    features alone, and so does the first ranking unless `prior` is "knn+pixels" (the default for gray
+    images: `semiad.defaults`). Once an anomaly is labeled, the three label scorers are also
     fitted on the features' PCA space joined with the pixels' PCA space (scaled to the same total
     variance; names "linear+pixels" and so on), and "pixels" joins: the pixels' reconstruction error
     from their `PIXEL_COMPONENTS` leading principal components. The Hedge then follows whichever view
@@ -353,8 +370,9 @@ class Fusion(_Classical):
     display_name = "Fusion (default: classical ranking + your labels)"
     app_settings = (
         Param("prior", "First ranking", "iforest",
-              "before any label: IsolationForest (tables), kNN distance (image features), or both",
-              options=("iforest", "knn", "iforest+knn")),
+              "before any label: IsolationForest (tables), kNN distance (image features), both, or kNN "
+              "among the features and among the pixels (gray images)",
+              options=PRIORS),
         Param("eta", "η (how fast the weights follow each scorer's record)", 4.0, "Hedge rate", 0.0, 100.0,
               warm=True),
         Param("k", "k nearest neighbours", 10, "kNN first ranking", 1, 1000),
@@ -411,19 +429,25 @@ class Fusion(_Classical):
     def _raw_scores(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """Each fitted scorer's raw score for these rows."""
         feats, pixels = self._split(rows)
-        raw = {"prior": self._prior(feats), **self._label_scores(self._spaces(rows))}
+        raw = {"prior": self._prior(feats, pixels), **self._label_scores(self._spaces(rows))}
         if pixels is not None and "pixels" in self.state_["pool"]:
             raw["pixels"] = self._pixel_error(pixels)
         return raw
 
-    def _prior(self, feats: np.ndarray) -> np.ndarray:
-        """Mean pool percentile of the first-ranking scorers (forest and/or kNN)."""
-        st, parts = self.state_, []
+    def _prior(self, feats: np.ndarray, pixels: np.ndarray | None) -> np.ndarray:
+        """The larger `robust_z` of the first-ranking scorers (forest, kNN, kNN among the pixels)."""
+        st = self.state_
+        if "pool" in st and not any(k.startswith("zscale_") for k in st):
+            raise ValueError("this Fusion model was saved by an earlier semiad (first ranking on percentiles); "
+                             "retrain it to score new data")
+        parts = []
         if "forest" in st:
-            parts.append(ecdf(forest_score(feats, st["forest"]), st["pool_forest"]))
+            parts.append(robust_z(forest_score(feats, st["forest"]), st["zscale_forest"]))
         if "reference" in st:
-            parts.append(ecdf(knn_score(_scaled(feats, st["space"]), st["reference"], self.k), st["pool_knn"]))
-        return np.mean(parts, axis=0)
+            parts.append(robust_z(knn_score(_scaled(feats, st["space"]), st["reference"], self.k), st["zscale_knn"]))
+        if "pixel_reference" in st:
+            parts.append(robust_z(knn_score(pixels, st["pixel_reference"], self.k), st["zscale_pixel_knn"]))
+        return np.max(parts, axis=0)
 
     def _label_scores(self, spaces: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         st, out = self.state_, {}
@@ -455,10 +479,12 @@ class Fusion(_Classical):
 
     # -- fit -----------------------------------------------------------------------------------
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
-        if self.prior not in ("iforest", "knn", "iforest+knn"):
-            raise ValueError(f"prior must be iforest, knn or iforest+knn, got {self.prior!r}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
         rows, y = _as_rows(X), y.cpu().numpy()
         feats, pixels = self._split(rows)
+        if self.prior == "knn+pixels" and pixels is None:
+            raise ValueError('prior "knn+pixels" needs two views (representation features+pixels)')
         st = self.state_
         same_pool = warm_start and len(st.get("last_y", ())) == len(y)
         if same_pool:
@@ -467,7 +493,7 @@ class Fusion(_Classical):
             st["perf"] = {}
         spaces = self._fit_spaces(rows, warm_start)
         report(Progress("prior", 0, 1, 0.0, 0.1))
-        prior = self._fit_prior(feats, y, keep_knn=same_pool)
+        prior = self._fit_prior(feats, pixels, y, keep_knn=same_pool)
         report(Progress("prior", 1, 1, 0.0, 0.5))
         self._check_stop()
         for name in [n for n in st if n.split("+")[0] in LABEL_SCORERS]:
@@ -491,30 +517,37 @@ class Fusion(_Classical):
             return super()._training_scores(X)
         return np.asarray(scores, dtype=np.float32).astype(np.float64)  # as decision_function rounds them
 
-    def _fit_prior(self, feats: np.ndarray, y: np.ndarray, keep_knn: bool = False) -> np.ndarray:
+    def _fit_prior(self, feats: np.ndarray, pixels: np.ndarray | None, y: np.ndarray,
+                   keep_knn: bool = False) -> np.ndarray:
         """Fit the first-ranking scorers on the samples not labeled anomalous; the pool's prior. The
         forest is refitted at every fit (cheap); with `keep_knn` (a warm start on the same pool) the
-        kNN part is kept: its pass over the pool is the slow part on 70k images, and labels enter
+        kNN parts are kept: their pass over the pool is the slow part on 70k images, and labels enter
         through the label scorers anyway."""
         st, keep, parts = self.state_, not_anomalous(y), []
         st.pop("forest", None)
         if "iforest" in self.prior:
             st["forest"] = fit_forest(feats[keep], self.n_estimators, self.seed)
-            raw = forest_score(feats, st["forest"])
-            st["pool_forest"] = np.sort(raw)
-            parts.append(ecdf(raw, st["pool_forest"]))
-        if "knn" in self.prior and keep_knn and "knn_pool" in st:
-            parts.append(st["knn_pool"])
-        elif "knn" in self.prior:
-            scaled = _scaled(feats, st["space"])
-            st["reference"] = reference_points(scaled, y, self.max_reference, self.seed)
-            raw = knn_score(scaled, st["reference"], self.k)
-            st["pool_knn"] = np.sort(raw)
-            st["knn_pool"] = ecdf(raw, st["pool_knn"])  # the pool's kNN percentiles, for warm starts
-            parts.append(st["knn_pool"])
-        else:
-            st.pop("reference", None)
-        return np.mean(parts, axis=0)
+            parts.append(self._pool_part("forest", forest_score(feats, st["forest"])))
+        used = {"knn": "knn" in self.prior, "pixel_knn": self.prior == "knn+pixels"}
+        for name, ref in (("knn", "reference"), ("pixel_knn", "pixel_reference")):
+            if not (used[name] and keep_knn):
+                st.pop(ref, None)
+                st.pop("pool_" + name, None)
+            if not used[name]:
+                continue
+            if "pool_" + name in st:
+                parts.append(st["pool_" + name])
+                continue
+            rows = _scaled(feats, st["space"]) if name == "knn" else pixels
+            st[ref] = reference_points(rows, y, self.max_reference, self.seed)
+            parts.append(self._pool_part(name, knn_score(rows, st[ref], self.k)))
+            st["pool_" + name] = parts[-1]  # the pool's kNN z-scores, kept for warm starts
+        return np.max(parts, axis=0)
+
+    def _pool_part(self, name: str, raw: np.ndarray) -> np.ndarray:
+        """A first-ranking scorer's pool scores as `robust_z`, its scale kept for new samples."""
+        self.state_["zscale_" + name] = robust_scale(raw)
+        return robust_z(raw, self.state_["zscale_" + name])
 
     def _grade(self, rows: np.ndarray, y: np.ndarray) -> None:
         """Add each current scorer's AUC − 0.5 on the labels given since the last fit (Hedge)."""

@@ -85,8 +85,10 @@ class Toll(BaseDetector):
     def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
                      representation: dict[str, Any] | None = None) -> dict[str, Any]:
         """The paper's β for the network this data gets (methods.md §6.4)."""
+        from semiad import represent
+
         hyper = super().app_defaults(kind, n_samples, input_shape, representation)
-        hyper["beta"] = DEFAULTS[architecture(input_shape)]["beta"]
+        hyper["beta"] = DEFAULTS[architecture(represent.input_shape(representation, input_shape))]["beta"]
         return hyper
 
     @classmethod
