@@ -61,9 +61,9 @@ elif project.kind == "image":
                     help="Features from an ImageNet-pretrained network, computed once per project and cached: "
                          "IsolationForest and kNN rank natural images far better on them (bench/RESULTS.md). "
                          "Fusion, the default, sees the features and the pixels side by side: its first ranking "
-                         "uses the features, its label scorers both, weighted by how well each ranks your "
-                         "labels. The deep methods default to the pixels their papers' networks are built for. "
-                         "Review and the map show the images either way.")
+                         "uses the features (and the pixels too for gray images), its label scorers both, "
+                         "weighted by how well each ranks your labels. The deep methods default to the pixels "
+                         "their papers' networks are built for. Review and the map show the images either way.")
     representation = dict(SEEN[seen])
 else:
     representation = data_defaults.PIXELS

