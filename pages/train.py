@@ -74,7 +74,7 @@ with st.expander("Settings", expanded=False):
     cols = st.columns(3)
     shown = [p for p in params_of(method) if p.warm or not warm]
     for i, p in enumerate(shown):
-        key = f"hp-{method}-{p.name}"
+        key = f"hp-{method}-{representation.get('kind', 'pixels')}-{p.name}"  # defaults differ per view
         col = cols[i % 3]
         value = current.params.get("hyper", {}).get(p.name, defaults[p.name]) if can_warm else defaults[p.name]
         if isinstance(p.default, bool):

@@ -35,7 +35,7 @@ def test_label_two_samples_then_retrain_and_see_the_new_round(home):
     assert events["label"].tolist() == ["anomalous", "normal"] and set(events["annotator"]) == {"alice"}
 
     at.switch_page("pages/train.py").run()
-    at.number_input(key="hp-deepsad-finetune_epochs").set_value(1).run()
+    at.number_input(key="hp-deepsad-pixels-finetune_epochs").set_value(1).run()
     at.button(key="retrain").click().run()
     assert not at.exception
     wait_for(lambda: store.latest_done_run(pid).round == 2, at)
@@ -92,7 +92,7 @@ def test_switch_to_ganomaly_trains_a_fresh_model_and_shows_difference_maps(home)
     at.selectbox(key="train_method").set_value("ganomaly").run()
     assert at.radio(key="train_mode-ganomaly").options == ["a fresh model"]  # another method: no warm start
     at.toggle(key="fast-ganomaly").set_value(True).run()
-    at.selectbox(key="hp-ganomaly-precision").set_value("bf16").run()
+    at.selectbox(key="hp-ganomaly-pixels-precision").set_value("bf16").run()
     at.button(key="retrain").click().run()
     assert not at.exception
     wait_for(lambda: store.latest_done_run(pid).method == "ganomaly", at)

@@ -22,7 +22,7 @@ TINY = {
 
 def set_settings(at: AppTest, method: str, values: dict) -> None:
     for name, value in values.items():
-        at.number_input(key=f"hp-{method}-{name}").set_value(value).run()
+        at.number_input(key=f"hp-{method}-pixels-{name}").set_value(value).run()
 
 
 def done(store: Store, pid: int, round_: int) -> bool:
@@ -51,7 +51,7 @@ def test_train_fresh_then_retrain_warm_through_the_train_page(home, method):
     if has_fast:
         at.toggle(key=f"fast-{method}").set_value(True).run()
     if method == "toll":  # the paper's β for 28×28 gray images is the default shown
-        assert at.number_input(key="hp-toll-beta").value == 1000.0
+        assert at.number_input(key="hp-toll-pixels-beta").value == 1000.0
     set_settings(at, method, first)
     at.button(key="retrain").click().run()
     assert not at.exception, at.exception

@@ -66,6 +66,22 @@ def test_the_train_page_starts_toll_with_the_fast_setting_and_the_budgeted_itera
     at = open_app(pid, "pages/train.py")
     at.selectbox(key="train_method").set_value("toll").run()
     assert at.toggle(key="fast-toll").value is True
-    assert at.number_input(key="hp-toll-steps").value == 51
+    assert at.number_input(key="hp-toll-pixels-steps").value == 51
     at.selectbox(key="train_method").set_value("ganomaly").run()
     assert at.toggle(key="fast-ganomaly").value is False
+
+
+def test_the_first_ranking_follows_the_view_chosen_on_train(home):
+    """Gray images seen as features and pixels are ranked first by both views; choosing the features
+    alone gives that view's default (a prior that needs pixels would fail the run)."""
+    from semiad.data import load_digits
+    from state.store import Store
+
+    store = Store(home=home)
+    pid = store.create_project("digits", load_digits(), source="digits")
+    at = open_app(pid, "pages/train.py")
+    assert at.radio(key="representation-fusion").value == "features+pixels"
+    assert at.selectbox(key="hp-fusion-features+pixels-prior").value == "knn+pixels"
+    at.radio(key="representation-fusion").set_value("features").run()
+    assert at.selectbox(key="hp-fusion-features-prior").value == "knn"
+    assert not at.exception
