@@ -77,7 +77,7 @@ SETS: dict[str, Callable[[int], data.SampleSet]] = {
 
 def inputs(samples: data.SampleSet, name: str, seed: int, cache: Path | None) -> tuple[np.ndarray, dict, float]:
     """What the detectors see for this set under semiad's defaults, and the seconds it took."""
-    rep = defaults.representation_for(samples.kind, defaults.DEFAULT_METHOD)
+    rep = defaults.representation_for(samples.kind, defaults.DEFAULT_METHOD, samples.X.shape[1:])
     start = time.perf_counter()
     if not represent.uses_features(rep):
         return samples.X, rep, 0.0
@@ -179,7 +179,7 @@ def cifar_one_class(cache: Path | None, seed: int = 0, log: Callable[[str], None
 
     d = np.load(SHARED / "cifar10" / "cifar10_train_subset.npz", allow_pickle=False)
     images, labels = d["images"].transpose(0, 3, 1, 2).astype(np.float32) / 255.0, d["labels"]
-    rep = defaults.representation_for("image")
+    rep = defaults.representation_for("image", defaults.DEFAULT_METHOD, images.shape[1:])
     start = time.perf_counter()
     F = model_inputs(images, rep, cache, "cifar-all")
     feat_s = time.perf_counter() - start

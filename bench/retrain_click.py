@@ -33,7 +33,7 @@ def measure(method: str, repeat: int) -> dict:
     store = Store(home=tempfile.mkdtemp(prefix="semiad-bench-"))
     digits = load_digits()
     pid = store.create_project(method, digits, source="digits")
-    rep = defaults.representation_for(digits.kind, method)
+    rep = defaults.representation_for(digits.kind, method, digits.X.shape[1:])
     # GANomaly with its fast setting, so the first fit stays short (and the run records fast=True)
     params = app_first_fit(method, digits.kind, len(digits), digits.X.shape[1:],
                            fast=True if method == "ganomaly" else None, representation=rep)

@@ -77,7 +77,7 @@ if st.button("Create project and train", type="primary", key="create"):
                 samples = load(confined(source.strip()), **options)  # inside SEMIAD_DATA_ROOT when set
         pid = store.create_project(name, samples, source=source.strip() or "digits", options=options)
         method = defaults.DEFAULT_METHOD
-        representation = defaults.representation_for(samples.kind, method)
+        representation = defaults.representation_for(samples.kind, method, samples.X.shape[1:])
         store.request_run(pid, method, app_first_fit(method, samples.kind, len(samples), samples.X.shape[1:],
                                                      representation=representation),
                           requested_by=annotator())

@@ -55,14 +55,14 @@ if warm:
     representation = current.params.get("representation") or {"kind": "pixels"}
     st.caption(f"The model sees {represent.describe(representation)} (kept for a warm start).")
 elif project.kind == "image":
-    default_rep = data_defaults.representation_for(project.kind, method)
+    default_rep = data_defaults.representation_for(project.kind, method, samples_of(store, pid).X.shape[1:])
     seen = st.radio("The model sees", list(REPRESENTATIONS), format_func=REPRESENTATIONS.get, horizontal=True,
                     index=list(REPRESENTATIONS).index(default_rep["kind"]), key=f"representation-{method}",
                     help="Features from an ImageNet-pretrained network, computed once per project and cached: "
                          "IsolationForest and kNN rank natural images far better on them (bench/RESULTS.md). "
-                         "Fusion, the default, sees the features and the pixels side by side: its first ranking "
-                         "uses the features (and the pixels too for gray images), its label scorers both, "
-                         "weighted by how well each ranks your labels. The deep methods default to the pixels "
+                         "Fusion, the default, sees colour images through their features, and gray images as the "
+                         "features and the pixels side by side, both used by its first ranking and its label "
+                         "scorers, weighted by how well each ranks your labels. The deep methods default to the pixels "
                          "their papers' networks are built for. Review and the map show the images either way.")
     representation = dict(SEEN[seen])
 else:

