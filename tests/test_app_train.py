@@ -85,3 +85,20 @@ def test_the_first_ranking_follows_the_view_chosen_on_train(home):
     at.radio(key="representation-fusion").set_value("features").run()
     assert at.selectbox(key="hp-fusion-features-prior").value == "knn"
     assert not at.exception
+
+
+def test_a_colour_project_defaults_to_the_features_alone(home):
+    import numpy as np
+
+    from semiad.data import SampleSet
+    from state.store import Store
+
+    rng = np.random.default_rng(0)
+    photos = SampleSet(ids=[f"p{i}" for i in range(40)], X=rng.random((40, 3, 32, 32), dtype=np.float32),
+                       kind="image", name="colour")
+    store = Store(home=home)
+    pid = store.create_project("photos", photos, source="photos")
+    at = open_app(pid, "pages/train.py")
+    assert at.radio(key="representation-fusion").value == "features"
+    assert at.selectbox(key="hp-fusion-features-prior").value == "knn"
+    assert not at.exception
