@@ -218,9 +218,14 @@ def test_the_default_first_ranking_uses_the_pixels_of_gray_images_only():
     assert defaults.classical_params("fusion", "tabular", defaults.PIXELS, (12,))["prior"] == "iforest"
 
 
-def test_a_fusion_model_from_before_the_robust_z_first_ranking_asks_to_be_retrained(cardio):
+def test_a_fusion_model_from_before_the_robust_z_first_ranking_is_refitted_on_retrain(cardio):
     det = Fusion().fit(cardio.X)
     for key in [k for k in det.state_ if k.startswith("zscale_")]:
         det.state_.pop(key)  # what a model file written before 2026-11-29 holds
     with pytest.raises(ValueError, match="retrain it"):
         det.decision_function(cardio.X[:5])
+    y = np.zeros(len(cardio.X), dtype=int)
+    y[np.argsort(-det.decision_scores_)[:10]] = -1
+    det.fit(cardio.X, y, warm_start=True)  # a Retrain click on such a model refits its first ranking
+    fresh = Fusion().fit(cardio.X).fit(cardio.X, y, warm_start=True)
+    assert np.allclose(det.decision_function(cardio.X), fresh.decision_function(cardio.X))

@@ -437,7 +437,7 @@ class Fusion(_Classical):
     def _prior(self, feats: np.ndarray, pixels: np.ndarray | None) -> np.ndarray:
         """The larger `robust_z` of the first-ranking scorers (forest, kNN, kNN among the pixels)."""
         st = self.state_
-        if "pool" in st and not any(k.startswith("zscale_") for k in st):
+        if self._saved_before_robust_z():
             raise ValueError("this Fusion model was saved by an earlier semiad (first ranking on percentiles); "
                              "retrain it to score new data")
         parts = []
@@ -448,6 +448,10 @@ class Fusion(_Classical):
         if "pixel_reference" in st:
             parts.append(robust_z(knn_score(pixels, st["pixel_reference"], self.k), st["zscale_pixel_knn"]))
         return np.max(parts, axis=0)
+
+    def _saved_before_robust_z(self) -> bool:
+        st = self.state_
+        return "pool" in st and not any(k.startswith("zscale_") for k in st)
 
     def _label_scores(self, spaces: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         st, out = self.state_, {}
@@ -486,6 +490,9 @@ class Fusion(_Classical):
         if self.prior == "knn+pixels" and pixels is None:
             raise ValueError('prior "knn+pixels" needs two views (representation features+pixels)')
         st = self.state_
+        if self._saved_before_robust_z():  # a model file from before 2026-11-29: refit its first ranking
+            for key in ("pool_forest", "pool_knn", "knn_pool", "last_y"):
+                st.pop(key, None)
         same_pool = warm_start and len(st.get("last_y", ())) == len(y)
         if same_pool:
             self._grade(rows, y)
