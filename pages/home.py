@@ -57,7 +57,8 @@ if kind.startswith("Table") and source.lower().endswith(".csv"):
         options["label_column"] = label_col.strip()
 
 default_name = f"digits-{len(projects) + 1}" if kind.startswith("Bundled") else (Path(source).stem if source else "")
-name = st.text_input("Project name", value=default_name, key=f"new_name-{kind}")
+# keyed by its default too: typing a path after the page first drew still proposes that folder's name
+name = st.text_input("Project name", value=default_name, key=f"new_name-{kind}-{default_name}")
 
 
 if st.button("Create project and train", type="primary", key="create"):

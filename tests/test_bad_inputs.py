@@ -259,3 +259,16 @@ def test_the_projects_page_shows_why_a_bad_csv_cannot_be_used(app, tmp_path):
     at = create_from(at, "Table (.npz or .csv)", tmp_path / "obj.npz")
     assert not at.exception
     assert [e.value for e in at.error] == ["obj.npz: a pickle file, which would need unpickling; refused"]
+
+
+def test_the_project_name_follows_the_folder_typed_after_the_page_drew(app, tmp_path):
+    """The name box proposes the folder's name even though the page first drew with no path (a user
+    who types only the path must not be told that the project needs a name)."""
+    for i in range(6):
+        good_png(tmp_path / "scans" / f"s{i}.png", value=40 * i)
+    at = create_from(app, "Folder of images", tmp_path / "scans")
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    from state.store import Store
+
+    assert [p.name for p in Store(home=tmp_path / "workspace").projects()] == ["scans"]
