@@ -535,20 +535,18 @@ class Fusion(_Classical):
         if "iforest" in self.prior:
             st["forest"] = fit_forest(feats[keep], self.n_estimators, self.seed)
             parts.append(self._pool_part("forest", forest_score(feats, st["forest"])))
-        used = {"knn": "knn" in self.prior, "pixel_knn": self.prior == "knn+pixels"}
+        wanted = {"knn": "knn" in self.prior, "pixel_knn": self.prior == "knn+pixels"}
         for name, ref in (("knn", "reference"), ("pixel_knn", "pixel_reference")):
-            if not (used[name] and keep_knn):
+            kept = keep_knn and wanted[name] and "pool_" + name in st
+            if not kept:
                 st.pop(ref, None)
                 st.pop("pool_" + name, None)
-            if not used[name]:
-                continue
-            if "pool_" + name in st:
+            if wanted[name] and not kept:
+                rows = _scaled(feats, st["space"]) if name == "knn" else pixels
+                st[ref] = reference_points(rows, y, self.max_reference, self.seed)
+                st["pool_" + name] = self._pool_part(name, knn_score(rows, st[ref], self.k))  # kept for warm starts
+            if wanted[name]:
                 parts.append(st["pool_" + name])
-                continue
-            rows = _scaled(feats, st["space"]) if name == "knn" else pixels
-            st[ref] = reference_points(rows, y, self.max_reference, self.seed)
-            parts.append(self._pool_part(name, knn_score(rows, st[ref], self.k)))
-            st["pool_" + name] = parts[-1]  # the pool's kNN z-scores, kept for warm starts
         return np.max(parts, axis=0)
 
     def _pool_part(self, name: str, raw: np.ndarray) -> np.ndarray:
