@@ -69,21 +69,26 @@ def test_shapes_per_input_kind_and_separate_encoders(shape, net, rep) -> None:
 
 
 def test_labeled_anomalies_get_larger_latent_norms_than_without_labels() -> None:
+    """A property of training, so judged over three seeds (one seed's noise draw may blur it)."""
     X = table(48)
     y = np.zeros(48, dtype=np.int64)
     y[:6] = -1
-    hyper = {**SMALL, "epochs": 15, "lr": 1e-2}
-    with_labels = ESAD(**hyper).fit(X, y)
-    without = ESAD(**hyper).fit(X)
 
     def z2_norm(det: ESAD) -> np.ndarray:
         det.model_.eval()
         with torch.no_grad():
             return torch.linalg.vector_norm(det.model_(det._to_tensor(X))[2], dim=1).numpy()
 
-    a, b = z2_norm(with_labels), z2_norm(without)
-    assert a[:6].mean() > 2 * b[:6].mean()
-    assert with_labels.decision_function(X)[:6].mean() > with_labels.decision_function(X)[6:].mean()
+    norms_with, norms_without, scores = [], [], []
+    for seed in (0, 1, 2):
+        hyper = {**SMALL, "epochs": 15, "lr": 1e-2, "seed": seed}
+        with_labels = ESAD(**hyper).fit(X, y)
+        norms_with.append(z2_norm(with_labels)[:6].mean())
+        norms_without.append(z2_norm(ESAD(**hyper).fit(X))[:6].mean())
+        scores.append(with_labels.decision_function(X))
+    assert np.mean(norms_with) > 2 * np.mean(norms_without)
+    mean_scores = np.mean(scores, axis=0)
+    assert mean_scores[:6].mean() > mean_scores[6:].mean()
 
 
 def test_warm_start_continues_weights_and_adam_state_at_the_finetune_lr(tmp_path) -> None:

@@ -20,6 +20,7 @@ import contextlib
 import json
 import pickle
 import random
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+# Torch's global generator is shared by every thread of the process: a fit seeds it and builds its
+# networks under this lock, so a fit in another thread (the app's worker) cannot draw in between.
+_SEEDED_BUILD = threading.Lock()
 
 
 def seed_everything(seed: int | None) -> None:
@@ -347,20 +353,23 @@ class BaseDetector:
         if warm and tuple(X.shape[1:]) != self.input_shape_:
             raise ValueError(f"warm start needs inputs of shape {self.input_shape_}, got {tuple(X.shape[1:])}")
         self.device_ = resolve_device(self.device)
-        seed_everything(self.seed if not warm else (None if self.seed is None else self.seed + self.n_fits_))
-        if not warm:
-            for attr in ("input_shape_", "n_fits_"):  # a failed build must not leave a "fitted" detector
-                self.__dict__.pop(attr, None)
-            shape = tuple(int(s) for s in X.shape[1:])
-            self._fit_scaler(X)
-            self.input_shape_ = shape  # _build reads it
-            try:
-                self._build()
-            except Exception:
-                del self.input_shape_
-                raise
-            self.n_fits_ = 0
+        with _SEEDED_BUILD:
+            seed_everything(self.seed if not warm else (None if self.seed is None else self.seed + self.n_fits_))
+            if not warm:
+                for attr in ("input_shape_", "n_fits_"):  # a failed build must not leave a "fitted" detector
+                    self.__dict__.pop(attr, None)
+                shape = tuple(int(s) for s in X.shape[1:])
+                self._fit_scaler(X)
+                self.input_shape_ = shape  # _build reads it
+                try:
+                    self._build()
+                except Exception:
+                    del self.input_shape_
+                    raise
+                self.n_fits_ = 0
         self.n_fits_ += 1
+        # random draws inside training steps come from the fit's own stream, never the global one
+        self._noise = self._generator(stream=1)
         Xt = self._to_tensor(X)
         yt = torch.as_tensor(y, device=self.device_)
 
@@ -659,7 +668,9 @@ class BaseDetector:
                 out.append(fn(xb).float().cpu())
         return torch.cat(out).numpy()
 
-    def _generator(self) -> torch.Generator:
+    def _generator(self, stream: int = 0) -> torch.Generator:
+        """A CPU generator for this fit (seed and fit count); `stream` 0 orders batches, 1 draws noise."""
         g = torch.Generator()
-        g.manual_seed(0 if self.seed is None else self.seed * 1000 + self.n_fits_)
+        base = 0 if self.seed is None else self.seed * 1000 + self.n_fits_
+        g.manual_seed(base + stream * 7919)
         return g

@@ -146,7 +146,7 @@ class AMA(BaseDetector):
         for i in range(self.n_critic):
             if i:
                 self._check_stop()  # a critic update is a step of its own (the loop checks before the first)
-            alpha = torch.rand(alpha_shape, device=x.device)
+            alpha = torch.rand(alpha_shape, generator=self._noise).to(x.device)
             gp_in = pair(x, interpolate(x, x_fixed, alpha)).requires_grad_(True)
             d_all, _ = self.critic_(torch.cat([pair(x, x), pair(x, x_fixed), gp_in]))
             d_real, d_fake, d_gp = d_all[:n], d_all[n:2 * n], d_all[2 * n:]

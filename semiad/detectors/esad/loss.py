@@ -8,14 +8,16 @@ EPS = 1e-6
 
 
 def reconstruction_target(x: torch.Tensor, y: torch.Tensor, noise_std: float,
-                          data_range: float = 1.0) -> torch.Tensor:
+                          data_range: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """t_i = x_i for y ∈ {0, +1}; t_i = x_i + N(0, noise_std²)·data_range for labeled anomalies (y = −1).
+    The noise comes from `generator` (a CPU generator; None: torch's global one).
 
     The noise target is ours (the port's perturbation defaults to identity): anomalies are trained to
     reconstruct an uninformative target, lowering I(X;Z), without an unbounded "maximize error" term.
     """
     anomalous = (y == -1).view(-1, *([1] * (x.ndim - 1)))
-    return torch.where(anomalous, x + noise_std * data_range * torch.randn_like(x), x)
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    return torch.where(anomalous, x + noise_std * data_range * noise, x)
 
 
 def reconstruction_loss(x_hat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

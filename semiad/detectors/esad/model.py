@@ -85,7 +85,7 @@ class ESAD(BaseDetector):
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One Adam step of the provisional ESAD loss on batch (x, y); returns the loss."""
         x_hat, z1, z2 = self.model_(x)
-        target = reconstruction_target(x, y, self.noise_std)
+        target = reconstruction_target(x, y, self.noise_std, generator=self._noise)
         loss, _ = esad_loss(x_hat, target, z1, z2, y, self.lambda_ent, self.lambda_cons, self.eps)
         self.opt_.zero_grad(set_to_none=True)
         loss.backward()
