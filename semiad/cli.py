@@ -193,27 +193,22 @@ LABEL_WORDS = {"normal": 1, "anomalous": -1, "anomaly": -1, "1": 1, "+1": 1, "-1
 
 
 def read_labels(path: Path, ids: Sequence[str]) -> Any:
-    """Semi-targets (+1 normal, −1 anomaly, 0 unlabeled) for `ids` from a CSV with an id column (id,
-    key or sample_id, as the app's export writes) and a label column (normal / anomalous, or +1 / −1)."""
+    """Semi-targets (+1 normal, −1 anomaly, 0 unlabeled) for `ids` from a labels file as the app reads
+    one (`semiad.data.read_label_table`: CSV or the export's JSON, an id and a label column; labels
+    normal / anomalous or +1 / −1)."""
     import numpy as np
-    import pandas as pd
 
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a readable labels CSV ({e})") from e
-    cols = {c.strip().lower(): c for c in table.columns}
-    id_col = next((cols[c] for c in ("id", "key", "sample_id") if c in cols), None)
-    if id_col is None or "label" not in cols:
-        raise ValueError(f"{path}: needs an id and a label column (found {', '.join(table.columns)})")
+    from semiad.data import read_label_table
+
+    table = read_label_table(path)
     position = {str(k): i for i, k in enumerate(ids)}
     y = np.zeros(len(ids), dtype=np.int64)
-    for key, word in zip(table[id_col], table[cols["label"]]):
-        if key.strip() not in position:
-            raise ValueError(f"{path}: id {key!r} is not a sample of the data")
-        if word.strip().lower() not in LABEL_WORDS:
-            raise ValueError(f"{path}: label {word!r} for {key!r} is not normal/anomalous or +1/-1")
-        y[position[key.strip()]] = LABEL_WORDS[word.strip().lower()]
+    for key, word in zip(table["sample_id"], table["label"]):
+        if key not in position:
+            raise ValueError(f"{path.name}: id {key!r} is not a sample of the data")
+        if word.lower() not in LABEL_WORDS:
+            raise ValueError(f"{path.name}: label {word!r} for {key!r} is not normal/anomalous or +1/-1")
+        y[position[key]] = LABEL_WORDS[word.lower()]
     return y
 
 
@@ -224,7 +219,7 @@ def add_fit(subparsers: Any) -> None:
     add_data_options(p)
     add_detector_options(p)
     p.add_argument("--labels", type=Path,
-                   help="CSV with id and label columns (normal/anomalous), e.g. the app's export")
+                   help="labels with id and label columns (normal/anomalous): a CSV, or the app's CSV or JSON export")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
     p.set_defaults(func=run_fit)

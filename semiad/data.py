@@ -13,9 +13,12 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 GRAY_SIZE, COLOR_SIZE = 28, 32
@@ -407,6 +410,52 @@ def load(source: str | Path | None = None, **options) -> SampleSet:
     if suffix == ".csv":
         return load_csv(path, **options)
     raise DataError(f"{path.name}: unsupported file type {suffix!r} (use a folder of images, .npz or .csv)")
+
+
+# ----- labels files ---------------------------------------------------------------------------
+
+def read_label_table(data: bytes | str | Path, name: str | None = None) -> "pd.DataFrame":
+    """A labels file (CSV, or JSON records as the app exports them) as a table of strings with columns
+    sample_id and label; `data` is a path or the file's content (an upload). The id column may be
+    named sample_id, key or id. Raises DataError naming the file. The app's import and
+    `python -m semiad fit --labels` both read labels through it."""
+    import json
+
+    import pandas as pd
+
+    if isinstance(data, Path) or (isinstance(data, str) and name is None):
+        path = Path(data)
+        name = name or path.name
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise DataError(f"{name}: cannot read ({e.strerror or e})") from e
+    raw = data.encode() if isinstance(data, str) else data
+    name = name or "labels"
+    if not raw.strip():
+        raise DataError(f"{name}: empty file")
+    try:
+        if name.lower().endswith(".json") or raw.lstrip()[:1] == b"[":
+            records = json.loads(raw)
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise DataError(f"{name}: JSON must be a list of objects (as the export writes)")
+            table = pd.DataFrame(records, dtype=object)
+        else:
+            table = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
+    except DataError:
+        raise
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"{name}: not a readable labels file ({str(e).strip()[:200]})") from e
+    columns = {str(c).strip().lower(): c for c in table.columns}
+    id_col = next((columns[c] for c in ("sample_id", "key", "id") if c in columns), None)
+    if id_col is None or "label" not in columns:
+        found = ", ".join(map(str, table.columns))
+        raise DataError(f"{name}: needs a sample_id and a label column (found {found})")
+
+    def text(v) -> str:
+        return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v).strip()
+
+    return pd.DataFrame({"sample_id": table[id_col].map(text), "label": table[columns["label"]].map(text)})
 
 
 def confined(path: str | Path, root: str | Path | None = None) -> Path:

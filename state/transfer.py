@@ -8,7 +8,6 @@ anomalous originals into a folder. Import: a labels CSV/JSON (the export's forma
 """
 from __future__ import annotations
 
-import io
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from semiad.data import DataError, read_label_table
 from state.models import LABELS
 from state.store import Store, StoreError
 
@@ -149,41 +149,11 @@ class ImportReport:
 
 
 def read_labels(data: bytes | str | Path, name: str | None = None) -> pd.DataFrame:
-    """A labels file (CSV, or JSON records as exported) as a table of strings; `data` is a path or
-    the file's content (an upload). Raises TransferError naming the file."""
-    if isinstance(data, Path) or (isinstance(data, str) and name is None):
-        path = Path(data)
-        name = name or path.name
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise TransferError(f"{name}: cannot read ({e.strerror or e})") from e
-    raw = data.encode() if isinstance(data, str) else data
-    name = name or "labels"
-    if not raw.strip():
-        raise TransferError(f"{name}: empty file")
+    """A labels file as a table (semiad.data.read_label_table), its problems as TransferError."""
     try:
-        if name.lower().endswith(".json") or raw.lstrip()[:1] == b"[":
-            records = json.loads(raw)
-            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-                raise TransferError(f"{name}: JSON must be a list of objects (as the export writes)")
-            table = pd.DataFrame(records, dtype=object)
-        else:
-            table = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
-    except TransferError:
-        raise
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise TransferError(f"{name}: not a readable labels file ({str(e).strip()[:200]})") from e
-    columns = {str(c).strip().lower(): c for c in table.columns}
-    id_col = next((columns[c] for c in ("sample_id", "key", "id") if c in columns), None)
-    if id_col is None or "label" not in columns:
-        found = ", ".join(map(str, table.columns))
-        raise TransferError(f"{name}: needs a sample_id and a label column (found {found})")
-    return pd.DataFrame({"sample_id": table[id_col].map(_text), "label": table[columns["label"]].map(_text)})
-
-
-def _text(v) -> str:
-    return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v).strip()
+        return read_label_table(data, name)
+    except DataError as e:
+        raise TransferError(str(e)) from e
 
 
 def import_labels(store: Store, project_id: int, table: pd.DataFrame, annotator: str,

@@ -113,6 +113,12 @@ def test_fit_then_score_tomorrows_batch(tmp_path, capsys):
     assert main(["fit", "--data", str(tmp_path / "today.npz"), "--labels", str(tmp_path / "bad.csv"),
                  "--out", str(tmp_path / "m2.pt")]) == 2
     assert "row-999" in capsys.readouterr().err
+    # the app's JSON export reads the same way as its CSV (one reader for the app's import and the CLI)
+    (tmp_path / "l.json").write_text(json.dumps([{"sample_id": "row-195", "label": "anomalous", "annotator": "ann"},
+                                                 {"sample_id": "row-3", "label": "normal", "annotator": "ann"}]))
+    assert main(["fit", "--data", str(tmp_path / "today.npz"), "--labels", str(tmp_path / "l.json"),
+                 "--device", "cpu", "--out", str(tmp_path / "m3.pt")]) == 0
+    assert "(2 labeled)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("layout", ["nhw", "nhwc", "nchw", "float"])
