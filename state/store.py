@@ -601,16 +601,23 @@ class Store:
 
     def claim_next_run(self, worker: str) -> RunInfo | None:
         """Atomically move the oldest queued run to running for this worker."""
+        now = utcnow()
+        claimed = self._claim_oldest(Run, worker=worker, started_at=now, heartbeat_at=now, message="starting")
+        return None if claimed is None else self.run(claimed)
+
+    def _claim_oldest(self, table: type[Run] | type[MapRequest], **values: Any) -> int | None:
+        """Move the oldest queued row of `table` to running with `values`, atomically: rows another
+        worker holds are skipped (PostgreSQL), and the update only wins while the row is still queued.
+        The row's id, or None when nothing was claimed."""
         with self.session() as s:
-            run = s.scalars(select(Run).where(Run.status == "queued").order_by(Run.id).limit(1)
+            row = s.scalars(select(table).where(table.status == "queued").order_by(table.id).limit(1)
                             .with_for_update(skip_locked=True)).first()
-            if run is None:
+            if row is None:
                 return None
-            now = utcnow()
-            claimed = s.execute(update(Run).where(Run.id == run.id, Run.status == "queued").values(
-                status="running", worker=worker, started_at=now, heartbeat_at=now, message="starting")).rowcount
+            claimed = s.execute(update(table).where(table.id == row.id, table.status == "queued")
+                                .values(status="running", **values)).rowcount
             s.commit()
-            return self.run(run.id) if claimed else None
+            return row.id if claimed else None
 
     def heartbeat(self, run_id: int) -> None:
         """The worker is alive (sent on a timer, also during scoring and saving)."""
@@ -740,15 +747,8 @@ class Store:
 
     def claim_next_map(self, worker: str) -> MapInfo | None:
         """Atomically move the oldest queued map request to running for this worker."""
-        with self.session() as s:
-            job = s.scalars(select(MapRequest).where(MapRequest.status == "queued").order_by(MapRequest.id)
-                            .limit(1).with_for_update(skip_locked=True)).first()
-            if job is None:
-                return None
-            claimed = s.execute(update(MapRequest).where(MapRequest.id == job.id, MapRequest.status == "queued")
-                                .values(status="running", worker=worker, started_at=utcnow())).rowcount
-            s.commit()
-            return self.map_request(job.id) if claimed else None
+        claimed = self._claim_oldest(MapRequest, worker=worker, started_at=utcnow())
+        return None if claimed is None else self.map_request(claimed)
 
     def finish_map(self, map_id: int, error: str | None = None) -> None:
         """The worker is done with a map request: done, or failed with `error`."""
