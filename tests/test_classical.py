@@ -133,6 +133,12 @@ def two_views(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return np.hstack([feats, pixels]).astype(np.float32), truth
 
 
+def assert_a_saved_model_scores_the_same(det: Fusion, X: np.ndarray, folder: Path) -> None:
+    det.save(folder / "m.pt")
+    again = Fusion.load(folder / "m.pt", device="cpu")
+    assert np.array_equal(again.decision_function(X), det.decision_function(X))
+
+
 def test_fusion_two_views_first_ranks_on_the_features_then_follows_the_view_that_finds_anomalies(tmp_path):
     X, truth = two_views()
     det = Fusion(prior="knn", scale="l2", feature_columns=16).fit(X)
@@ -152,9 +158,7 @@ def test_fusion_two_views_first_ranks_on_the_features_then_follows_the_view_that
     assert pixel_view > 0.8  # the Hedge followed the view that told the anomalies apart
     rest = y == 0
     assert roc_auc(truth[rest], det.decision_function(X)[rest]) > 0.95
-    det.save(tmp_path / "m.pt")
-    again = Fusion.load(tmp_path / "m.pt", device="cpu")
-    assert np.array_equal(again.decision_function(X), det.decision_function(X))
+    assert_a_saved_model_scores_the_same(det, X, tmp_path)
 
 
 def test_fusion_needs_pixel_columns_after_its_features():
@@ -184,9 +188,7 @@ def test_fusion_two_view_first_ranking_finds_what_either_view_sees(tmp_path):
     y[np.argsort(-both.decision_scores_)[:20]] = -1
     both.fit(X, y, warm_start=True)
     assert both.state_["pool_pixel_knn"] is pool_z  # a warm start keeps the pixels' kNN pass
-    both.save(tmp_path / "m.pt")
-    again = Fusion.load(tmp_path / "m.pt", device="cpu")
-    assert np.array_equal(again.decision_function(X), both.decision_function(X))
+    assert_a_saved_model_scores_the_same(both, X, tmp_path)
 
 
 def test_fusion_two_view_prior_needs_two_views():
