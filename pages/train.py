@@ -51,11 +51,12 @@ REPRESENTATIONS = {"features+pixels": "Features and pixels (two views)",
                    "pixels": "The pixels (the model input, 28×28 gray or 32×32 colour)"}
 SEEN = {"features+pixels": data_defaults.FEATURES_AND_PIXELS, "features": data_defaults.FEATURES,
         "pixels": data_defaults.PIXELS}
+sample_shape = samples_of(store, pid).X.shape[1:]  # one sample as loaded: gray or colour, image or row
 if warm:
     representation = current.params.get("representation") or {"kind": "pixels"}
     st.caption(f"The model sees {represent.describe(representation)} (kept for a warm start).")
 elif project.kind == "image":
-    default_rep = data_defaults.representation_for(project.kind, method, samples_of(store, pid).X.shape[1:])
+    default_rep = data_defaults.representation_for(project.kind, method, sample_shape)
     seen = st.radio("The model sees", list(REPRESENTATIONS), format_func=REPRESENTATIONS.get, horizontal=True,
                     index=list(REPRESENTATIONS).index(default_rep["kind"]), key=f"representation-{method}",
                     help="Features from an ImageNet-pretrained network, computed once per project and cached: "
@@ -67,8 +68,7 @@ elif project.kind == "image":
     representation = dict(SEEN[seen])
 else:
     representation = data_defaults.PIXELS
-defaults = default_hyper(method, project.kind, project.n_samples, samples_of(store, pid).X.shape[1:],
-                         representation)
+defaults = default_hyper(method, project.kind, project.n_samples, sample_shape, representation)
 hyper: dict = {} if warm else dict(defaults)  # settings without a widget (e.g. Fusion's scaling) keep their default
 with st.expander("Settings", expanded=False):
     cols = st.columns(3)
