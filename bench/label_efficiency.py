@@ -11,10 +11,11 @@ In one run, per data set, side by side:
   IsolationForest's top 20, then each round fit a class-balanced LogisticRegression on PCA(50) of the
   labeled samples (PCA fitted on every sample; min(50, D) components for narrower tables) and review
   its top 20 unlabeled; while the labels hold one class only, IsolationForest's ranking stays.
-Inputs: for tables every loop sees the columns. For images semiad's default sees pretrained features
-and the pixels side by side (representation "features+pixels"), the baselines see the features, and
-with `--baseline-pixels` they also run on the raw pixels (and IsolationForest on exactly semiad's
-two-view input): the best of them all is the bar.
+Inputs: for tables every loop sees the columns. For images semiad's default sees what
+`semiad.defaults` gives it (gray images: pretrained features and the pixels side by side, representation
+"features+pixels"; colour images: the features alone), the baselines see the features, and with
+`--baseline-pixels` they also run on the raw pixels (and, for two views, IsolationForest on exactly
+semiad's input): the best of them all is the bar.
 
 Data sets (11): scikit-learn's bundled digits (normal 0, 10% others); MNIST train split with normal
 class 0, 3 and 7 (others drawn to 10%); the four ODDS tables in shared/data/tabular; CIFAR-10 pools
