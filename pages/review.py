@@ -64,22 +64,21 @@ def review_queue(store: Store, pid: int, run, strategy: str, n: int, skipped: li
     want = (run.id, strategy)
     size = n + LOOKAHEAD
     queue = st.session_state.get(state_key)
-    items = None
+    items, last = None, False
     if queue is not None and queue["for"] == want:
-        items = bring_back(run, queue["items"])
-        current = store.current_labels(pid, items["sample_id"])
-        items = items[[current.get(int(i)) is None and int(i) not in skipped
-                       for i in items["sample_id"]]].reset_index(drop=True)
-        if len(items) >= n + LOOKAHEAD // 2 or (len(items) and queue["last"]):
-            st.session_state[state_key] = {**queue, "items": items}
-            return items
-    taken = list(skipped) if items is None else list(skipped) + items["sample_id"].tolist()
-    want_more = size - (0 if items is None else len(items))
-    more = next_batch(store, run, strategy, want_more, exclude=taken)
-    items = more if items is None or items.empty else pd.concat([items, more], ignore_index=True)
+        current = store.current_labels(pid, queue["items"]["sample_id"])
+        items = queue["items"][[current.get(int(i)) is None and int(i) not in skipped
+                                for i in queue["items"]["sample_id"]]].reset_index(drop=True)
+        last = queue["last"]
+    if items is None or not (len(items) >= n + LOOKAHEAD // 2 or (len(items) and last)):
+        taken = list(skipped) if items is None else list(skipped) + items["sample_id"].tolist()
+        want_more = size - (0 if items is None else len(items))
+        more = next_batch(store, run, strategy, want_more, exclude=taken)
+        items = more if items is None or items.empty else pd.concat([items, more], ignore_index=True)
+        # "last": the strategy had no more to give (fewer unlabeled than asked), so a short window is all
+        last = len(more) < want_more
     items = bring_back(run, items)
-    # "last": the strategy had no more to give (fewer unlabeled than asked), so a short window is all
-    st.session_state[state_key] = {"for": want, "items": items, "last": len(more) < want_more}
+    st.session_state[state_key] = {"for": want, "items": items, "last": last}
     return items
 
 
