@@ -1,7 +1,8 @@
 """The first ranking of the default loop on gray and colour images, on pools the label-efficiency
 bench does not use: the MNIST test split and all scikit-learn digits (gray), and the CIFAR-10 subset
 (colour), each with every class 0-9 as the normal class and 10% other classes. No labels: the AUC of
-the first ranking. Columns: the features' kNN alone (Fusion prior "knn"), Fusion's two-view prior
+the first ranking; and, as a check of the gray rule on natural photos, the CIFAR-10 subset turned
+gray. Columns: the features' kNN alone (Fusion prior "knn"), Fusion's two-view prior
 "knn+pixels" (the larger robust z of the kNN distance among the features and among the pixels), and
 IsolationForest on the pixels and on the features (what a user would try without semiad).
 
@@ -38,7 +39,11 @@ def sources(cache: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     digits = load_digits()
     yield "digits-all", data._upscale(digits.images / 16.0, data.GRAY_SIZE), digits.target
     cifar = np.load(SHARED / "cifar10" / "cifar10_train_subset.npz", allow_pickle=False)
-    yield "cifar-all", cifar["images"].transpose(0, 3, 1, 2).astype(np.float32) / 255.0, cifar["labels"]
+    colour = cifar["images"].transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    yield "cifar-all", colour, cifar["labels"]
+    # the same photos in gray (ITU-R 601 luma): natural images with one channel, which the gray rule meets too
+    yield "cifar-gray", np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), colour, axes=(0, 1))[:, None], \
+        cifar["labels"]
 
 
 def pool_aucs(F: np.ndarray, P: np.ndarray, truth: np.ndarray) -> dict[str, float]:
