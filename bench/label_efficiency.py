@@ -33,6 +33,7 @@ the table shows means.
     python -m bench.label_efficiency --sets digits cardio --seeds 3 --json out.json
     python -m bench.label_efficiency --dev --seeds 2 --baseline-pixels   # the pools the defaults were chosen on
     python -m bench.label_efficiency --dev tables --seeds 3             # only the tables among them
+    python -m bench.label_efficiency --markdown out.json                # RESULTS.md's tables from a run
 """
 from __future__ import annotations
 
@@ -317,6 +318,30 @@ def verdict(result: dict[str, Any]) -> dict[str, bool]:
             "auc_first": ours["auc_first"] >= loops["iforest"]["auc_first"] - 0.01}
 
 
+def markdown(results: dict[str, Any]) -> str:
+    """RESULTS.md's two tables for these sets: every loop's figures, then the targets per set."""
+    lines = ["| set (n, anomalies, semiad sees) | loop | found @50 | @100 | @200 | AUC first | AUC final (unlabeled) "
+             "| s / run |", "|---|---|---|---|---|---|---|---|"]
+    for name, res in results.items():
+        for i, (loop, m) in enumerate(res["loops"].items()):
+            head = f"{name} ({res['n']}, {res['anomalies']}, {res['representation']})" if i == 0 else ""
+            lines.append(f"| {head} | {'**semiad**' if loop == 'semiad' else loop} | {m['found_50']:.1f} | "
+                         f"{m['found_100']:.1f} | {m['found_200']:.1f} | {_fmt(m['auc_first'])} | "
+                         f"{_fmt(m['auc_final'])} | {m['seconds']:.1f} |")
+    lines += ["", "| set | @100 ≥ best baseline | @200 ≥ best baseline | first AUC ≥ IF − 0.01 |", "|---|---|---|---|"]
+    for name, res in results.items():
+        loops, met = res["loops"], verdict(res)
+        cells = []
+        for mark in (100, 200):
+            best = max((v[f"found_{mark}"], k) for k, v in loops.items() if k != "semiad")
+            ours = loops["semiad"][f"found_{mark}"]
+            cells.append(f"{'yes' if met[f'found_{mark}'] else '**no**'} ({ours:.1f} vs {best[0]:.1f}, {best[1]})")
+        first = (loops["semiad"]["auc_first"], loops["iforest"]["auc_first"])
+        cells.append(f"{'yes' if met['auc_first'] else '**no**'} ({first[0]:.3f} vs {first[1]:.3f})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return "-" if not np.isfinite(v) else (f"{v:.3f}" if abs(v) < 2 else f"{v:.1f}")
@@ -336,7 +361,12 @@ def main() -> None:
     ap.add_argument("--one-class", action="store_true",
                     help="only the CIFAR-10 one-class check (fit on an unlabeled pool, score unseen images)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--markdown", type=Path, metavar="JSON",
+                    help="only print RESULTS.md's tables for the sets in a --json file of an earlier run")
     args = ap.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())["sets"]))
+        return
     import torch
 
     if args.one_class:

@@ -44,18 +44,19 @@ def classical_params(method: str, kind: str, representation: dict[str, Any],
                      sample_shape: tuple[int, ...] = ()) -> dict[str, Any]:
     """First ranking and input scaling of the classical detectors for the data they will see (and, for
     Fusion on features and pixels, where the features end). `sample_shape`: one sample as loaded
-    (C×H×W); gray images (C = 1) seen as features and pixels get a first ranking from both views."""
+    (C×H×W); gray images (C = 1) seen as features and pixels get a first ranking from both views, and
+    tables a raw view beside the z-scored columns."""
     from semiad import represent
 
     if kind == "image" and represent.uses_features(representation):
         two_views = representation.get("kind") == "features+pixels"
         gray = len(sample_shape) == 3 and sample_shape[0] == 1
         params = {"prior": "knn+pixels" if two_views and gray else "knn", "scale": "l2",
-                  "feature_columns": represent.feature_dims(representation) if two_views else 0}
+                  "feature_columns": represent.feature_dims(representation) if two_views else 0, "raw_view": False}
     elif kind == "image":
-        params = {"prior": "iforest", "scale": "none", "feature_columns": 0}
-    else:
-        params = {"prior": "iforest", "scale": "standard", "feature_columns": 0}
+        params = {"prior": "iforest", "scale": "none", "feature_columns": 0, "raw_view": False}
+    else:  # tables: z-scored columns, and the raw columns beside them once labels come (see Fusion)
+        params = {"prior": "iforest", "scale": "standard", "feature_columns": 0, "raw_view": True}
     return params if method == "fusion" else {"scale": params["scale"]}
 
 

@@ -231,3 +231,71 @@ def test_a_fusion_model_from_before_the_robust_z_first_ranking_is_refitted_on_re
     det.fit(cardio.X, y, warm_start=True)  # a Retrain click on such a model refits its first ranking
     fresh = Fusion().fit(cardio.X).fit(cardio.X, y, warm_start=True)
     assert np.allclose(det.decision_function(cardio.X), fresh.decision_function(cardio.X))
+
+
+def correlated_table(n: int = 800, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Ten columns on a plane (rank 2) that the anomalies leave, then forty near-constant columns in
+    the same unit: the raw columns' PCA sees the anomalies at once; z-scoring blows the forty up."""
+    rng = np.random.default_rng(seed)
+    truth = np.zeros(n, dtype=int)
+    truth[rng.choice(n, n // 10, replace=False)] = 1
+    basis = rng.normal(size=(2, 10))
+    signal = rng.normal(size=(n, 2)) @ basis
+    off = rng.normal(size=(n, 10))
+    off -= off @ np.linalg.pinv(basis) @ basis  # a step off the plane
+    signal[truth == 1] += 0.63 * off[truth == 1] / np.linalg.norm(off[truth == 1], axis=1, keepdims=True)
+    return np.hstack([signal, rng.normal(size=(n, 40)) * 0.01]), truth
+
+
+def loop_finds(det: Fusion, X: np.ndarray, truth: np.ndarray, rounds: int = 4) -> int:
+    y, found = np.zeros(len(X), dtype=int), 0
+    for _ in range(rounds):  # review the top 20 unlabeled, refit
+        scores = det.decision_function(X)
+        left = np.flatnonzero(y == 0)
+        top = left[np.argsort(-scores[left], kind="stable")[:20]]
+        y[top] = np.where(truth[top] == 1, -1, 1)
+        found += int(truth[top].sum())
+        det.fit(X, y, warm_start=True)
+    return found
+
+
+def test_fusion_raw_view_follows_the_raw_columns_when_they_find_the_anomalies(tmp_path):
+    X, truth = correlated_table()
+    plain, raw = Fusion().fit(X), Fusion(raw_view=True).fit(X)
+    assert np.array_equal(plain.decision_scores_, raw.decision_scores_)  # no part before a label
+    without, found = loop_finds(plain, X, truth), loop_finds(raw, X, truth)
+    assert found >= 40 > 20 > without  # of the 80 reviewed
+    weights = raw.state_["weights"]
+    assert {"pca", "labeled+raw"} <= set(weights) and not {"linear+raw", "kernel+raw"} & set(weights)
+    assert float(weights["pca"]) > 0.8
+    assert_a_saved_model_scores_the_same(raw, X, tmp_path)
+
+
+def test_fusion_raw_view_scorers_are_the_users_own_pca_ranking_and_logistic_loop():
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+
+    X = load_digits().data[:600]
+    truth = (load_digits().target[:600] >= 7).astype(int)
+    det = Fusion(raw_view=True).fit(X)
+    y = np.zeros(len(X), dtype=int)
+    top = np.argsort(-det.decision_scores_)[:40]
+    y[top] = np.where(truth[top] == 1, -1, 1)
+    det.fit(X, y, warm_start=True)
+    raw = det._raw_scores(X)
+    pca = PCA(n_components=0.9).fit(X)  # the static PCA ranking: error from 90% of the variance
+    assert np.allclose(raw["pca"], ((X - pca.inverse_transform(pca.transform(X))) ** 2).sum(axis=1), rtol=1e-6)
+    Z = PCA(n_components=50).fit_transform(X)  # the logistic loop: balanced, on the labeled samples alone
+    loop = LogisticRegression(class_weight="balanced", max_iter=1000).fit(Z[top], truth[top])
+    assert np.allclose(raw["labeled+raw"], loop.decision_function(Z), atol=1e-4)
+
+
+def test_raw_view_is_for_tables():
+    from semiad import defaults
+
+    assert defaults.classical_params("fusion", "tabular", defaults.PIXELS, (12,))["raw_view"] is True
+    assert defaults.classical_params("fusion", "image", defaults.FEATURES, (3, 32, 32))["raw_view"] is False
+    X, _ = two_views(n=50)
+    with pytest.raises(ValueError, match="raw_view is for tables"):
+        Fusion(raw_view=True, feature_columns=16).fit(X)

@@ -199,6 +199,14 @@ def kernel_features(Z: np.ndarray, kernel: dict[str, np.ndarray]) -> np.ndarray:
     return np.exp(-float(kernel["gamma"]) * _sqdist(Z, kernel["landmarks"])) @ kernel["map"].T
 
 
+def _reconstruction_error(rows: np.ndarray, space: dict[str, np.ndarray], k: int) -> np.ndarray:
+    """Squared distance of each row from its projection on the space's k leading components."""
+    P = space["components"][:k]
+    x = _scaled(rows, space) - space["pca_mean"]
+    # |x − x̂|² = |x|² − |x Pᵀ|² for orthonormal rows P: no N×D reconstruction
+    return np.maximum(np.einsum("ij,ij->i", x, x) - ((x @ P.T) ** 2).sum(axis=1), 0.0)
+
+
 def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum((a ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None, :] - 2.0 * a @ b.T, 0.0)
 
@@ -322,6 +330,8 @@ class KNN(_Classical):
 LABEL_SCORERS = ("linear", "kernel", "labeled")
 PRIORS = ("iforest", "knn", "iforest+knn", "knn+pixels")
 PIXEL_COMPONENTS = 10  # the pixel view's reconstruction error: a coarse model of the typical image
+RAW_VARIANCE = 0.9  # the raw view's reconstruction error keeps the components explaining this share
+RAW_MAX_COMPONENTS = 256  # ... or at most this many (a bound on the cost for very wide tables)
 
 
 class Fusion(_Classical):
@@ -358,6 +368,15 @@ class Fusion(_Classical):
     ranks the expert's batches better: small gray images (digits, strokes) are often told apart by
     their pixels, natural photos by their features.
 
+    Raw view (tables, `raw_view=True`, the default for them: `semiad.defaults`): the columns as they are,
+    beside the z-scored space. Tables come in units that differ per column (z-scoring is right) or in one
+    unit throughout (pixels, counts: the raw scale carries the signal), and the data do not say which.
+    So once an anomaly is labeled two scorers on the raw columns join: "pca", the reconstruction error
+    from the principal components explaining `RAW_VARIANCE` of the variance (the static PCA ranking a
+    user would try), and "labeled+raw", the class-balanced logistic regression on the labeled samples in
+    the raw columns' PCA space (the user's own logistic loop). The Hedge then follows whichever space
+    ranks the expert's batches better; the loop holds every ranking a user would build without semiad.
+
     Labels: y=−1 positive class of the label scorers, never a forest point and, at a first fit, never
     a kNN neighbour; y=+1 negative class; y=0 unlabeled (prior, pseudo-negatives). Warm start on the
     same pool refits the forest and the label scorers and their weights, and keeps the kNN part of the
@@ -384,7 +403,7 @@ class Fusion(_Classical):
     def __init__(self, prior: str = "iforest", scale: str = "standard", n_components: int = 50,
                  n_estimators: int = 100, k: int = 10, max_reference: int = 10_000, max_negatives: int = 5000,
                  n_landmarks: int = 300, kernel_scale: float = 10.0, C: float = 1.0, eta: float = 4.0,
-                 feature_columns: int = 0, device: str = "cpu", seed: int | None = 0,
+                 feature_columns: int = 0, raw_view: bool = False, device: str = "cpu", seed: int | None = 0,
                  contamination: float = 0.1) -> None:
         super().__init__(**arguments(locals()))
 
@@ -405,8 +424,10 @@ class Fusion(_Classical):
         self._fit_space(feats, warm)
         st = self.state_
         Z = to_space(feats, st["space"])
+        if self.raw_view and (not warm or "raw_space" not in st):
+            self._fit_raw_space(rows)
         if pixels is None:
-            return {"": Z}
+            return self._with_raw({"": Z}, rows)
         fresh = not warm or "pixel_space" not in st
         if fresh:
             st["pixel_space"] = fit_space(pixels, "none", self.n_components, self.seed)
@@ -420,10 +441,28 @@ class Fusion(_Classical):
         joined with the pixels' (two views only)."""
         feats, pixels = self._split(rows)
         Z = to_space(feats, self.state_["space"])
-        return {"": Z} if pixels is None else self._joined(Z, to_space(pixels, self.state_["pixel_space"]))
+        if pixels is None:
+            return self._with_raw({"": Z}, rows)
+        return self._joined(Z, to_space(pixels, self.state_["pixel_space"]))
 
     def _joined(self, Z: np.ndarray, P: np.ndarray) -> dict[str, np.ndarray]:
         return {"": Z, "+pixels": np.hstack([Z, float(self.state_["pixel_scale"]) * P])}
+
+    def _fit_raw_space(self, rows: np.ndarray) -> None:
+        """The raw columns' PCA (no scaling) and how many components explain `RAW_VARIANCE`."""
+        if self.feature_columns:
+            raise ValueError("raw_view is for tables: it cannot be combined with feature_columns (two views)")
+        st = self.state_
+        st["raw_space"] = space = fit_space(rows, "none", RAW_MAX_COMPONENTS, self.seed)
+        centred = rows - space["pca_mean"]
+        explained = np.cumsum((to_space(rows, space) ** 2).sum(axis=0)) / max(float((centred ** 2).sum()), 1e-12)
+        st["raw_components"] = np.array(min(int(np.searchsorted(explained, RAW_VARIANCE)) + 1, len(explained)))
+
+    def _with_raw(self, spaces: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+        """`spaces` plus "+raw", the raw columns' leading `n_components` principal components (raw view)."""
+        if "raw_space" in self.state_:
+            spaces["+raw"] = to_space(rows, self.state_["raw_space"])[:, :self.n_components]
+        return spaces
 
     # -- scorers -------------------------------------------------------------------------------
     def _raw_scores(self, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -432,6 +471,8 @@ class Fusion(_Classical):
         raw = {"prior": self._prior(feats, pixels), **self._label_scores(self._spaces(rows))}
         if pixels is not None and "pixels" in self.state_["pool"]:
             raw["pixels"] = self._pixel_error(pixels)
+        if "pca" in self.state_["pool"]:
+            raw["pca"] = self._raw_error(rows)
         return raw
 
     def _prior(self, feats: np.ndarray, pixels: np.ndarray | None) -> np.ndarray:
@@ -467,11 +508,10 @@ class Fusion(_Classical):
         return np.hstack([Z, self.kernel_scale * kernel_features(Z, rbf)])
 
     def _pixel_error(self, pixels: np.ndarray) -> np.ndarray:
-        space = self.state_["pixel_space"]
-        P = space["components"][:PIXEL_COMPONENTS]
-        x = _scaled(pixels, space) - space["pca_mean"]
-        # |x − x̂|² = |x|² − |x Pᵀ|² for orthonormal rows P: no N×D reconstruction
-        return np.maximum(np.einsum("ij,ij->i", x, x) - ((x @ P.T) ** 2).sum(axis=1), 0.0)
+        return _reconstruction_error(pixels, self.state_["pixel_space"], PIXEL_COMPONENTS)
+
+    def _raw_error(self, rows: np.ndarray) -> np.ndarray:
+        return _reconstruction_error(rows, self.state_["raw_space"], int(self.state_["raw_components"]))
 
     def _combine(self, raw: dict[str, np.ndarray]) -> np.ndarray:
         """The score: the scorers' pool percentiles, weighted."""
@@ -509,6 +549,8 @@ class Fusion(_Classical):
         raw = {"prior": prior, **self._label_scores(spaces)}
         if pixels is not None and (y == -1).any():
             raw["pixels"] = self._pixel_error(pixels)
+        if "raw_space" in st and (y == -1).any():
+            raw["pca"] = self._raw_error(rows)
         st["pool"] = {name: np.sort(s) for name, s in raw.items()}
         perf = np.array([float(st["perf"].get(name, 0.0)) for name in raw])
         w = np.exp(self.eta * (perf - perf.max()))
@@ -584,7 +626,7 @@ class Fusion(_Classical):
                                  np.full(len(negatives), (1.0 - share) / max(len(negatives), 1))]) * len(y)
         labeled = np.concatenate([anomalies, normals])
         for suffix, Z in spaces.items():
-            if len(negatives) or len(normals):
+            if (len(negatives) or len(normals)) and suffix != "+raw":  # the raw view: the user's own loop only
                 st["linear" + suffix] = logistic(Z[idx], target, weight, self.C)
                 if "rbf" + suffix not in st:  # landmarks drawn once per model: a warm start refits the weights
                     st["rbf" + suffix] = fit_kernel(Z, self.n_landmarks, rng)
