@@ -48,9 +48,15 @@ def load_dataset(args: argparse.Namespace) -> Any:
         return data.load_mnist(path, normal=args.normal, split=args.split, anomaly_fraction=args.anomaly_fraction,
                                seed=getattr(args, "seed", 0))
     if path.is_dir():
+        if getattr(args, "label_column", None):
+            raise ValueError("--label-column applies to a .csv file")
         return data.load_image_folder(path, anomaly_folders=getattr(args, "anomaly_folders", None) or ())
     if getattr(args, "anomaly_folders", None):
         raise ValueError("--anomaly-folders applies to a folder of images")
+    if getattr(args, "label_column", None):
+        if path.suffix.lower() != ".csv":
+            raise ValueError("--label-column applies to a .csv file")
+        return data.load(path, label_column=args.label_column)
     return data.load(path)
 
 
@@ -66,6 +72,8 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                    help="share of anomalies drawn from the other classes, digits / MNIST (default 0.1)")
     g.add_argument("--anomaly-folders", nargs="+", default=[], metavar="FOLDER",
                    help="folder of images: the sub-folders that hold anomalies (ground truth)")
+    g.add_argument("--label-column", metavar="NAME",
+                   help=".csv: the column that holds ground truth (non-zero = anomaly); it is not a feature")
 
 
 def add_detector_options(p: argparse.ArgumentParser) -> None:

@@ -152,3 +152,27 @@ def test_simulate_on_a_folder_with_anomaly_folders(tmp_path, capsys):
                    "pixels", "--rounds", "1", "--batch", "4", "--out", str(tmp_path / "o"), "--quiet"])
     assert status == 0
     assert "4 of 4 anomalies found with 4 labels" in capsys.readouterr().out
+
+
+def test_simulate_on_a_csv_takes_ground_truth_from_the_label_column_and_not_as_a_feature(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    truth = np.zeros(300, dtype=int)
+    truth[:15] = 1
+    lines = ["id,a,b,colour,is_bad"] + [f"s{i},{rng.normal() + 10 * t},{rng.normal()},red,{t}"
+                                           for i, t in enumerate(truth)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    args = ["simulate", "--data", str(tmp_path / "t.csv"), "--rounds", "2", "--batch", "15", "--quiet"]
+    assert main(args + ["--label-column", "is_bad", "--out", str(tmp_path / "o")]) == 0
+    assert "15 of 15 anomalies found with 30 labels" in capsys.readouterr().out
+    from argparse import Namespace
+
+    from semiad.cli import load_dataset
+
+    samples = load_dataset(Namespace(data=str(tmp_path / "t.csv"), label_column="is_bad", anomaly_folders=[]))
+    assert samples.X.shape == (300, 2) and samples.truth.sum() == 15  # a and b; the id, text and truth are not features
+    assert main(args + ["--out", str(tmp_path / "o2")]) != 0  # no ground truth without the column
+    assert "no ground truth" in capsys.readouterr().err
+    np.savez(tmp_path / "t.npz", X=rng.normal(size=(20, 3)))
+    npz = ["simulate", "--data", str(tmp_path / "t.npz"), "--label-column", "y", "--out", str(tmp_path / "o3")]
+    assert main(npz) != 0
+    assert "applies to a .csv" in capsys.readouterr().err
