@@ -25,6 +25,7 @@ from pages.common import (
 )
 from pages.review_card import apply_requests, review_card
 from semiad import query, represent
+from semiad.columns import column_scale, telling_columns
 from semiad.data import encode_png
 from semiad.settings import display_name
 from state.ranking import next_batch, ranked_rows
@@ -32,6 +33,7 @@ from state.store import Store
 
 LOOKAHEAD = 48  # cards the browser holds beyond the visible ones, to move on without the server
 VIEW_AHEAD = 8  # cards of the window that carry the larger picture of the original for the focused card
+TABLE_COLUMNS = 12  # a table row's card shows this many columns, those furthest from the typical row
 
 store, project = require_project()
 pid = project.id
@@ -151,6 +153,11 @@ def difference_maps(run, idxs: list[int]) -> dict[int, tuple[str, str]]:
     return {i: out[i] for i in idxs}
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def pool_column_scale(url: str, project_id: int) -> tuple[np.ndarray, np.ndarray]:  # the arguments: the cache key
+    return column_scale(samples.X)
+
+
 def show_counts(store: Store) -> None:
     counts = store.label_counts(pid)
     run = store.latest_done_run(pid)
@@ -245,8 +252,8 @@ def labeling() -> None:
             if int(row.idx) in maps:
                 card["diff"], card["recon"] = maps[int(row.idx)]
         else:
-            values = samples.X[int(row.idx)]
-            card.update(thumb=None, features=[[int(i), float(v)] for i, v in enumerate(values[:12])])
+            card.update(thumb=None, features=telling_columns(samples.X[int(row.idx)], pool_column_scale(store.url, pid),
+                                                             samples.columns, TABLE_COLUMNS))
         cards.append(card)
     review_card(key=CARD_KEY, cards=cards, acked=acked, errors=errors, per_page=per_page, per_row=per_row,
                 who=annotator(), scope=f"{store.url}|{pid}|{annotator()}",

@@ -54,7 +54,8 @@ SEEN = {"features+pixels": data_defaults.FEATURES_AND_PIXELS, "features": data_d
 sample_shape = samples_of(store, pid).X.shape[1:]  # one sample as loaded: gray or colour, image or row
 if warm:
     representation = current.params.get("representation") or {"kind": "pixels"}
-    st.caption(f"The model sees {represent.describe(representation)} (kept for a warm start).")
+    seen_text = "the table's columns" if project.kind != "image" else represent.describe(representation)
+    st.caption(f"The model sees {seen_text} (kept for a warm start).")
 elif project.kind == "image":
     default_rep = data_defaults.representation_for(project.kind, method, sample_shape)
     seen = st.radio("The model sees", list(REPRESENTATIONS), format_func=REPRESENTATIONS.get, horizontal=True,
@@ -151,13 +152,13 @@ st.subheader("History")
 if not runs:
     st.caption("No runs yet.")
 else:
-    rows = []
+    rows, images = [], project.kind == "image"
     for r in reversed(runs):
         status = "interrupted" if r.stale else ("cancelling…" if r.cancelling else r.status)
         rows.append({
             "run": r.id, "round": r.round, "method": display_name(r.method),
             "start": f"warm from {r.parent_id}" if r.parent_id else "fresh", "status": status,
-            "sees": (r.params.get("representation") or {}).get("kind", "pixels"),
+            "sees": (r.params.get("representation") or {}).get("kind", "pixels") if images else "columns",
             "labels": r.n_labels, "AUC (ground truth)": r.metrics.get("auc"),
             "seconds": r.metrics.get("train_seconds"), "by": r.requested_by,
             "settings": ", ".join(f"{k}={v}" for k, v in r.params.get("hyper", {}).items()),

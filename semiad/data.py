@@ -37,6 +37,7 @@ class SampleSet:
     truth: np.ndarray | None = None  # ground truth if known: 1 anomaly, 0 normal
     classes: list[str] | None = None  # original class per sample (digit, folder), if any
     paths: list[str] | None = None  # original file per sample, for image folders
+    columns: list[str] | None = None  # a table's column names (a CSV's header), if known
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
 
     def __post_init__(self) -> None:
@@ -49,6 +50,8 @@ class SampleSet:
             value = getattr(self, attr)
             if value is not None and len(value) != n:
                 raise DataError(f"{self.name}: {attr} has {len(value)} entries for {n} samples")
+        if self.columns is not None and (self.X.ndim != 2 or len(self.columns) != self.X.shape[1]):
+            raise DataError(f"{self.name}: {len(self.columns)} column names for inputs of shape {self.X.shape}")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -268,7 +271,7 @@ def load_image_folder(folder: str | Path, color: bool | None = None, anomaly_fol
 
 # ----- tables ---------------------------------------------------------------------------------
 
-def _table(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
+def _table(X: np.ndarray, y: np.ndarray | None, path: Path, columns: list[str] | None = None) -> SampleSet:
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{path.name}: X must be a non-empty 2-D table, got shape {X.shape}")
     bad_rows = ~np.isfinite(X).all(axis=1)
@@ -282,7 +285,7 @@ def _table(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
             raise DataError(f"{path.name}: X has {len(X)} rows but y has {len(y)}")
         y = (y[keep] != 0).astype(np.int8)
     return SampleSet(ids=[f"row-{i}" for i in keep], X=X[keep].astype(np.float32), kind="tabular",
-                     name=path.name, truth=y, skipped=skipped)
+                     name=path.name, truth=y, skipped=skipped, columns=columns)
 
 
 def load_npz(path: str | Path) -> SampleSet:
@@ -387,7 +390,7 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
     ragged = [(f"{path.name} line {m.group(1)}", f"expected {m.group(2)} fields, saw {m.group(3)}")
               for w in caught if issubclass(w.category, pd.errors.ParserWarning)
               for m in re.finditer(r"line (\d+): expected (\d+) fields, saw (\d+)", str(w.message))]
-    s = _table(numeric.to_numpy(dtype=np.float64), y, path)
+    s = _table(numeric.to_numpy(dtype=np.float64), y, path, columns=[str(c) for c in numeric.columns])
     s.skipped = [(f"{path.name} column {c}", "not numeric") for c in text] + ragged + s.skipped
     return s
 

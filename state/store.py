@@ -246,6 +246,8 @@ class Store:
             arrays["classes"] = np.array(samples.classes, dtype=str)
         if samples.paths is not None:
             arrays["paths"] = np.array(samples.paths, dtype=str)
+        if samples.columns is not None:
+            arrays["columns"] = np.array(samples.columns, dtype=str)
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(path)
@@ -257,6 +259,7 @@ class Store:
                 truth=d["truth"] if "truth" in d.files else None,
                 classes=d["classes"].tolist() if "classes" in d.files else None,
                 paths=d["paths"].tolist() if "paths" in d.files else None,
+                columns=d["columns"].tolist() if "columns" in d.files else None,
             )
 
     def projects(self) -> list[ProjectInfo]:

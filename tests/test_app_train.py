@@ -102,3 +102,22 @@ def test_a_colour_project_defaults_to_the_features_alone(home):
     assert at.radio(key="representation-fusion").value == "features"
     assert at.selectbox(key="hp-fusion-features-prior").value == "knn"
     assert not at.exception
+
+
+def test_a_table_project_says_it_sees_the_columns_and_reviews_without_error(home, tmp_path):
+    from semiad import defaults
+    from semiad.data import load_csv
+    from state.store import Store
+    from state.worker import Worker
+
+    rows = "\n".join(f"r{i},{60 + i % 7},{30 + i % 11},{i % 2}" for i in range(60))
+    (tmp_path / "t.csv").write_text("id,heart_rate,age,smoker\n" + rows + "\nr60,190,31,0\n")
+    store = Store(home=home)
+    pid = store.create_project("table", load_csv(tmp_path / "t.csv"), source=str(tmp_path / "t.csv"))
+    store.request_run(pid, "fusion", {"hyper": defaults.method_params("fusion", "tabular", defaults.PIXELS)}, "setup")
+    assert Worker(store, maps=False).run_once()
+    at = open_app(pid, "pages/train.py")
+    assert at.dataframe[0].value["sees"].tolist() == ["columns"]
+    assert any("the table's columns" in c.value for c in at.caption)
+    review = open_app(pid, "pages/review.py")  # its cards name the columns furthest from the typical row
+    assert not review.exception

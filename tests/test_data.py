@@ -133,6 +133,7 @@ def test_csv_with_a_label_column(tmp_path):
     (tmp_path / "t.csv").write_text("a,b,is_bad\n1,2,0\n3,4,1\n5,6,0\n")
     s = load(tmp_path / "t.csv", label_column="is_bad")
     assert s.X.tolist() == [[1, 2], [3, 4], [5, 6]] and s.truth.tolist() == [0, 1, 0]
+    assert s.columns == ["a", "b"]  # the header, for the Review cards
     assert load_csv(tmp_path / "t.csv").X.shape == (3, 3)  # no label column named: all features
     with pytest.raises(DataError, match="t.csv: no column named 'label'"):
         load_csv(tmp_path / "t.csv", label_column="label")
@@ -151,3 +152,18 @@ def test_sample_set_checks_its_parts():
         SampleSet(ids=["a", "a"], X=np.zeros((2, 3)), kind="tabular", name="t")
     with pytest.raises(DataError, match="truth has 1 entries for 2 samples"):
         SampleSet(ids=["a", "b"], X=np.zeros((2, 3)), kind="tabular", name="t", truth=np.zeros(1))
+
+
+def test_a_table_rows_card_shows_the_columns_furthest_from_the_typical_row():
+    from semiad.columns import column_scale, telling_columns
+
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=(200, 3)), (rng.random(200) < 0.05).astype(float), np.full(200, 7.0)]
+    X[0, 2] = 9.0  # far out in "c"
+    X[0, 3] = 1.0  # rare in the mostly-0 "flag" column: its IQR is 0, so its spread is the standard deviation
+    scale = column_scale(X)
+    shown = telling_columns(X[0], scale, ["a", "b", "c", "flag", "const"], n=2)
+    assert [name for name, _, _ in shown] == ["c", "flag"]
+    assert shown[0][1] == 9.0 and shown[0][2] > 5
+    assert 3 < shown[1][2] < 6  # (1 − 0) / std of a 5% binary column ≈ 4.6
+    assert telling_columns(X[1], scale, n=5)[-1] == ("x4", 7.0, 0.0)  # a constant column never stands out

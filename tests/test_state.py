@@ -41,6 +41,14 @@ def test_project_round_trip(store, project):
         store.create_project("p", tiny_set())
 
 
+def test_a_tables_column_names_are_kept_with_the_project(store, tmp_path):
+    from semiad.data import load_csv
+
+    (tmp_path / "t.csv").write_text("id,heart_rate,age\nx,60,30\ny,61,40\nz,200,50\n")
+    pid = store.create_project("t", load_csv(tmp_path / "t.csv"), source=str(tmp_path / "t.csv"))
+    assert store.load_samples(pid).columns == ["heart_rate", "age"]
+
+
 def test_label_events_are_appended_and_latest_wins(store, project):
     a, b = ids(store, project)[:2]
     store.record_label(project, a, "anomalous", "ann")

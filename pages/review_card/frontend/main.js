@@ -210,9 +210,14 @@ function pic(src, caption, pixel, extra) {
   if (caption) box.appendChild(el("div", { class: "cap", text: caption }));
   return [box, img];
 }
-function features(rows) {  // a tabular sample: its first features
-  const t = el("table", { class: "features" });
-  for (const [i, v] of rows) t.appendChild(el("tr", {}, [el("td", { text: "x" + i }), el("td", { text: Number(v).toPrecision(4) })]));
+function features(rows) {  // a table row: [name, value, z] of the columns furthest from the typical row
+  const t = el("table", { class: "features", title: "The columns furthest from the typical row: value, then how many " +
+    "interquartile ranges it lies above (+) or below (−) the median of all rows" });
+  for (const [name, v, z] of rows) {
+    const far = Math.abs(z) >= 3 ? "z far" : "z";
+    t.appendChild(el("tr", {}, [el("td", { text: name }), el("td", { text: Number(v).toPrecision(4) }),
+      el("td", { class: far, text: (z >= 0 ? "+" : "−") + Math.abs(z).toFixed(1) })]));
+  }
   return el("div", { class: "pic" }, [t]);
 }
 function meta(card) {
