@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import annotator, require_project, run_label, samples_of
+from pages.common import annotator, model_of, require_project, run_label, samples_of
 from semiad import defaults as data_defaults
 from semiad import represent
 from semiad.settings import available, default_fast, default_hyper, display_name, fast_setting, params_of
@@ -166,3 +166,26 @@ else:
         })
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"AUC (ground truth)": st.column_config.NumberColumn(format="%.3f")})
+
+
+SCORER_NAMES = {"prior": "the first ranking (no labels)", "linear": "your labels: anomalies against the bulk",
+                "kernel": "your labels: the same, curved (RBF)", "labeled": "your labels alone (balanced)",
+                "pixels": "the pixels' reconstruction error", "pca": "the columns' PCA ranking"}
+VIEW_NAMES = {"+pixels": ", features and pixels", "+raw": ", raw columns"}
+
+
+def scorer_name(name: str) -> str:
+    kind, _, view = name.partition("+")
+    return SCORER_NAMES.get(kind, kind) + (VIEW_NAMES.get("+" + view, "") if view else "")
+
+
+latest = store.latest_done_run(pid)
+if latest is not None and latest.method == "fusion":
+    with st.expander("What the ranking leans on"):
+        weights = model_of(store, latest).scorer_weights()
+        st.caption(f"Round {latest.round}: each scorer's share of the score. The shares follow how well each "
+                   "scorer sorted your newest batch before it saw those labels (Hedge rule; see the README). "
+                   + ("Scorers trained on your labels join once you mark an anomaly." if len(weights) < 2 else ""))
+        share = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f")
+        st.dataframe(pd.DataFrame({"scorer": [scorer_name(n) for n in weights], "share": list(weights.values())}),
+                     hide_index=True, column_config={"share": share})

@@ -119,5 +119,17 @@ def test_a_table_project_says_it_sees_the_columns_and_reviews_without_error(home
     at = open_app(pid, "pages/train.py")
     assert at.dataframe[0].value["sees"].tolist() == ["columns"]
     assert any("the table's columns" in c.value for c in at.caption)
+    leans = at.dataframe[1].value  # "What the ranking leans on": the first ranking alone before labels
+    assert leans["scorer"].tolist() == ["the first ranking (no labels)"] and leans["share"].tolist() == [1.0]
     review = open_app(pid, "pages/review.py")  # its cards name the columns furthest from the typical row
     assert not review.exception
+
+    sample_ids = store.samples(pid)["sample_id"].tolist()
+    store.record_labels(pid, sample_ids[-1:], "anomalous", "alice")  # the row far out in heart rate
+    store.record_labels(pid, sample_ids[:3], "normal", "alice")
+    store.request_run(pid, "fusion", {"hyper": defaults.method_params("fusion", "tabular", defaults.PIXELS),
+                                      "warm_start": True}, "alice", parent_id=store.latest_done_run(pid).id)
+    assert Worker(store, maps=False).run_once()
+    leans = open_app(pid, "pages/train.py").dataframe[1].value
+    assert {"your labels alone (balanced), raw columns", "the columns' PCA ranking"} <= set(leans["scorer"])
+    assert abs(leans["share"].sum() - 1) < 1e-9

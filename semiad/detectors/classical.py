@@ -521,6 +521,11 @@ class Fusion(_Classical):
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         return self._combine(self._raw_scores(rows))
 
+    def scorer_weights(self) -> dict[str, float]:
+        """Each scorer's share of the score (they sum to 1), by name: "prior", "linear", "kernel",
+        "labeled", those with "+pixels" or "+raw", "pixels", "pca". Empty before the first fit."""
+        return {name: float(w) for name, w in self.state_.get("weights", {}).items()}
+
     # -- fit -----------------------------------------------------------------------------------
     def _fit(self, X: torch.Tensor, y: torch.Tensor, warm_start: bool, report: ProgressFn) -> None:
         if self.prior not in PRIORS:
