@@ -49,8 +49,9 @@ if kind.startswith("Folder"):
     if folders.strip():
         options["anomaly_folders"] = [f.strip() for f in folders.split(",") if f.strip()]
 if kind.startswith("Table"):
-    st.caption("A .npz whose X has 3 or 4 dimensions (N×H×W gray, N×H×W×3 or N×3×H×W colour; uint8 or float "
-               "0–1) is read as images.")
+    st.caption("A .csv needs a header: numeric columns are features, a column named id names the rows, other "
+               "text columns are left out. A .npz whose X has 3 or 4 dimensions (N×H×W gray, N×H×W×3 or N×3×H×W "
+               "colour; uint8 or float 0–1) is read as images.")
 if kind.startswith("Table") and source.lower().endswith(".csv"):
     label_col = st.text_input("Label column (optional; non-zero = anomaly)", key="new_labelcol")
     if label_col.strip():

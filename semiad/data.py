@@ -271,7 +271,8 @@ def load_image_folder(folder: str | Path, color: bool | None = None, anomaly_fol
 
 # ----- tables ---------------------------------------------------------------------------------
 
-def _table(X: np.ndarray, y: np.ndarray | None, path: Path, columns: list[str] | None = None) -> SampleSet:
+def _table(X: np.ndarray, y: np.ndarray | None, path: Path, columns: list[str] | None = None,
+           names: list[str] | None = None) -> SampleSet:
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{path.name}: X must be a non-empty 2-D table, got shape {X.shape}")
     bad_rows = ~np.isfinite(X).all(axis=1)
@@ -284,7 +285,8 @@ def _table(X: np.ndarray, y: np.ndarray | None, path: Path, columns: list[str] |
         if len(y) != len(X):
             raise DataError(f"{path.name}: X has {len(X)} rows but y has {len(y)}")
         y = (y[keep] != 0).astype(np.int8)
-    return SampleSet(ids=[f"row-{i}" for i in keep], X=X[keep].astype(np.float32), kind="tabular",
+    ids = [f"row-{i}" for i in keep] if names is None else [names[i] for i in keep]
+    return SampleSet(ids=ids, X=X[keep].astype(np.float32), kind="tabular",
                      name=path.name, truth=y, skipped=skipped, columns=columns)
 
 
@@ -362,7 +364,9 @@ def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
 
 def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
     """A .csv with a header; numeric columns become features, `label_column` (non-zero = anomaly)
-    the ground truth. Text columns are dropped and reported; rows with gaps are skipped."""
+    the ground truth, and a column named "id" (any case) the rows' ids, which labels and exports then
+    carry (never a feature; used only when its values are unique). Other text columns are dropped and
+    reported; rows with gaps are skipped."""
     import pandas as pd
 
     path = Path(path)
@@ -382,6 +386,7 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
         if label_column not in df.columns:
             raise DataError(f"{path.name}: no column named {label_column!r}")
         y = pd.to_numeric(df.pop(label_column), errors="coerce").fillna(0).to_numpy()
+    names, notes = _row_names(df, path)
     numeric = df.apply(pd.to_numeric, errors="coerce")
     text = [c for c in df.columns if numeric[c].isna().all() and not df[c].isna().all()]
     numeric = numeric.drop(columns=text)
@@ -390,9 +395,22 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
     ragged = [(f"{path.name} line {m.group(1)}", f"expected {m.group(2)} fields, saw {m.group(3)}")
               for w in caught if issubclass(w.category, pd.errors.ParserWarning)
               for m in re.finditer(r"line (\d+): expected (\d+) fields, saw (\d+)", str(w.message))]
-    s = _table(numeric.to_numpy(dtype=np.float64), y, path, columns=[str(c) for c in numeric.columns])
-    s.skipped = [(f"{path.name} column {c}", "not numeric") for c in text] + ragged + s.skipped
+    s = _table(numeric.to_numpy(dtype=np.float64), y, path, columns=[str(c) for c in numeric.columns], names=names)
+    s.skipped = notes + [(f"{path.name} column {c}", "not numeric") for c in text] + ragged + s.skipped
     return s
+
+
+def _row_names(df, path: Path) -> tuple[list[str] | None, list[tuple[str, str]]]:
+    """Pop the "id" column (any case) from `df`: the rows' names if its values are unique and present,
+    else None and a note for the skipped list."""
+    found = [c for c in df.columns if str(c).strip().lower() == "id"]
+    if not found:
+        return None, []
+    values = df.pop(found[0])
+    names = [str(v).strip() for v in values]
+    if values.isna().any() or "" in names or len(set(names)) != len(names):
+        return None, [(f"{path.name} column {found[0]}", "ids missing or repeated: rows are named row-0, row-1, …")]
+    return names, []
 
 
 def load(source: str | Path | None = None, **options) -> SampleSet:

@@ -167,3 +167,13 @@ def test_a_table_rows_card_shows_the_columns_furthest_from_the_typical_row():
     assert shown[0][1] == 9.0 and shown[0][2] > 5
     assert 3 < shown[1][2] < 6  # (1 − 0) / std of a 5% binary column ≈ 4.6
     assert telling_columns(X[1], scale, n=5)[-1] == ("x4", 7.0, 0.0)  # a constant column never stands out
+
+
+def test_a_csv_id_column_names_the_rows_and_is_not_a_feature(tmp_path):
+    (tmp_path / "t.csv").write_text("ID,a,b\nx1,1,2\nx2,3,\nx3,5,6\n")
+    s = load_csv(tmp_path / "t.csv")
+    assert s.ids == ["x1", "x3"] and s.columns == ["a", "b"] and s.X.shape == (2, 2)  # x2 has a gap
+    (tmp_path / "u.csv").write_text("id,a\n7,1\n7,2\n")  # repeated: the rows keep their numbers, and why is said
+    u = load_csv(tmp_path / "u.csv")
+    assert u.ids == ["row-0", "row-1"] and u.columns == ["a"]
+    assert u.skipped == [("u.csv column id", "ids missing or repeated: rows are named row-0, row-1, …")]
