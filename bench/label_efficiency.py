@@ -58,13 +58,17 @@ CIFAR_NAMES = {c: CIFAR_CLASSES[c] for c in (0, 3, 8)}  # the bench's three norm
 
 # ----- data ------------------------------------------------------------------------------------
 
-def cifar_pool(normal: int | tuple[int, ...], seed: int, anomaly_fraction: float = 0.1) -> data.SampleSet:
-    """CIFAR-10 normal class(es) of the 4000-image subset plus other classes drawn to `anomaly_fraction`."""
+def cifar_pool(normal: int | tuple[int, ...], seed: int, anomaly_fraction: float = 0.1,
+               gray: bool = False) -> data.SampleSet:
+    """CIFAR-10 normal class(es) of the 4000-image subset plus other classes drawn to `anomaly_fraction`
+    (`gray`: the photos in ITU-R 601 luma, one channel)."""
     d = np.load(SHARED / "cifar10" / "cifar10_train_subset.npz", allow_pickle=False)
     images, labels = d["images"], d["labels"]
     normal = (normal,) if isinstance(normal, int) else tuple(normal)
     keep = data._one_vs_rest(images, labels, normal, anomaly_fraction, seed)
     X = images[keep].transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    if gray:
+        X = np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), X, axes=(0, 1))[:, None]
     return data.SampleSet(ids=[f"cifar-{i}" for i in keep], X=X, kind="image",
                           name="CIFAR-10 normal " + "+".join(CIFAR_CLASSES[c] for c in normal),
                           truth=(~np.isin(labels[keep], normal)).astype(np.int8))
@@ -139,6 +143,10 @@ DEV_TABLES: dict[str, Callable[[int], data.SampleSet]] = {
                                                     *_zero_vs_six(), (0,), seed, 0.09),
 }
 DEV_SETS.update(DEV_TABLES)
+# Gray photos (session 6): every CIFAR-10 class as the normal one, in gray, where the gray rule's pixel
+# view is no help; a check of the default on the kind of gray images it was not chosen for.
+DEV_SETS.update({f"cifar-gray-{CIFAR_CLASSES[c]}": (lambda seed, c=c: cifar_pool(c, seed, gray=True))
+                 for c in range(10)})
 
 
 
