@@ -33,6 +33,7 @@ the table shows means.
     python -m bench.label_efficiency --sets digits cardio --seeds 3 --json out.json
     python -m bench.label_efficiency --dev --seeds 2 --baseline-pixels   # the pools the defaults were chosen on
     python -m bench.label_efficiency --dev tables --seeds 3             # only the tables among them
+    python -m bench.label_efficiency --sets cifar-gray-deer --seeds 3   # one of the gray-photo pools
     python -m bench.label_efficiency --markdown out.json                # RESULTS.md's tables from a run
 """
 from __future__ import annotations
