@@ -299,3 +299,21 @@ def test_raw_view_is_for_tables():
     X, _ = two_views(n=50)
     with pytest.raises(ValueError, match="raw_view is for tables"):
         Fusion(raw_view=True, feature_columns=16).fit(X)
+
+
+def test_the_two_view_first_ranking_lets_the_pixels_in_only_on_a_plain_background():
+    """Strokes on a plain background (digits, scans): the pixels' kNN joins the first ranking. Photos,
+    whose pixels have no common background value, are ranked by the features alone."""
+    from semiad.detectors.classical import PLAIN_BACKGROUND, background_share
+
+    rng = np.random.default_rng(2)
+    n = 400
+    feats = rng.normal(size=(n, 16))
+    strokes = np.where(rng.random((n, 64)) < 0.85, 0.0, rng.random((n, 64)))  # mostly background
+    photos = rng.random((n, 64))  # every value equally common
+    assert background_share(strokes) > PLAIN_BACKGROUND > background_share(photos)
+    alone = Fusion(prior="knn", scale="standard").fit(feats).decision_scores_
+    on_photos = Fusion(prior="knn+pixels", scale="standard", feature_columns=16).fit(np.hstack([feats, photos]))
+    assert np.allclose(on_photos.decision_scores_, alone) and "pixel_reference" not in on_photos.state_
+    on_strokes = Fusion(prior="knn+pixels", scale="standard", feature_columns=16).fit(np.hstack([feats, strokes]))
+    assert "pixel_reference" in on_strokes.state_ and not np.allclose(on_strokes.decision_scores_, alone)
