@@ -182,10 +182,14 @@ def scorer_name(name: str) -> str:
 latest = store.latest_done_run(pid)
 if latest is not None and latest.method == "fusion":
     with st.expander("What the ranking leans on"):
-        weights = model_of(store, latest).scorer_weights()
+        model = model_of(store, latest)
+        weights, parts = model.scorer_weights(), model.first_ranking_parts()
+        kept_out = (" The pixels stay out of it: under a quarter of them are plain background, as in photos."
+                    if model.prior == "knn+pixels" and "kNN among the pixels" not in parts else "")
         st.caption(f"Round {latest.round}: each scorer's share of the score. The shares follow how well each "
                    "scorer sorted your newest batch before it saw those labels (Hedge rule; see the README). "
                    + ("Scorers trained on your labels join once you mark an anomaly." if len(weights) < 2 else ""))
+        st.caption(f"First ranking: {' and '.join(parts) or 'none yet'}.{kept_out}")
         share = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f")
         st.dataframe(pd.DataFrame({"scorer": [scorer_name(n) for n in weights], "share": list(weights.values())}),
                      hide_index=True, column_config={"share": share})

@@ -121,6 +121,7 @@ def test_a_table_project_says_it_sees_the_columns_and_reviews_without_error(home
     assert any("the table's columns" in c.value for c in at.caption)
     leans = at.dataframe[1].value  # "What the ranking leans on": the first ranking alone before labels
     assert leans["scorer"].tolist() == ["the first ranking (no labels)"] and leans["share"].tolist() == [1.0]
+    assert any(c.value == "First ranking: IsolationForest." for c in at.caption)
     review = open_app(pid, "pages/review.py")  # its cards name the columns furthest from the typical row
     assert not review.exception
 

@@ -314,6 +314,8 @@ def test_the_two_view_first_ranking_lets_the_pixels_in_only_on_a_plain_backgroun
     assert background_share(strokes) > PLAIN_BACKGROUND > background_share(photos)
     alone = Fusion(prior="knn", scale="standard").fit(feats).decision_scores_
     on_photos = Fusion(prior="knn+pixels", scale="standard", feature_columns=16).fit(np.hstack([feats, photos]))
-    assert np.allclose(on_photos.decision_scores_, alone) and "pixel_reference" not in on_photos.state_
+    assert np.allclose(on_photos.decision_scores_, alone)
+    assert on_photos.first_ranking_parts() == ["kNN among the features"]  # what Train shows
     on_strokes = Fusion(prior="knn+pixels", scale="standard", feature_columns=16).fit(np.hstack([feats, strokes]))
-    assert "pixel_reference" in on_strokes.state_ and not np.allclose(on_strokes.decision_scores_, alone)
+    assert on_strokes.first_ranking_parts() == ["kNN among the features", "kNN among the pixels"]
+    assert not np.allclose(on_strokes.decision_scores_, alone)

@@ -534,6 +534,13 @@ class Fusion(_Classical):
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         return self._combine(self._raw_scores(rows))
 
+    def first_ranking_parts(self) -> list[str]:
+        """What the fitted first ranking is made of, in words (the pixels may have stayed out: see
+        `PLAIN_BACKGROUND`)."""
+        st = self.state_
+        return [text for key, text in (("forest", "IsolationForest"), ("reference", "kNN among the features"),
+                                       ("pixel_reference", "kNN among the pixels")) if key in st]
+
     def scorer_weights(self) -> dict[str, float]:
         """Each scorer's share of the score (they sum to 1), by name: "prior", "linear", "kernel",
         "labeled", those with "+pixels" or "+raw", "pixels", "pca". Empty before the first fit."""
