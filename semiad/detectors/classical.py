@@ -13,6 +13,7 @@ loading never unpickles, and one numpy/torch scoring path serves a model just fi
 """
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any, ClassVar
 
 import numpy as np
@@ -482,11 +483,18 @@ class Fusion(_Classical):
         """Each fitted scorer's raw score for these rows."""
         feats, pixels = self._split(rows)
         raw = {"prior": self._prior(feats, pixels), **self._label_scores(self._spaces(rows))}
-        if pixels is not None and "pixels" in self.state_["pool"]:
-            raw["pixels"] = self._pixel_error(pixels)
-        if "pca" in self.state_["pool"]:
-            raw["pca"] = self._raw_error(rows)
-        return raw
+        return {**raw, **self._error_scores(rows, pixels, self.state_["pool"])}
+
+    def _error_scores(self, rows: np.ndarray, pixels: np.ndarray | None,
+                      names: Container[str]) -> dict[str, np.ndarray]:
+        """The unsupervised scorers among `names` that this model's views allow: the pixel view's
+        reconstruction error ("pixels") and the raw columns' ("pca")."""
+        out = {}
+        if pixels is not None and "pixels" in names:
+            out["pixels"] = self._pixel_error(pixels)
+        if "raw_space" in self.state_ and "pca" in names:
+            out["pca"] = self._raw_error(rows)
+        return out
 
     def _prior(self, feats: np.ndarray, pixels: np.ndarray | None) -> np.ndarray:
         """The larger `robust_z` of the first-ranking scorers (forest, kNN, kNN among the pixels)."""
@@ -572,10 +580,8 @@ class Fusion(_Classical):
             st.pop(name)
         self._fit_label_scorers(spaces, y, prior)
         raw = {"prior": prior, **self._label_scores(spaces)}
-        if pixels is not None and (y == -1).any():
-            raw["pixels"] = self._pixel_error(pixels)
-        if "raw_space" in st and (y == -1).any():
-            raw["pca"] = self._raw_error(rows)
+        if (y == -1).any():  # the unsupervised scorers join with the label scorers
+            raw.update(self._error_scores(rows, pixels, ("pixels", "pca")))
         st["pool"] = {name: np.sort(s) for name, s in raw.items()}
         perf = np.array([float(st["perf"].get(name, 0.0)) for name in raw])
         w = np.exp(self.eta * (perf - perf.max()))
