@@ -40,6 +40,8 @@ def load_dataset(args: argparse.Namespace) -> Any:
     """The SampleSet a command asked for: "digits" (bundled), or a path (MNIST idx folder, .npz, .csv, image folder)."""
     from semiad import data
 
+    if getattr(args, "label_column", None) and Path(args.data).suffix.lower() != ".csv":
+        raise ValueError("--label-column applies to a .csv file")
     if args.data in ("digits", ""):
         return data.load_digits(normal=args.normal, anomaly_fraction=args.anomaly_fraction,
                                 seed=getattr(args, "seed", 0))
@@ -48,14 +50,10 @@ def load_dataset(args: argparse.Namespace) -> Any:
         return data.load_mnist(path, normal=args.normal, split=args.split, anomaly_fraction=args.anomaly_fraction,
                                seed=getattr(args, "seed", 0))
     if path.is_dir():
-        if getattr(args, "label_column", None):
-            raise ValueError("--label-column applies to a .csv file")
         return data.load_image_folder(path, anomaly_folders=getattr(args, "anomaly_folders", None) or ())
     if getattr(args, "anomaly_folders", None):
         raise ValueError("--anomaly-folders applies to a folder of images")
     if getattr(args, "label_column", None):
-        if path.suffix.lower() != ".csv":
-            raise ValueError("--label-column applies to a .csv file")
         return data.load(path, label_column=args.label_column)
     return data.load(path)
 
