@@ -20,7 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
-from bench.label_efficiency import SHARED, iforest_scores, model_inputs
+from bench.label_efficiency import SHARED, iforest_scores, luma, model_inputs
 from bench.report import cpu_name
 from semiad import data, defaults
 from semiad.detectors import Fusion
@@ -42,8 +42,7 @@ def sources(cache: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     colour = cifar["images"].transpose(0, 3, 1, 2).astype(np.float32) / 255.0
     yield "cifar-all", colour, cifar["labels"]
     # the same photos in gray (ITU-R 601 luma): natural images with one channel, which the gray rule meets too
-    yield "cifar-gray", np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), colour, axes=(0, 1))[:, None], \
-        cifar["labels"]
+    yield "cifar-gray", luma(colour), cifar["labels"]
 
 
 def pool_aucs(F: np.ndarray, P: np.ndarray, truth: np.ndarray) -> dict[str, float]:

@@ -59,6 +59,11 @@ CIFAR_NAMES = {c: CIFAR_CLASSES[c] for c in (0, 3, 8)}  # the bench's three norm
 
 # ----- data ------------------------------------------------------------------------------------
 
+def luma(images: np.ndarray) -> np.ndarray:
+    """N×3×H×W colour images in [0, 1] as N×1×H×W gray (ITU-R 601 luma)."""
+    return np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), images, axes=(0, 1))[:, None]
+
+
 def cifar_pool(normal: int | tuple[int, ...], seed: int, anomaly_fraction: float = 0.1,
                gray: bool = False) -> data.SampleSet:
     """CIFAR-10 normal class(es) of the 4000-image subset plus other classes drawn to `anomaly_fraction`
@@ -69,7 +74,7 @@ def cifar_pool(normal: int | tuple[int, ...], seed: int, anomaly_fraction: float
     keep = data._one_vs_rest(images, labels, normal, anomaly_fraction, seed)
     X = images[keep].transpose(0, 3, 1, 2).astype(np.float32) / 255.0
     if gray:
-        X = np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), X, axes=(0, 1))[:, None]
+        X = luma(X)
     return data.SampleSet(ids=[f"cifar-{i}" for i in keep], X=X, kind="image",
                           name="CIFAR-10 normal " + "+".join(CIFAR_CLASSES[c] for c in normal),
                           truth=(~np.isin(labels[keep], normal)).astype(np.int8))
