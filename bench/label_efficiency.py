@@ -238,8 +238,8 @@ def semiad_loop(X: np.ndarray, truth: np.ndarray, samples: data.SampleSet, rep: 
 
     params = {"seed": seed, **defaults.method_params(defaults.DEFAULT_METHOD, samples.kind, rep, len(X),
                                                      tuple(samples.X.shape[1:]))}
-    sim = simulate(X, truth, method=defaults.DEFAULT_METHOD, strategy="top", rounds=ROUNDS, batch=BATCH,
-                   seed=seed, params=params)
+    sim = simulate(X, truth, method=defaults.DEFAULT_METHOD, strategy=defaults.DEFAULT_STRATEGY, rounds=ROUNDS,
+                   batch=BATCH, seed=seed, params=params)
     reviewed = [q["index"] for q in sim.queries]
     return {**{f"found_{m}": int(truth[reviewed[:m]].sum()) for m in MARKS},
             "auc_first": sim.rounds[0]["auc_unlabeled"], "auc_final": _nan(sim.summary["auc_unlabeled"])}

@@ -8,24 +8,19 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages.common import require_project
-from semiad import metrics
+from semiad import metrics, query
 from semiad.settings import display_name
 
 store, project = require_project()
 pid = project.id
 st.title("Progress")
 
-events = store.events(pid)
+current = store.labels_in_order(pid)  # each labeled sample counts in the round its label was given
 runs = [r for r in store.runs(pid) if r.status == "done"]
-if events.empty and not runs:
+if current.empty and not runs:
     st.info("No labels and no trained model yet.")
     st.stop()
 
-# Each labeled sample counts in the round in which its current label was given.
-current = events[events["source"] != "undo"].drop_duplicates("sample_id", keep="last")
-labels_now = store.samples(pid).set_index("sample_id")["label"]
-current = current[current["sample_id"].map(labels_now).isin(["normal", "anomalous"])]
-current = current.assign(label=current["sample_id"].map(labels_now))
 table = metrics.progress_table(current["round"].to_numpy(), np.where(current["label"] == "anomalous", -1, 1),
                                current["source"].tolist()) if len(current) else pd.DataFrame()
 
@@ -47,6 +42,8 @@ if audit:
                      f"{table['audit_low'].iloc[-1]:.1%}–{table['audit_high'].iloc[-1]:.1%}.")
 else:
     c[3].metric("Anomaly rate (random audit)", "—", help="Label some samples with the Random audit strategy "
+                                                           "(Top, audit when dry turns to it by itself after "
+                                                           f"{query.AUDIT_AFTER} labels without an anomaly) "
                                                            "for an unbiased estimate.")
 
 ROUND_TICKS = {"tickmode": "linear", "dtick": 1, "tickformat": "d"}  # rounds are whole numbers

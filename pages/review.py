@@ -24,11 +24,11 @@ from pages.common import (
     samples_of,
 )
 from pages.review_card import apply_requests, review_card
-from semiad import query, represent
+from semiad import defaults, query, represent
 from semiad.columns import column_scale, telling_columns
 from semiad.data import encode_png
 from semiad.settings import display_name
-from state.ranking import next_batch, ranked_rows
+from state.ranking import next_batch, ranked_rows, since_anomaly
 from state.store import Store
 
 LOOKAHEAD = 48  # cards the browser holds beyond the visible ones, to move on without the server
@@ -51,19 +51,21 @@ if "_skipped_note" in st.session_state:
         st.dataframe(pd.DataFrame(bad, columns=["file", "reason"]), hide_index=True)
 
 
-STRATEGY_NAMES = {"top": "Top scores", "boundary": "Near the threshold", "diverse": "Diverse high scorers",
-                  "random": "Random audit", "mixed": "Mixed (70/20/10)"}
+STRATEGY_NAMES = {"top": "Top scores", "top-audit": "Top, audit when dry", "boundary": "Near the threshold",
+                  "diverse": "Diverse high scorers", "random": "Random audit", "mixed": "Mixed (70/20/10)"}
 
 
-def review_queue(store: Store, pid: int, run, strategy: str, n: int, skipped: list[int]) -> pd.DataFrame:
+def review_queue(store: Store, pid: int, run, strategy: str, n: int, skipped: list[int],
+                 since_anomaly: int) -> pd.DataFrame:
     """The window of cards the expert works through: the batch of n plus LOOKAHEAD more, chosen by
     the strategy and kept in the session (so random or diverse picks do not reshuffle on every
     press). Labeled and skipped cards drop out; when fewer than n + LOOKAHEAD / 2 remain, the window
     is topped up at its end with the strategy's next picks (the cards already in it keep their
-    order), so the browser, which runs ahead of the server, never runs out of cards.
-    Columns: sample_id, idx, key, score, rank, reason."""
+    order), so the browser, which runs ahead of the server, never runs out of cards. "Top, audit
+    when dry" starts a new window when it turns to the audit or back (`since_anomaly`: labels since
+    the last anomalous one). Columns: sample_id, idx, key, score, rank, reason."""
     state_key = f"_queue-{pid}"
-    want = (run.id, strategy)
+    want = (run.id, strategy, auditing(strategy, since_anomaly))
     size = n + LOOKAHEAD
     queue = st.session_state.get(state_key)
     items, last = None, False
@@ -75,13 +77,33 @@ def review_queue(store: Store, pid: int, run, strategy: str, n: int, skipped: li
     if items is None or not (len(items) >= n + LOOKAHEAD // 2 or (len(items) and last)):
         taken = list(skipped) if items is None else list(skipped) + items["sample_id"].tolist()
         want_more = size - (0 if items is None else len(items))
-        more = next_batch(store, run, strategy, want_more, exclude=taken)
+        more = next_batch(store, run, strategy, want_more, exclude=taken, since_anomaly=since_anomaly)
         items = more if items is None or items.empty else pd.concat([items, more], ignore_index=True)
         # "last": the strategy had no more to give (fewer unlabeled than asked), so a short window is all
         last = len(more) < want_more
     items = bring_back(run, items)
     st.session_state[state_key] = {"for": want, "items": items, "last": last}
     return items
+
+
+def auditing(strategy: str, since_anomaly: int) -> bool:
+    """Whether "Top, audit when dry" is drawing random-audit cards now."""
+    return strategy == "top-audit" and since_anomaly >= query.AUDIT_AFTER
+
+
+def dry_note(strategy: str, since_anomaly: int, found: int) -> str | None:
+    """What to tell the expert when the last `query.AUDIT_AFTER` labels or more hold no anomaly."""
+    if since_anomaly < query.AUDIT_AFTER:
+        return None
+    what = f"No anomaly in your last {since_anomaly} labels" if found else f"No anomaly in your {since_anomaly} labels"
+    if auditing(strategy, since_anomaly):
+        return (f"{what}, so these cards are a **random audit** until one turns up. Its share of anomalies "
+                "estimates how many remain (Progress), and its labels show the model the kinds its ranking has "
+                "not reached: retrain after a batch. If the audit keeps finding none, there may be few left.")
+    if strategy == "random":
+        return None
+    return (f"{what}. The top of this ranking may have run dry: **Top, audit when dry** or **Random audit** "
+            "shows whether anomalies remain, and teaches the model where it was sure.")
 
 
 def bring_back(run, items: pd.DataFrame) -> pd.DataFrame:
@@ -158,7 +180,7 @@ def pool_column_scale(url: str, project_id: int) -> tuple[np.ndarray, np.ndarray
     return column_scale(samples.X)
 
 
-def show_counts(store: Store) -> None:
+def show_counts(store: Store) -> dict[str, int]:
     counts = store.label_counts(pid)
     run = store.latest_done_run(pid)
     c = st.columns(5)
@@ -168,6 +190,7 @@ def show_counts(store: Store) -> None:
     c[2].metric("Labeled anomalous", counts["anomalous"])
     c[3].metric("Unlabeled", counts["unlabeled"])
     c[4].metric("Label events", counts["events"], help="Every click, undo included; nothing is overwritten.")
+    return counts
 
 
 st.title("Review")
@@ -184,6 +207,7 @@ if run is None:
 
 top = st.columns([3, 2, 2, 3])
 strategy = top[0].selectbox("Show next", list(query.STRATEGIES), format_func=STRATEGY_NAMES.get, key="strategy",
+                            index=list(query.STRATEGIES).index(defaults.DEFAULT_STRATEGY),
                             help="\n\n".join(f"**{STRATEGY_NAMES[k]}**: {v}" for k, v in query.STRATEGIES.items()))
 per_page = top[1].select_slider("Batch", options=[6, 12, 24, 48], value=12, key="cards")
 per_row = top[2].select_slider("Per row", options=[2, 3, 4, 5, 6], value=4, key="per_row")
@@ -231,10 +255,14 @@ def handle_value() -> tuple[list[str], list[dict], str, dict | None]:
 def labeling() -> None:
     """Everything a label changes: reruns alone on every press."""
     acked, errors, note, zoom = handle_value()
-    show_counts(store)
+    counts = show_counts(store)
     if not annotator():
         st.warning("Enter your name in the sidebar to label: it is stored with every label.")
-    queue = review_queue(store, pid, run, strategy, per_page, st.session_state[skipped_key])
+    since = since_anomaly(store, pid)
+    dry = dry_note(strategy, since, counts["anomalous"])
+    if dry:
+        st.info(dry, icon=":material/travel_explore:")
+    queue = review_queue(store, pid, run, strategy, per_page, st.session_state[skipped_key], since)
     if queue.empty:
         st.success("Every sample of this project is labeled or skipped. Retrain, or clear the skips.")
         if st.session_state[skipped_key] and st.button("Show skipped samples again"):
@@ -246,7 +274,8 @@ def labeling() -> None:
     cards = []
     for pos, row in enumerate(queue.itertuples(index=False)):
         card = {"sid": int(row.sample_id), "key": str(row.key), "rank": int(row.rank), "score": f"{row.score:.4g}",
-                "reason": str(row.reason), "src": f"review:{strategy}"}
+                "reason": str(row.reason),
+                "src": "review:random" if str(row.reason).startswith(query.AUDIT) else f"review:{strategy}"}
         if samples.kind == "image":
             card.update(pictures(int(row.idx), view=pos < VIEW_AHEAD))
             if int(row.idx) in maps:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from semiad import query
+from semiad import defaults, query
 
 
 def _value(text: str) -> Any:
@@ -138,7 +138,8 @@ def add_simulate(subparsers: Any) -> None:
     add_data_options(p)
     add_detector_options(p)
     g = p.add_argument_group("loop")
-    g.add_argument("--strategy", default="top", choices=list(query.STRATEGIES), help="query strategy (default top)")
+    g.add_argument("--strategy", default=defaults.DEFAULT_STRATEGY, choices=list(query.STRATEGIES),
+                   help=f"query strategy (default {defaults.DEFAULT_STRATEGY})")
     g.add_argument("--rounds", type=int, default=10, help="labeling rounds (default 10)")
     g.add_argument("--batch", type=int, default=20, help="labels per round (default 20)")
     g.add_argument("--contamination", type=float, default=0.1,

@@ -12,6 +12,8 @@
   distance on image features (unit-length features, so distances are cosines; Bergman et al. 2020);
   on gray images, whichever of the features' and the pixels' kNN distance finds a sample further out.
   Gray versus colour was measured on pools the benchmark does not use (README, "The default loop").
+- Strategy: `top`, the highest scores first: the Review page's and simulate's default. `top-audit`
+  (random-audit batches while the last `query.AUDIT_AFTER` labels hold no anomaly) is one choice away.
 - Deep methods keep their app schedules (shorter than the papers', so a first model comes in
   minutes on a CPU); `python -m semiad` uses the same, never silently the paper's.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 DEFAULT_METHOD = "fusion"
+DEFAULT_STRATEGY = "top"  # highest scores first (semiad.query; "top-audit" measured, not adopted: README)
 FEATURES = {"kind": "features", "backbone": "efficientnet-lite0", "size": 224}
 FEATURES_AND_PIXELS = {**FEATURES, "kind": "features+pixels"}
 PIXELS = {"kind": "pixels"}

@@ -10,6 +10,7 @@ Each strategy is a plain function of arrays (modAL habit), testable without a mo
 - `n`: batch size; exactly n picks come back, or every unlabeled sample when fewer remain.
 - `rng`: a numpy Generator, so a batch is reproducible from its seed.
 - `embeddings`: latent vectors (N×d) from the detector's `embed`, for `diverse` (and `mixed`).
+- `since_anomaly`: labels given since the last anomalous one, for `top-audit` (`labels_since_anomaly`).
 
 A pick is `(index into the arrays, short human reason)`; the Review page shows the reason on the card.
 """
@@ -21,8 +22,14 @@ import numpy as np
 
 Pick = tuple[int, str]
 
+AUDIT_AFTER = 40  # "top-audit" turns to random batches after this many labels in a row without an anomaly
+AUDIT = "random audit"  # the reason of every uniformly drawn pick (the progress view counts them)
+
 STRATEGIES: dict[str, str] = {
     "top": "Highest anomaly scores first: fastest way to find anomalies.",
+    "top-audit": (f"Highest scores first; once {AUDIT_AFTER} labels in a row hold no anomaly, random-audit "
+                  "batches until one turns up: they tell how many anomalies remain, and they show the model "
+                  "the kinds its ranking has not reached."),
     "boundary": "Scores nearest the alarm threshold (at the expected contamination): where the model is unsure.",
     "diverse": "High scorers spread out in latent space: one of each kind of suspect, not ten near-copies.",
     "random": "A uniform random slice: an unbiased audit of how many anomalies remain.",
@@ -138,7 +145,32 @@ def random_audit(scores: Any, labeled: Any, n: int, rng: np.random.Generator | N
     rng = np.random.default_rng() if rng is None else rng
     candidates = np.flatnonzero(~labeled)
     picked = rng.choice(candidates, size=min(n, len(candidates)), replace=False) if len(candidates) else candidates
-    return [(int(i), "random audit") for i in picked]
+    return [(int(i), AUDIT) for i in picked]
+
+
+def labels_since_anomaly(anomalous: Any) -> int:
+    """How many labels came after the last anomalous one; `anomalous`: one flag per label, oldest first
+    (all of them when none is anomalous)."""
+    flags = np.asarray(anomalous, dtype=bool).ravel()
+    hits = np.flatnonzero(flags)
+    return int(len(flags) - 1 - hits[-1]) if len(hits) else int(len(flags))
+
+
+def top_audit(scores: Any, labeled: Any, n: int, rng: np.random.Generator | None = None,
+              since_anomaly: int = 0, audit_after: int = AUDIT_AFTER) -> list[Pick]:
+    """`top`, until `audit_after` labels in a row hold no anomaly: then a `random_audit` batch.
+
+    Why: when the top of the ranking runs dry, the anomalies left are often ones the ranking places in
+    the bulk, and the label scorers have learned the bulk as normal. A uniform batch is the unbiased
+    estimate of how many remain (so the expert knows whether to go on), and its labels correct the
+    model where it was sure. Measured in bench/RESULTS.md ("Top, audit when dry").
+    """
+    if audit_after < 1:
+        raise ValueError(f"audit_after must be at least 1, got {audit_after}")
+    if since_anomaly < audit_after:
+        return top(scores, labeled, n, rng)
+    picks = random_audit(scores, labeled, n, rng)
+    return [(i, f"{AUDIT}: no anomaly in the last {since_anomaly} labels") for i, _ in picks]
 
 
 def _split(n: int, weights: dict[str, float]) -> dict[str, int]:
@@ -182,12 +214,14 @@ def mixed(scores: Any, labeled: Any, n: int, rng: np.random.Generator | None = N
 
 
 _FUNCTIONS: dict[str, Callable[..., list[Pick]]] = {
-    "top": top, "boundary": boundary, "diverse": diverse, "random": random_audit, "mixed": mixed,
+    "top-audit": top_audit, "top": top, "boundary": boundary, "diverse": diverse, "random": random_audit,
+    "mixed": mixed,
 }
 
 # Which keyword options each strategy accepts, so `select` can pass a shared options dict safely.
-_OPTIONS = {"top": (), "boundary": ("contamination",), "diverse": ("top_fraction",), "random": (),
-            "mixed": ("weights", "contamination", "top_fraction")}
+_OPTIONS = {"top-audit": ("since_anomaly", "audit_after"), "top": (), "boundary": ("contamination",),
+            "diverse": ("top_fraction",), "random": (),
+            "mixed": ("weights", "contamination", "top_fraction", "since_anomaly", "audit_after")}
 
 
 def select(strategy: str, scores: Any, labeled: Any, n: int, rng: np.random.Generator | None = None,
@@ -208,3 +242,10 @@ def needs_embeddings(strategy: str, **options: Any) -> bool:
     if strategy == "mixed":
         return (options.get("weights") or MIXED_DEFAULT).get("diverse", 0) > 0
     return False
+
+
+def needs_history(strategy: str, **options: Any) -> bool:
+    """Whether the strategy looks at the order of the labels (pass `since_anomaly`)."""
+    if strategy == "mixed":
+        return (options.get("weights") or MIXED_DEFAULT).get("top-audit", 0) > 0
+    return strategy == "top-audit"

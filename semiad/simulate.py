@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from semiad import metrics, query
+from semiad.defaults import DEFAULT_STRATEGY
 from semiad.detectors import BaseDetector, make, registry
 
 
@@ -87,7 +88,8 @@ def detector_for(method: str, params: dict[str, Any] | None = None) -> BaseDetec
     return make(method, **params)
 
 
-def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy: str = "top", rounds: int = 10,
+def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy: str = DEFAULT_STRATEGY,
+             rounds: int = 10,
              batch: int = 20, seed: int = 0, params: dict[str, Any] | None = None,
              strategy_options: dict[str, Any] | None = None, detector: BaseDetector | None = None,
              test: tuple[np.ndarray, np.ndarray] | None = None, ids: Sequence[str] | None = None,
@@ -153,7 +155,10 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
         if labeled.all():
             break
         emb = det.embed(X) if query.needs_embeddings(strategy, **strategy_options) else None
-        picks = query.select(strategy, scores, labeled, batch, rng, embeddings=emb, **strategy_options)
+        options = dict(strategy_options)
+        if query.needs_history(strategy, **strategy_options):
+            options.setdefault("since_anomaly", query.labels_since_anomaly([q["anomaly"] for q in queries]))
+        picks = query.select(strategy, scores, labeled, batch, rng, embeddings=emb, **options)
         picked = [i for i, _ in picks]
         for i, reason in picks:  # the oracle answers from ground truth
             labeled[i] = True

@@ -100,7 +100,7 @@ def next_batch(store: Store, run: RunInfo | int, strategy: str, n: int, exclude:
     sample nor one in `exclude` (sample ids: the session's skips, the cards already on screen). Fewer
     than n rows when fewer samples are left. `rng` defaults to one seeded by the run and the number of
     samples left out, so the same state gives the same batch. `options` go to the strategy
-    (e.g. contamination=, weights=)."""
+    (e.g. contamination=, weights=); "top-audit" gets `since_anomaly` from the store unless given."""
     run = store.run(run) if isinstance(run, int) else run
     found = ranking(store, run)
     taken = np.zeros(len(found.score), dtype=bool)
@@ -109,8 +109,15 @@ def next_batch(store: Store, run: RunInfo | int, strategy: str, n: int, exclude:
     if rng is None:
         rng = np.random.default_rng([run.id, int(taken.sum())])
     Z = _embedding(store, run, found) if query.needs_embeddings(strategy, **options) else None
+    if query.needs_history(strategy, **options) and "since_anomaly" not in options:
+        options["since_anomaly"] = since_anomaly(store, run.project_id)
     picks = query.select(strategy, found.score, taken, int(n), rng, embeddings=Z, **options)
     return found.rows([i for i, _ in picks], [reason for _, reason in picks])
+
+
+def since_anomaly(store: Store, project_id: int) -> int:
+    """Labels given since the project's last anomalous one (the current labels, in the order given)."""
+    return query.labels_since_anomaly(store.labels_in_order(project_id)["label"] == "anomalous")
 
 
 def ranked_rows(store: Store, run: RunInfo | int, sample_ids: Iterable[int], reason: str) -> pd.DataFrame:

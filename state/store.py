@@ -343,6 +343,18 @@ class Store:
             return dict(s.execute(select(Sample.id, Sample.label).where(
                 Sample.project_id == project_id, Sample.id.in_(ids))).all())
 
+    def labels_in_order(self, project_id: int) -> pd.DataFrame:
+        """Every sample that holds a label now, once, in the order its label was given: by its latest
+        event that is not an undo. Columns: sample_id, label (the current one), round, source."""
+        latest = (select(func.max(LabelEvent.id).label("event_id"))
+                  .where(LabelEvent.project_id == project_id, LabelEvent.source != "undo")
+                  .group_by(LabelEvent.sample_id).subquery())
+        rows = self._bulk_rows(select(LabelEvent.sample_id, Sample.label, LabelEvent.round, LabelEvent.source)
+                               .join(latest, LabelEvent.id == latest.c.event_id)
+                               .join(Sample, Sample.id == LabelEvent.sample_id)
+                               .where(Sample.label.is_not(None)).order_by(LabelEvent.id))
+        return pd.DataFrame(rows, columns=["sample_id", "label", "round", "source"])
+
     def current_round(self, project_id: int) -> int:
         """Rounds = finished training runs; labels carry the round the annotator was looking at."""
         with self.session() as s:

@@ -5,6 +5,7 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
+from semiad import query
 from state.store import Store
 from tests.conftest import APP, open_app, press, review_cards, trained_project, wait_for
 
@@ -122,3 +123,26 @@ def test_progress_page_counts_rounds_and_offers_csv(home):
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     by_round = [c for c in charts if "round" in c["layout"]["xaxis"]["title"]["text"]]
     assert charts and all(c["layout"]["xaxis"]["dtick"] == 1 for c in by_round)
+
+
+def test_a_dry_stretch_is_named_and_top_audit_turns_to_a_random_audit(home):
+    store, pid = trained_project(home)
+    sid = store.samples(pid)["sample_id"].tolist()
+    store.record_label(pid, sid[0], "anomalous", "alice", source="review:top")
+    store.record_labels(pid, sid[1:1 + query.AUDIT_AFTER], "normal", "alice", source="review:top")
+    at = open_app(pid)
+    assert at.selectbox(key="strategy").value == "top"  # the default
+    (note,) = [i.value for i in at.info if "No anomaly" in i.value]
+    assert f"your last {query.AUDIT_AFTER} labels" in note and "Top, audit when dry" in note
+    assert all(c["reason"].startswith("top score") for c in review_cards(at))
+
+    at.selectbox(key="strategy").set_value("top-audit").run()
+    assert not at.exception
+    (note,) = [i.value for i in at.info if "No anomaly" in i.value]
+    assert "random audit" in note
+    cards = review_cards(at)
+    assert cards and all(c["reason"].startswith("random audit: no anomaly") for c in cards)
+    press(at, pid, {"op": "label", "sid": cards[0]["sid"], "label": "anomalous", "src": cards[0]["src"]})
+    assert store.events(pid)["source"].iloc[-1] == "review:random"  # counted as the audit on Progress
+    assert not [i for i in at.info if "No anomaly" in i.value]  # an anomaly turned up: top scores again
+    assert all(c["reason"].startswith("top score") for c in review_cards(at))

@@ -119,3 +119,32 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="NaN"):
         query.top(np.r_[scores[:-1], np.nan], labeled, 3)
     assert query.needs_embeddings("mixed") and not query.needs_embeddings("mixed", weights={"top": 1.0})
+
+
+def test_labels_since_anomaly_counts_after_the_last_anomalous_label():
+    assert query.labels_since_anomaly([]) == 0
+    assert query.labels_since_anomaly([False, False, False]) == 3
+    assert query.labels_since_anomaly([True, False, False]) == 2
+    assert query.labels_since_anomaly([False, True, False, True]) == 0
+    assert query.labels_since_anomaly(np.array([1, 0, 1, 0, 0, 0])) == 3
+
+
+def test_top_audit_is_top_until_the_top_runs_dry_then_a_random_audit():
+    scores, labeled, _ = pool()
+    before = query.select("top-audit", scores, labeled, 10, np.random.default_rng(3),
+                          since_anomaly=query.AUDIT_AFTER - 1)
+    assert before == query.top(scores, labeled, 10)
+    dry = query.select("top-audit", scores, labeled, 10, np.random.default_rng(3), since_anomaly=query.AUDIT_AFTER)
+    assert [i for i, _ in dry] == [i for i, _ in query.random_audit(scores, labeled, 10, np.random.default_rng(3))]
+    assert all(r == f"random audit: no anomaly in the last {query.AUDIT_AFTER} labels" for _, r in dry)
+    assert all(r.startswith(query.AUDIT) for _, r in dry)  # the progress view counts them as the audit
+    low = query.select("top-audit", scores, labeled, 5, np.random.default_rng(3), since_anomaly=3, audit_after=3)
+    assert all(r.startswith(query.AUDIT) for _, r in low)
+    with pytest.raises(ValueError, match="audit_after"):
+        query.top_audit(scores, labeled, 5, since_anomaly=3, audit_after=0)
+
+
+def test_needs_history_names_the_strategies_that_read_the_label_order():
+    assert query.needs_history("top-audit")
+    assert not any(query.needs_history(s) for s in ("top", "boundary", "diverse", "random", "mixed"))
+    assert query.needs_history("mixed", weights={"top-audit": 0.5, "random": 0.5})

@@ -124,3 +124,41 @@ def test_a_new_run_of_the_same_store_is_its_own_ranking(store, ranked):
     newer = finished_run(store, pid, 1 - np.arange(N) / N)
     assert next_batch(store, newer, "top", 2)["idx"].tolist() == [0, 1]
     assert next_batch(store, run, "top", 2)["idx"].tolist() == [39, 38]
+
+
+def test_top_audit_turns_to_the_audit_after_a_dry_stretch_of_labels(store, tmp_path):
+    """"Top, audit when dry" reads the order of the project's labels from the store: top cards while an
+    anomaly is among the last AUDIT_AFTER labels, random-audit cards after that, top again once the
+    audit finds one; an undo takes a label out of the stretch."""
+    n = 3 * query.AUDIT_AFTER
+    pid = store.create_project("dry", SampleSet(ids=[f"s{i}" for i in range(n)], X=np.zeros((n, 2), np.float32),
+                                                kind="tabular", name="dry"))
+    sid = store.samples(pid)["sample_id"].tolist()
+    run = finished_run(store, pid, np.arange(n) / n)
+    store.record_label(pid, sid[0], "anomalous", "ann")
+    for i in range(1, query.AUDIT_AFTER):
+        store.record_label(pid, sid[i], "normal", "ann")
+    assert next_batch(store, run, "top-audit", 3)["idx"].tolist() == [n - 1, n - 2, n - 3]
+    store.record_label(pid, sid[query.AUDIT_AFTER], "normal", "ann")
+    audit = next_batch(store, run, "top-audit", 3)
+    assert all(r == f"random audit: no anomaly in the last {query.AUDIT_AFTER} labels" for r in audit["reason"])
+    assert not set(audit["sample_id"]) & set(store.labeled_sample_ids(pid).tolist())
+    store.undo_last(pid, "ann")
+    assert next_batch(store, run, "top-audit", 1)["idx"].tolist() == [n - 1]
+    store.record_label(pid, sid[query.AUDIT_AFTER], "normal", "ann")
+    store.record_label(pid, sid[1], "anomalous", "ann")  # relabeled: now the latest label, an anomaly
+    assert next_batch(store, run, "top-audit", 1)["idx"].tolist() == [n - 1]
+
+
+def test_labels_in_order_follow_the_latest_label_of_each_sample(store, ranked):
+    pid, run, sid = ranked
+    store.record_label(pid, sid[1], "normal", "ann")
+    store.record_label(pid, sid[2], "anomalous", "ann", source="review:random")
+    store.record_label(pid, sid[3], "normal", "ann")
+    store.record_label(pid, sid[1], "anomalous", "bob")  # relabeled: moves to the end
+    store.record_label(pid, sid[4], "normal", "ann")
+    store.undo_last(pid, "ann")  # sid[4] is unlabeled again: not in the order
+    order = store.labels_in_order(pid)
+    assert order["sample_id"].tolist() == [sid[2], sid[3], sid[1]]
+    assert order["label"].tolist() == ["anomalous", "normal", "anomalous"]
+    assert order["source"].tolist() == ["review:random", "review", "review"]

@@ -35,6 +35,26 @@ def test_two_rounds_on_digits(digits):
     assert sum(q["reason"] == "random audit" for q in sim.queries) == 2  # 10% of each batch of 10
 
 
+def test_top_audit_audits_exactly_while_the_last_labels_hold_no_anomaly(digits):
+    """The loop hands "top-audit" the order of its answers: a round is a random audit exactly when the
+    answers before it end in `audit_after` normals or more, and top scores otherwise."""
+    sim = simulate(digits.X, digits.truth, method="iforest", strategy="top-audit", rounds=8, batch=10,
+                   strategy_options={"audit_after": 10})
+    answers: list[int] = []
+    kinds = []
+    for r in range(1, 9):
+        batch = [q for q in sim.queries if q["round"] == r]
+        streak = len(answers) - 1 - max((i for i, a in enumerate(answers) if a), default=-1)
+        audit = all(q["reason"] == f"random audit: no anomaly in the last {streak} labels" for q in batch)
+        assert audit == (streak >= 10), (r, streak, batch[0]["reason"])
+        assert audit or all(q["reason"].startswith("top score") for q in batch)
+        kinds.append(audit)
+        answers += [q["anomaly"] for q in batch]
+    assert any(kinds) and not all(kinds)  # both kinds of batch happened
+    assert sim.rounds[-1]["audit_anomaly_rate"] == pytest.approx(
+        np.mean([q["anomaly"] for q in sim.queries if q["reason"].startswith("random audit")]))
+
+
 def test_warm_start_from_a_fitted_detector_keeps_the_original(digits):
     det = detector_for("deepsad", TINY).fit(digits.X)
     before = det.decision_function(digits.X[:5])
