@@ -3,7 +3,8 @@
 In one run, per data set, side by side:
 - **semiad**: the app's default loop (semiad.defaults: the representation for the data and the
   `fusion` detector), replayed by `semiad.simulate` with an oracle: first fit with no labels, then
-  10 rounds, each reviewing the top 20 unlabeled samples and warm-start refitting on the labels;
+  10 rounds, each reviewing the top 20 unlabeled samples and warm-start refitting on the labels
+  (`--strategy` picks another of `semiad.query`'s strategies for this loop, e.g. top-audit);
 - **iforest**: IsolationForest's static ranking (scikit-learn defaults), reviewed top down;
 - **pca**: PCA's static ranking (squared reconstruction error, components explaining 90% of the
   variance), reviewed top down;
@@ -34,6 +35,7 @@ the table shows means.
     python -m bench.label_efficiency --dev --seeds 2 --baseline-pixels   # the pools the defaults were chosen on
     python -m bench.label_efficiency --dev tables --seeds 3             # only the tables among them
     python -m bench.label_efficiency --sets cifar-gray-deer --seeds 3   # one of the gray-photo pools
+    python -m bench.label_efficiency --dev --seeds 2 --strategy top-audit  # another review strategy
     python -m bench.label_efficiency --markdown out.json                # RESULTS.md's tables from a run
 """
 from __future__ import annotations
@@ -47,7 +49,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from semiad import data, defaults, represent
+from semiad import data, defaults, query, represent
 from semiad.metrics import roc_auc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,12 +235,13 @@ def logistic_loop(X: np.ndarray, truth: np.ndarray, seed: int) -> dict[str, Any]
     return review(next_scores, truth)
 
 
-def semiad_loop(X: np.ndarray, truth: np.ndarray, samples: data.SampleSet, rep: dict, seed: int) -> dict[str, Any]:
+def semiad_loop(X: np.ndarray, truth: np.ndarray, samples: data.SampleSet, rep: dict, seed: int,
+                strategy: str = defaults.DEFAULT_STRATEGY) -> dict[str, Any]:
     from semiad.simulate import simulate
 
     params = {"seed": seed, **defaults.method_params(defaults.DEFAULT_METHOD, samples.kind, rep, len(X),
                                                      tuple(samples.X.shape[1:]))}
-    sim = simulate(X, truth, method=defaults.DEFAULT_METHOD, strategy=defaults.DEFAULT_STRATEGY, rounds=ROUNDS,
+    sim = simulate(X, truth, method=defaults.DEFAULT_METHOD, strategy=strategy, rounds=ROUNDS,
                    batch=BATCH, seed=seed, params=params)
     reviewed = [q["index"] for q in sim.queries]
     return {**{f"found_{m}": int(truth[reviewed[:m]].sum()) for m in MARKS},
@@ -288,7 +291,8 @@ def _static(scores_of: Callable[[np.ndarray, int], np.ndarray], R: np.ndarray, s
     return static_loop(scores_of(R, seed), truth)
 
 
-def run_set(name: str, seeds: int, cache: Path | None, pixels: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def run_set(name: str, seeds: int, cache: Path | None, pixels: bool, log: Callable[[str], None],
+            strategy: str = defaults.DEFAULT_STRATEGY) -> dict[str, Any]:
     per_seed: dict[str, list[dict[str, Any]]] = {}
     info: dict[str, Any] = {}
     samples = {**SETS, **DEV_SETS}[name](0)  # one pool per set (its features are computed once); seeds vary the models
@@ -299,7 +303,7 @@ def run_set(name: str, seeds: int, cache: Path | None, pixels: bool, log: Callab
         info = {"n": len(truth), "anomalies": int(truth.sum()), "kind": samples.kind, "representation": rep["kind"],
                 "feature_seconds": feat_s}
         loops: dict[str, Callable[[], dict[str, Any]]] = {
-            "semiad": partial(semiad_loop, X, truth, samples, rep, seed),
+            "semiad": partial(semiad_loop, X, truth, samples, rep, seed, strategy),
             "iforest": partial(_static, iforest_scores, R, seed, truth),
             "pca": partial(_static, pca_scores, R, seed, truth),
             "logistic": partial(logistic_loop, R, truth, seed),
@@ -374,6 +378,8 @@ def main() -> None:
     ap.add_argument("--baseline-pixels", action="store_true", help="also run the baselines on raw pixels")
     ap.add_argument("--one-class", action="store_true",
                     help="only the CIFAR-10 one-class check (fit on an unlabeled pool, score unseen images)")
+    ap.add_argument("--strategy", default=defaults.DEFAULT_STRATEGY, choices=list(query.STRATEGIES),
+                    help=f"semiad's query strategy (default {defaults.DEFAULT_STRATEGY}, the app's)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path, metavar="JSON",
                     help="only print RESULTS.md's tables for the sets in a --json file of an earlier run")
@@ -394,7 +400,7 @@ def main() -> None:
            "images": [n for n in DEV_SETS if n not in DEV_TABLES]}
     for name in dev[args.dev] if args.dev else args.sets:
         results[name] = run_set(name, args.seeds, None if args.no_cache else args.cache, args.baseline_pixels,
-                                lambda line: print(line, flush=True))
+                                lambda line: print(line, flush=True), args.strategy)
         results[name]["targets_met"] = verdict(results[name])
     print(f"\n{'set':<16}{'loop':<20}{'@50':>7}{'@100':>7}{'@200':>7}{'AUC first':>11}{'AUC final':>11}{'s':>8}")
     for name, res in results.items():
@@ -404,7 +410,7 @@ def main() -> None:
         print(f"{'':<16}targets met: {res['targets_met']}  ({res['n']} samples, {res['anomalies']} anomalies, "
               f"{res['representation']}; features {res['feature_seconds']:.0f} s, cached after the first run)")
     if args.json:
-        out = {"device": "cpu", "threads": torch.get_num_threads(), "seeds": args.seeds,
+        out = {"device": "cpu", "threads": torch.get_num_threads(), "seeds": args.seeds, "strategy": args.strategy,
                "date": time.strftime("%Y-%m-%d"), "sets": results}
         args.json.write_text(json.dumps(out, indent=1, default=float))
 
