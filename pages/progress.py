@@ -40,6 +40,10 @@ if audit:
     c[3].metric("Anomaly rate (random audit)", f"{table['audit_anomaly_rate'].iloc[-1]:.1%}",
                 help=f"From {audit} random-audit labels; 95% interval "
                      f"{table['audit_low'].iloc[-1]:.1%}–{table['audit_high'].iloc[-1]:.1%}.")
+    unlabeled = store.label_counts(pid)["unlabeled"]
+    rate, low, high = (float(table[k].iloc[-1]) for k in ("audit_anomaly_rate", "audit_low", "audit_high"))
+    st.caption(f"By the random audit ({audit} labels), about **{rate * unlabeled:.0f}** anomalies remain among the "
+               f"{unlabeled} unlabeled samples (95% interval {low * unlabeled:.0f}–{high * unlabeled:.0f}).")
 else:
     c[3].metric("Anomaly rate (random audit)", "—", help="Label some samples with the Random audit strategy "
                                                            "(Top, audit when dry turns to it by itself after "

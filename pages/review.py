@@ -95,7 +95,8 @@ def dry_note(strategy: str, since_anomaly: int, found: int) -> str | None:
     """What to tell the expert when the last `query.AUDIT_AFTER` labels or more hold no anomaly."""
     if since_anomaly < query.AUDIT_AFTER:
         return None
-    what = f"No anomaly in your last {since_anomaly} labels" if found else f"No anomaly in your {since_anomaly} labels"
+    what = (f"No anomaly in the last {since_anomaly} labels" if found
+            else f"No anomaly in the {since_anomaly} labels so far")
     if auditing(strategy, since_anomaly):
         return (f"{what}, so these cards are a **random audit** until one turns up. Its share of anomalies "
                 "estimates how many remain (Progress), and its labels show the model the kinds its ranking has "

@@ -5,7 +5,7 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-from semiad import query
+from semiad import metrics, query
 from state.store import Store
 from tests.conftest import APP, open_app, press, review_cards, trained_project, wait_for
 
@@ -116,6 +116,9 @@ def test_progress_page_counts_rounds_and_offers_csv(home):
     at = open_app(pid, "pages/progress.py")
     assert not at.exception
     assert [m.value for m in at.metric][:3] == ["4", "3", "1"]
+    low, high = metrics.wilson_interval(0, 1)  # the one random-audit label was normal
+    assert any(f"about **0** anomalies remain among the 194 unlabeled samples (95% interval 0–{high * 194:.0f})"
+               in c.value for c in at.caption)
     table = at.dataframe[-1].value
     first = table.loc[table["round"] == 1]
     assert first["labels"].item() == 4 and first["anomalies"].item() == 3
@@ -133,7 +136,7 @@ def test_a_dry_stretch_is_named_and_top_audit_turns_to_a_random_audit(home):
     at = open_app(pid)
     assert at.selectbox(key="strategy").value == "top"  # the default
     (note,) = [i.value for i in at.info if "No anomaly" in i.value]
-    assert f"your last {query.AUDIT_AFTER} labels" in note and "Top, audit when dry" in note
+    assert f"the last {query.AUDIT_AFTER} labels" in note and "Top, audit when dry" in note
     assert all(c["reason"].startswith("top score") for c in review_cards(at))
 
     at.selectbox(key="strategy").set_value("top-audit").run()
