@@ -185,7 +185,7 @@ if latest is not None and latest.method == "fusion":
         model = model_of(store, latest)
         weights, parts = model.scorer_weights(), model.first_ranking_parts()
         kept_out = (" The pixels stay out of it: under a quarter of them are plain background, as in photos."
-                    if model.prior == "knn+pixels" and "kNN among the pixels" not in parts else "")
+                    if model.pixels_kept_out() else "")
         st.caption(f"Round {latest.round}: each scorer's share of the score. The shares follow how well each "
                    "scorer sorted your newest batch before it saw those labels (Hedge rule; see the README). "
                    + ("Scorers trained on your labels join once you mark an anomaly." if len(weights) < 2 else ""))

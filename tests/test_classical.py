@@ -316,6 +316,8 @@ def test_the_two_view_first_ranking_lets_the_pixels_in_only_on_a_plain_backgroun
     on_photos = Fusion(prior="knn+pixels", scale="standard", feature_columns=16).fit(np.hstack([feats, photos]))
     assert np.allclose(on_photos.decision_scores_, alone)
     assert on_photos.first_ranking_parts() == ["kNN among the features"]  # what Train shows
+    assert on_photos.pixels_kept_out()
     on_strokes = Fusion(prior="knn+pixels", scale="standard", feature_columns=16).fit(np.hstack([feats, strokes]))
     assert on_strokes.first_ranking_parts() == ["kNN among the features", "kNN among the pixels"]
+    assert not on_strokes.pixels_kept_out()
     assert not np.allclose(on_strokes.decision_scores_, alone)

@@ -549,6 +549,10 @@ class Fusion(_Classical):
         return [text for key, text in (("forest", "IsolationForest"), ("reference", "kNN among the features"),
                                        ("pixel_reference", "kNN among the pixels")) if key in st]
 
+    def pixels_kept_out(self) -> bool:
+        """Whether prior "knn+pixels" left the pixels out of the first ranking (too little plain background)."""
+        return self.prior == "knn+pixels" and not bool(self.state_.get("plain_background", True))
+
     def scorer_weights(self) -> dict[str, float]:
         """Each scorer's share of the score (they sum to 1), by name: "prior", "linear", "kernel",
         "labeled", those with "+pixels" or "+raw", "pixels", "pca". Empty before the first fit."""
