@@ -116,8 +116,12 @@ def next_batch(store: Store, run: RunInfo | int, strategy: str, n: int, exclude:
 
 
 def since_anomaly(store: Store, project_id: int) -> int:
-    """Labels given since the project's last anomalous one (the current labels, in the order given)."""
-    return query.labels_since_anomaly(store.labels_in_order(project_id)["label"] == "anomalous")
+    """Labels given on Review since the project's last anomalous one (the current labels, in the order
+    given). Labels from elsewhere (the Latent map's bulk labels, imports) do not count: a cluster
+    labeled normal at once says nothing about whether the top of the ranking still holds anomalies."""
+    order = store.labels_in_order(project_id)
+    reviewed = order[order["source"].str.startswith("review")]
+    return query.labels_since_anomaly(reviewed["label"] == "anomalous")
 
 
 def ranked_rows(store: Store, run: RunInfo | int, sample_ids: Iterable[int], reason: str) -> pd.DataFrame:

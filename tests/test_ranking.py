@@ -7,7 +7,7 @@ import pytest
 
 from semiad import query
 from semiad.data import SampleSet
-from state.ranking import COLUMNS, next_batch, ranked_rows
+from state.ranking import COLUMNS, next_batch, ranked_rows, since_anomaly
 from state.store import Store, StoreError
 
 N = 40
@@ -147,6 +147,9 @@ def test_top_audit_turns_to_the_audit_after_a_dry_stretch_of_labels(store, tmp_p
     assert next_batch(store, run, "top-audit", 1)["idx"].tolist() == [n - 1]
     store.record_label(pid, sid[query.AUDIT_AFTER], "normal", "ann")
     store.record_label(pid, sid[1], "anomalous", "ann")  # relabeled: now the latest label, an anomaly
+    assert next_batch(store, run, "top-audit", 1)["idx"].tolist() == [n - 1]
+    store.record_labels(pid, sid[query.AUDIT_AFTER + 1:n - 10], "normal", "ann", source="map")
+    assert since_anomaly(store, pid) == 0  # bulk labels from the Latent map are not reviews of the top
     assert next_batch(store, run, "top-audit", 1)["idx"].tolist() == [n - 1]
 
 
