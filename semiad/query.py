@@ -163,7 +163,8 @@ def top_audit(scores: Any, labeled: Any, n: int, rng: np.random.Generator | None
     Why: when the top of the ranking runs dry, the anomalies left are often ones the ranking places in
     the bulk, and the label scorers have learned the bulk as normal. A uniform batch is the unbiased
     estimate of how many remain (so the expert knows whether to go on), and its labels correct the
-    model where it was sure. Measured in bench/RESULTS.md ("Top, audit when dry").
+    model where it was sure. Measured in bench/RESULTS.md ("when the top of the ranking runs dry"): not
+    the default, since a random batch can cost one of the last anomalies the top still holds.
     """
     if audit_after < 1:
         raise ValueError(f"audit_after must be at least 1, got {audit_after}")

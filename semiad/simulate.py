@@ -89,8 +89,7 @@ def detector_for(method: str, params: dict[str, Any] | None = None) -> BaseDetec
 
 
 def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy: str = DEFAULT_STRATEGY,
-             rounds: int = 10,
-             batch: int = 20, seed: int = 0, params: dict[str, Any] | None = None,
+             rounds: int = 10, batch: int = 20, seed: int = 0, params: dict[str, Any] | None = None,
              strategy_options: dict[str, Any] | None = None, detector: BaseDetector | None = None,
              test: tuple[np.ndarray, np.ndarray] | None = None, ids: Sequence[str] | None = None,
              data_name: str = "", log: Callable[[str], None] | None = None,
