@@ -85,6 +85,11 @@ def test_strategy_choice_shows_reasons_and_disputes_are_marked(home):
     assert any("disputed" in m.value and "alice" in m.value and "bob" in m.value for m in at.markdown)
     press(at, pid, {"op": "label", "sid": cards[0]["sid"], "label": "anomalous", "src": cards[0]["src"]})
     assert store.events(pid)["source"].iloc[-1] == "review:random"
+    at.selectbox(key="strategy").set_value("mixed").run()
+    cards = review_cards(at)
+    audit = [c for c in cards if c["reason"] == "random audit"]
+    assert audit and all(c["src"] == "review:random" for c in audit)  # Progress counts the mix's audit slice
+    assert {c["src"] for c in cards if c not in audit} == {"review:mixed"}
 
 
 def test_switch_to_ganomaly_trains_a_fresh_model_and_shows_difference_maps(home):
