@@ -241,7 +241,8 @@ def extract_features(
 
     On CPU the batches run in `torch.get_num_threads()` worker threads of one torch thread each (one
     stream of batches per core) rather than one stream split over the cores: no core waits for another
-    at every layer, which on a busy shared machine is several times faster (bench/RESULTS.md)."""
+    at every layer, which on a busy shared machine is several times faster (bench/RESULTS.md). A GPU
+    gets one stream; the next batch is read while it runs the last."""
     n = _check_source(images)
     if cache_path is not None:
         key = _cache_key(images, n, size, backbone)
@@ -263,14 +264,14 @@ def extract_features(
         with torch.inference_mode(), _autocast(dev, prec):
             return model(x).float().cpu().numpy()
 
-    streams = torch.get_num_threads() if dev.type == "cpu" else 1
-    run = _Streams(forward, streams) if streams > 1 else None
+    streams = torch.get_num_threads() if dev.type == "cpu" else 1  # one stream feeds an accelerator
+    run = _Streams(forward, streams)
     queued = done = 0
     in_flight = 0
     batches = _batches(images, bs)
     try:
         while True:
-            while in_flight < max(1, 2 * streams):  # read ahead a little, never the whole source
+            while in_flight < 2 * streams:  # read ahead a little, never the whole source
                 batch = next(batches, None)
                 if batch is None:
                     break
@@ -278,12 +279,6 @@ def extract_features(
                     raise TrainingStopped()
                 if queued + len(batch) > n:
                     raise ValueError(f"the source yielded more than the {n} images it announced")
-                if run is None:
-                    out[queued : queued + len(batch)] = forward(batch)
-                    done = queued = queued + len(batch)
-                    if progress is not None:
-                        progress(done, n)
-                    continue
                 run.submit(queued, batch)
                 queued += len(batch)
                 in_flight += 1
@@ -298,8 +293,7 @@ def extract_features(
             if should_stop is not None and in_flight and should_stop():  # drop the batches read ahead
                 raise TrainingStopped()
     finally:
-        if run is not None:
-            run.close()
+        run.close()
     if done != n:
         raise ValueError(f"the source yielded {done} images but announced {n}")
     if cache_path is not None:
