@@ -50,6 +50,7 @@ from typing import Any, Callable
 import numpy as np
 
 from semiad import data, defaults, query, represent
+from semiad.cli import key_values
 from semiad.metrics import roc_auc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,11 +237,11 @@ def logistic_loop(X: np.ndarray, truth: np.ndarray, seed: int) -> dict[str, Any]
 
 
 def semiad_loop(X: np.ndarray, truth: np.ndarray, samples: data.SampleSet, rep: dict, seed: int,
-                strategy: str = defaults.DEFAULT_STRATEGY) -> dict[str, Any]:
+                strategy: str = defaults.DEFAULT_STRATEGY, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     from semiad.simulate import simulate
 
     params = {"seed": seed, **defaults.method_params(defaults.DEFAULT_METHOD, samples.kind, rep, len(X),
-                                                     tuple(samples.X.shape[1:]))}
+                                                     tuple(samples.X.shape[1:])), **(overrides or {})}
     sim = simulate(X, truth, method=defaults.DEFAULT_METHOD, strategy=strategy, rounds=ROUNDS,
                    batch=BATCH, seed=seed, params=params)
     reviewed = [q["index"] for q in sim.queries]
@@ -292,7 +293,7 @@ def _static(scores_of: Callable[[np.ndarray, int], np.ndarray], R: np.ndarray, s
 
 
 def run_set(name: str, seeds: int, cache: Path | None, pixels: bool, log: Callable[[str], None],
-            strategy: str = defaults.DEFAULT_STRATEGY) -> dict[str, Any]:
+            strategy: str = defaults.DEFAULT_STRATEGY, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     per_seed: dict[str, list[dict[str, Any]]] = {}
     info: dict[str, Any] = {}
     samples = {**SETS, **DEV_SETS}[name](0)  # one pool per set (its features are computed once); seeds vary the models
@@ -303,7 +304,7 @@ def run_set(name: str, seeds: int, cache: Path | None, pixels: bool, log: Callab
         info = {"n": len(truth), "anomalies": int(truth.sum()), "kind": samples.kind, "representation": rep["kind"],
                 "feature_seconds": feat_s}
         loops: dict[str, Callable[[], dict[str, Any]]] = {
-            "semiad": partial(semiad_loop, X, truth, samples, rep, seed, strategy),
+            "semiad": partial(semiad_loop, X, truth, samples, rep, seed, strategy, overrides),
             "iforest": partial(_static, iforest_scores, R, seed, truth),
             "pca": partial(_static, pca_scores, R, seed, truth),
             "logistic": partial(logistic_loop, R, truth, seed),
@@ -380,6 +381,8 @@ def main() -> None:
                     help="only the CIFAR-10 one-class check (fit on an unlabeled pool, score unseen images)")
     ap.add_argument("--strategy", default=defaults.DEFAULT_STRATEGY, choices=list(query.STRATEGIES),
                     help=f"semiad's query strategy (default {defaults.DEFAULT_STRATEGY}, the app's)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="override a setting of semiad's detector (e.g. k=100), as `python -m semiad --set`")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path, metavar="JSON",
                     help="only print RESULTS.md's tables for the sets in a --json file of an earlier run")
@@ -395,12 +398,13 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps({"device": "cpu", "date": time.strftime("%Y-%m-%d"), **res}, indent=1))
         return
+    overrides = key_values(args.set)
     results = {}
     dev = {"all": list(DEV_SETS), "tables": list(DEV_TABLES),
            "images": [n for n in DEV_SETS if n not in DEV_TABLES]}
     for name in dev[args.dev] if args.dev else args.sets:
         results[name] = run_set(name, args.seeds, None if args.no_cache else args.cache, args.baseline_pixels,
-                                lambda line: print(line, flush=True), args.strategy)
+                                lambda line: print(line, flush=True), args.strategy, overrides)
         results[name]["targets_met"] = verdict(results[name])
     print(f"\n{'set':<16}{'loop':<20}{'@50':>7}{'@100':>7}{'@200':>7}{'AUC first':>11}{'AUC final':>11}{'s':>8}")
     for name, res in results.items():
@@ -411,6 +415,7 @@ def main() -> None:
               f"{res['representation']}; features {res['feature_seconds']:.0f} s, cached after the first run)")
     if args.json:
         out = {"device": "cpu", "threads": torch.get_num_threads(), "seeds": args.seeds, "strategy": args.strategy,
+               "overrides": overrides,
                "date": time.strftime("%Y-%m-%d"), "sets": results}
         args.json.write_text(json.dumps(out, indent=1, default=float))
 

@@ -26,7 +26,8 @@ def _value(text: str) -> Any:
         return text
 
 
-def _key_values(items: Sequence[str]) -> dict[str, Any]:
+def key_values(items: Sequence[str]) -> dict[str, Any]:
+    """KEY=VALUE items (--set) as a dict of literals (`_value`)."""
     out = {}
     for item in items:
         if "=" not in item:
@@ -122,7 +123,7 @@ def detector_params(args: argparse.Namespace, samples: Any, rep: dict[str, Any])
         accepted = inspect.signature(registry()[args.method].__init__).parameters
         given = dict(zip(("pretrain_epochs", "epochs", "finetune_epochs"), args.epochs))
         params.update({k: v for k, v in given.items() if k in accepted})
-    params.update(_key_values(args.params))
+    params.update(key_values(args.params))
     return params
 
 
@@ -171,7 +172,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         return 2
     options: dict[str, Any] = {"contamination": args.contamination}
     if args.mix:
-        options["weights"] = {k: float(v) for k, v in _key_values(args.mix).items()}
+        options["weights"] = {k: float(v) for k, v in key_values(args.mix).items()}
     rep = representation(args, samples)
     params = detector_params(args, samples, rep)
     X = model_inputs(args, samples, rep)

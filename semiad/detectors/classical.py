@@ -410,7 +410,9 @@ class Fusion(_Classical):
               options=PRIORS),
         Param("eta", "η (how fast the weights follow each scorer's record)", 4.0, "Hedge rate", 0.0, 100.0,
               warm=True),
-        Param("k", "k nearest neighbours", 10, "kNN first ranking", 1, 1000),
+        Param("k", "k nearest neighbours", 10,
+              "kNN first ranking. Raise it (100) when the anomalies may be many of one kind: a group of "
+              "similar anomalies larger than k are each other's neighbours and look typical", 1, 1000),
         Param("n_estimators", "Trees", 100, "IsolationForest first ranking", 10, 10_000),
         Param("max_negatives", "Unlabeled counter-examples per fit", 5000,
               "drawn from the lower half of the first ranking", 10, 1_000_000, warm=True),
