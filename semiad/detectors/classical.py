@@ -442,10 +442,9 @@ class Fusion(_Classical):
         self._fit_space(feats, warm)
         st = self.state_
         Z = to_space(feats, st["space"])
-        if self.raw_view and (not warm or "raw_space" not in st):
-            self._fit_raw_space(rows)
+        projected = self._fit_raw_space(rows) if self.raw_view and (not warm or "raw_space" not in st) else None
         if pixels is None:
-            return self._with_raw({"": Z}, rows)
+            return self._with_raw({"": Z}, rows, projected)
         fresh = not warm or "pixel_space" not in st
         if fresh:
             st["pixel_space"] = fit_space(pixels, "none", self.n_components, self.seed)
@@ -466,20 +465,27 @@ class Fusion(_Classical):
     def _joined(self, Z: np.ndarray, P: np.ndarray) -> dict[str, np.ndarray]:
         return {"": Z, "+pixels": np.hstack([Z, float(self.state_["pixel_scale"]) * P])}
 
-    def _fit_raw_space(self, rows: np.ndarray) -> None:
-        """The raw columns' PCA (no scaling) and how many components explain `RAW_VARIANCE`."""
+    def _fit_raw_space(self, rows: np.ndarray) -> np.ndarray:
+        """The raw columns' PCA (no scaling) and how many components explain `RAW_VARIANCE`; returns the
+        rows projected on it (measuring the variance needs them, and so does the "+raw" space)."""
         if self.feature_columns:
             raise ValueError("raw_view is for tables: it cannot be combined with feature_columns (two views)")
         st = self.state_
         st["raw_space"] = space = fit_space(rows, "none", RAW_MAX_COMPONENTS, self.seed)
         centred = rows - space["pca_mean"]
-        explained = np.cumsum((to_space(rows, space) ** 2).sum(axis=0)) / max(float((centred ** 2).sum()), 1e-12)
+        projected = to_space(rows, space)
+        explained = np.cumsum((projected ** 2).sum(axis=0)) / max(float((centred ** 2).sum()), 1e-12)
         st["raw_components"] = np.array(min(int(np.searchsorted(explained, RAW_VARIANCE)) + 1, len(explained)))
+        return projected
 
-    def _with_raw(self, spaces: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-        """`spaces` plus "+raw", the raw columns' leading `n_components` principal components (raw view)."""
+    def _with_raw(self, spaces: dict[str, np.ndarray], rows: np.ndarray,
+                  projected: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """`spaces` plus "+raw", the raw columns' leading `n_components` principal components (raw view);
+        `projected`: the rows already projected on the raw space, if at hand."""
         if "raw_space" in self.state_:
-            spaces["+raw"] = to_space(rows, self.state_["raw_space"])[:, :self.n_components]
+            if projected is None:
+                projected = to_space(rows, self.state_["raw_space"])
+            spaces["+raw"] = projected[:, :self.n_components]
         return spaces
 
     # -- scorers -------------------------------------------------------------------------------
