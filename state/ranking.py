@@ -119,8 +119,7 @@ def since_anomaly(store: Store, project_id: int) -> int:
     """Labels given on Review since the project's last anomalous one (the current labels, in the order
     given). Labels from elsewhere (the Latent map's bulk labels, imports) do not count: a cluster
     labeled normal at once says nothing about whether the top of the ranking still holds anomalies."""
-    order = store.labels_in_order(project_id)
-    reviewed = order[order["source"].str.startswith("review")]
+    reviewed = store.labels_in_order(project_id, source_prefix="review")
     return query.labels_since_anomaly(reviewed["label"] == "anomalous")
 
 

@@ -165,3 +165,7 @@ def test_labels_in_order_follow_the_latest_label_of_each_sample(store, ranked):
     assert order["sample_id"].tolist() == [sid[2], sid[3], sid[1]]
     assert order["label"].tolist() == ["anomalous", "normal", "anomalous"]
     assert order["source"].tolist() == ["review:random", "review", "review"]
+    store.record_labels(pid, [sid[5], sid[6]], "normal", "ann", source="map")
+    assert store.labels_in_order(pid)["sample_id"].tolist() == [sid[2], sid[3], sid[1], sid[5], sid[6]]
+    assert store.labels_in_order(pid, source_prefix="review")["sample_id"].tolist() == [sid[2], sid[3], sid[1]]
+    assert store.labels_in_order(pid, source_prefix="review:")["sample_id"].tolist() == [sid[2]]
