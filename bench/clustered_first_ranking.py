@@ -18,26 +18,18 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from bench.label_efficiency import SHARED, iforest_scores, model_inputs
+from bench.gray_first_ranking import sources
+from bench.label_efficiency import iforest_scores, model_inputs
 from bench.report import cpu_name
-from semiad import data, defaults
+from semiad import defaults
 from semiad.detectors import Fusion
 from semiad.metrics import roc_auc
 
 ANOMALY_SHARE = 0.1
-
-
-def sources() -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, images N×C×H×W in [0, 1], class labels)."""
-    cifar = np.load(SHARED / "cifar10" / "cifar10_train_subset.npz", allow_pickle=False)
-    yield "cifar-all", cifar["images"].transpose(0, 3, 1, 2).astype(np.float32) / 255.0, cifar["labels"]
-    images = data.read_idx(SHARED / "mnist" / "t10k-images-idx3-ubyte.gz")
-    yield "mnist-test", (images.astype(np.float32) / 255.0)[:, None], \
-        data.read_idx(SHARED / "mnist" / "t10k-labels-idx1-ubyte.gz")
+SOURCES = ("mnist-test", "cifar-all")  # of bench.gray_first_ranking's: one gray, one colour
 
 
 def pool(labels: np.ndarray, normal: int, anomaly: int, rng: np.random.Generator) -> np.ndarray:
@@ -56,7 +48,9 @@ def main() -> None:
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     results: dict[str, list[dict]] = {}
-    for name, images, labels in sources():
+    for name, images, labels in sources(args.cache):
+        if name not in SOURCES:
+            continue
         F = model_inputs(images, dict(defaults.FEATURES), args.cache, name)
         gray = images.shape[1] == 1
         rep = dict(defaults.FEATURES_AND_PIXELS if gray else defaults.FEATURES)
