@@ -158,7 +158,6 @@ DEV_SETS.update({f"cifar-gray-{CIFAR_CLASSES[c]}": (lambda seed, c=c: cifar_pool
                  for c in range(10)})
 
 
-
 def inputs(samples: data.SampleSet, name: str, seed: int, cache: Path | None) -> tuple[np.ndarray, dict, float]:
     """What the detectors see for this set under semiad's defaults, and the seconds it took."""
     rep = defaults.representation_for(samples.kind, defaults.DEFAULT_METHOD, samples.X.shape[1:])
