@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.label_efficiency import clustered_table
 from semiad.data import load_npz
 from semiad.detectors import KNN, Fusion, IsolationForest
 from semiad.metrics import roc_auc
@@ -230,7 +231,11 @@ def test_a_fusion_model_from_before_the_robust_z_first_ranking_is_refitted_on_re
     y[np.argsort(-det.decision_scores_)[:10]] = -1
     det.fit(cardio.X, y, warm_start=True)  # a Retrain click on such a model refits its first ranking
     fresh = Fusion().fit(cardio.X).fit(cardio.X, y, warm_start=True)
-    assert np.allclose(det.decision_function(cardio.X), fresh.decision_function(cardio.X))
+    rows = cardio.X.astype(np.float64)
+    ours, theirs = det._raw_scores(rows), fresh._raw_scores(rows)
+    assert set(ours) == set(theirs) == {"prior", "linear", "kernel"}
+    for name in ours:  # every scorer as a fresh model's; only the weights differ: the old file's last
+        assert np.allclose(ours[name], theirs[name])  # batch could not be graded, the fresh model's was
 
 
 def correlated_table(n: int = 800, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -321,3 +326,35 @@ def test_the_two_view_first_ranking_lets_the_pixels_in_only_on_a_plain_backgroun
     assert on_strokes.first_ranking_parts() == ["kNN among the features", "kNN among the pixels"]
     assert not on_strokes.pixels_kept_out()
     assert not np.allclose(on_strokes.decision_scores_, alone)
+
+
+def test_fusion_keeps_following_a_first_ranking_whose_batches_are_all_anomalies():
+    found = 0
+    for seed in (0, 1):
+        table = clustered_table(seed, n_normal=3000, per_cluster=60)  # shaped like ODDS' shuttle
+        X, truth = table.X, table.truth.astype(int)
+        det = Fusion(raw_view=True).fit(X)
+        found += loop_finds(det, X, truth, rounds=5)
+        weights = det.scorer_weights()
+        assert weights["prior"] > 0.5 and weights["prior"] == max(weights.values())
+    assert found >= 195  # of 200 reviewed (mixed at equal weights until a batch held a normal: 183)
+
+
+def test_fusion_grades_batches_of_anomalies_alone_only_until_a_batch_holds_both_classes(cardio):
+    truth = cardio.truth.astype(int)
+    det = Fusion().fit(cardio.X)
+    y = np.zeros(len(truth), dtype=int)
+    anomalies, normals = np.flatnonzero(truth == 1), np.flatnonzero(truth == 0)
+    y[anomalies[:10]] = -1  # anomalies alone: graded against the pool
+    det.fit(cardio.X, y, warm_start=True)
+    assert set(det.state_["perf"]) == {"prior"} and det.state_["perf"]["prior"] > 0
+    y[anomalies[10:20]], y[normals[:10]] = -1, 1  # both classes: graded by the AUC among them
+    det.fit(cardio.X, y, warm_start=True)
+    graded = dict(det.state_["perf"])
+    assert {"linear", "kernel"} <= set(graded)
+    y[anomalies[20:30]] = -1  # anomalies alone again: no longer graded
+    det.fit(cardio.X, y, warm_start=True)
+    assert det.state_["perf"] == graded
+    y[normals[10:30]] = 1  # normals alone: never graded
+    det.fit(cardio.X, y, warm_start=True)
+    assert det.state_["perf"] == graded

@@ -372,7 +372,9 @@ class Fusion(_Classical):
     previous model's scorers are first graded on the labels that are new since then, by their AUC
     among those samples (which the loop showed because they ranked high: so the grade measures how
     well a scorer sorts the top of the list, which is what the expert sees next); a scorer's weight
-    is exp(`eta` · Σ (AUC − 0.5)), normalised. Until a batch holds both classes, weights are equal.
+    is exp(`eta` · Σ (AUC − 0.5)), normalised. Until a batch holds both classes, batches of anomalies
+    alone are graded by their AUC against the pool (mostly normal), so a first ranking that keeps
+    finding keeps its lead; batches of normals alone are not graded.
 
     Two views (images, representation "features+pixels"): with `feature_columns` = n > 0 the first n
     input columns are pretrained features and the rest are the image's pixels. The embedding uses the
@@ -585,6 +587,7 @@ class Fusion(_Classical):
             self._grade(rows, y)
         else:
             st["perf"] = {}
+            st.pop("graded_both", None)
         spaces = self._fit_spaces(rows, warm_start)
         report(Progress("prior", 0, 1, 0.0, 0.1))
         prior = self._fit_prior(feats, pixels, y, keep_knn=same_pool)
@@ -645,16 +648,22 @@ class Fusion(_Classical):
         return robust_z(raw, self.state_["zscale_" + name])
 
     def _grade(self, rows: np.ndarray, y: np.ndarray) -> None:
-        """Add each current scorer's AUC − 0.5 on the labels given since the last fit (Hedge)."""
+        """Add each current scorer's AUC − 0.5 on the labels given since the last fit (Hedge). Until a
+        batch has held both classes, a batch of anomalies alone is graded too: by their AUC against the
+        pool, which is mostly normal (their mean pool percentile). Without that, a first ranking whose
+        batches were all anomalies would be mixed at equal weight with scorers that never ranked one."""
         from sklearn.metrics import roc_auc_score
 
         st = self.state_
         new = np.flatnonzero((y != 0) & (st["last_y"] == 0))
         truth = y[new] == -1
-        if len(new) == 0 or truth.all() or not truth.any():
+        both = bool(truth.any() and not truth.all())
+        if not truth.any() or (not both and bool(st.get("graded_both", False))):
             return
+        st["graded_both"] = np.array(both)  # once true, the early return keeps it so
         for name, s in self._raw_scores(rows[new]).items():
-            st["perf"][name] = float(st["perf"].get(name, 0.0)) + roc_auc_score(truth, s) - 0.5
+            grade = roc_auc_score(truth, s) if both else float(ecdf(s, st["pool"][name]).mean())
+            st["perf"][name] = float(st["perf"].get(name, 0.0)) + grade - 0.5
 
     def _fit_label_scorers(self, spaces: dict[str, np.ndarray], y: np.ndarray, prior: np.ndarray) -> None:
         """Fit the label scorers in every space (see the class docstring); nothing before an anomaly."""
