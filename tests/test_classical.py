@@ -358,3 +358,17 @@ def test_fusion_grades_batches_of_anomalies_alone_only_until_a_batch_holds_both_
     y[normals[10:30]] = 1  # normals alone: never graded
     det.fit(cardio.X, y, warm_start=True)
     assert det.state_["perf"] == graded
+
+
+def test_a_fusion_model_from_before_the_rule_does_not_grade_anomalies_alone_after_both_classes(cardio):
+    truth = cardio.truth.astype(int)
+    det = Fusion().fit(cardio.X)
+    y = np.zeros(len(truth), dtype=int)
+    anomalies, normals = np.flatnonzero(truth == 1), np.flatnonzero(truth == 0)
+    y[anomalies[:10]], y[normals[:10]] = -1, 1
+    det.fit(cardio.X, y, warm_start=True)
+    det.state_.pop("graded_both")  # what a model file written before 2026-11-29 (session 8) holds
+    graded = dict(det.state_["perf"])
+    y[anomalies[10:20]] = -1
+    det.fit(cardio.X, y, warm_start=True)
+    assert det.state_["perf"] == graded

@@ -658,9 +658,11 @@ class Fusion(_Classical):
         new = np.flatnonzero((y != 0) & (st["last_y"] == 0))
         truth = y[new] == -1
         both = bool(truth.any() and not truth.all())
-        if not truth.any() or (not both and bool(st.get("graded_both", False))):
+        # a model file from before this rule has no flag; there, any record came from a two-class batch
+        seen_both = bool(st["graded_both"]) if "graded_both" in st else bool(st["perf"])
+        if not truth.any() or (not both and seen_both):
             return
-        st["graded_both"] = np.array(both)  # once true, the early return keeps it so
+        st["graded_both"] = np.array(both or seen_both)
         for name, s in self._raw_scores(rows[new]).items():
             grade = roc_auc_score(truth, s) if both else float(ecdf(s, st["pool"][name]).mean())
             st["perf"][name] = float(st["perf"].get(name, 0.0)) + grade - 0.5
