@@ -187,7 +187,7 @@ if latest is not None and latest.method == "fusion":
         kept_out = (" The pixels stay out of it: under a quarter of them are plain background, as in photos."
                     if model.pixels_kept_out() else "")
         st.caption(f"Round {latest.round}: each scorer's share of the score. The shares follow how well each "
-                   "scorer sorted your newest batch before it saw those labels (Hedge rule; see the README). "
+                   "scorer ranked your batches before it saw their labels (Hedge rule; see the README). "
                    + ("Scorers trained on your labels join once you mark an anomaly." if len(weights) < 2 else ""))
         st.caption(f"First ranking: {' and '.join(parts) or 'none yet'}.{kept_out}")
         share = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f")
