@@ -47,17 +47,56 @@ def pool(labels: np.ndarray, normal: int, anomaly: int, rng: np.random.Generator
     return np.concatenate([norm, rng.choice(others, n, replace=False)])
 
 
-def loops(images: np.ndarray, F: np.ndarray, X: np.ndarray, truth: np.ndarray, rep: dict,
-          ks: list[int]) -> dict[str, dict]:
-    """Every loop's finds on one pool (images, features F, semiad's inputs X, all already the pool's)."""
-    samples = data.SampleSet(ids=[str(i) for i in range(len(X))], X=images, kind="image", name="pool", truth=truth)
-    out = {f"semiad k={k}": le.semiad_loop(X, truth, samples, rep, 0, overrides={"k": k}) for k in ks}
-    views = {"": le.rows(F)} | ({" (pixels)": le.rows(images)} if images.shape[1] == 1 else {})
-    for suffix, R in views.items():
-        out["iforest" + suffix] = le.static_loop(iforest_scores(R, 0), truth)
-        out["pca" + suffix] = le.static_loop(le.pca_scores(R, 0), truth)
-        out["logistic" + suffix] = le.logistic_loop(R, truth, 0)
-    return out
+def first_rankings(name: str, images: np.ndarray, labels: np.ndarray, F: np.ndarray, X: np.ndarray, rep: dict,
+                   ks: list[int], rng: np.random.Generator) -> list[dict]:
+    """Every ordered class pair of this source: the first ranking's AUC with each k, and IsolationForest's."""
+    rows = []
+    for c in range(10):
+        for d in range(10):
+            if c == d:
+                continue
+            keep = pool(labels, c, d, rng)
+            truth = (labels[keep] == d).astype(int)
+            params = defaults.method_params("fusion", "image", rep, len(keep), tuple(images.shape[1:]))
+            row = {"normal": c, "anomaly": d, "IF": roc_auc(truth, iforest_scores(F[keep].astype(np.float64), 0))}
+            for k in ks:
+                det = Fusion(**{**params, "seed": 0, "k": k}).fit(X[keep])
+                row[f"k={k}"] = roc_auc(truth, det.decision_scores_)
+            rows.append(row)
+            print(f"{name} normal {c} anomaly {d}: " + "  ".join(f"{key} {v:.3f}" for key, v in row.items()
+                                                                if key.startswith(("k=", "IF"))), flush=True)
+    for col in [f"k={k}" for k in ks]:
+        aucs = np.array([r[col] for r in rows])
+        below = sum(r[col] < r["IF"] - 0.01 for r in rows)
+        print(f"{name} {col}: mean AUC {aucs.mean():.3f}, below IF − 0.01 on {below} of {len(rows)} pools, "
+              f"below 0.5 on {(aucs < 0.5).sum()}", flush=True)
+    print(f"{name} IF: mean AUC {np.mean([r['IF'] for r in rows]):.3f}", flush=True)
+    return rows
+
+
+def review_loops(name: str, images: np.ndarray, labels: np.ndarray, F: np.ndarray, X: np.ndarray, rep: dict,
+                 ks: list[int], rng: np.random.Generator) -> list[dict]:
+    """20 class pairs of this source ((c, c+1) and (c, c+5) mod 10): every loop's finds, semiad's with
+    each k beside the baselines (on the features, and for gray images on the pixels too)."""
+    rows = []
+    for c, d in [(c, (c + 1) % 10) for c in range(10)] + [(c, (c + 5) % 10) for c in range(10)]:
+        keep = pool(labels, c, d, rng)
+        truth = (labels[keep] == d).astype(int)
+        samples = data.SampleSet(ids=[str(i) for i in keep], X=images[keep], kind="image", name="pool", truth=truth)
+        found = {f"semiad k={k}": le.semiad_loop(X[keep], truth, samples, rep, 0, overrides={"k": k}) for k in ks}
+        views = {"": le.rows(F[keep])} | ({" (pixels)": le.rows(images[keep])} if images.shape[1] == 1 else {})
+        for suffix, R in views.items():
+            found["iforest" + suffix] = le.static_loop(iforest_scores(R, 0), truth)
+            found["pca" + suffix] = le.static_loop(le.pca_scores(R, 0), truth)
+            found["logistic" + suffix] = le.logistic_loop(R, truth, 0)
+        rows.append({"normal": c, "anomaly": d, "loops": found})
+        print(f"{name} normal {c} anomaly {d}: " + " | ".join(
+            f"{k} {r['found_50']}/{r['found_100']}/{r['found_200']} (AUC first {r['auc_first']:.3f})"
+            for k, r in found.items()), flush=True)
+    for k in rows[0]["loops"]:
+        total = np.sum([[r["loops"][k][f"found_{m}"] for m in (50, 100, 200)] for r in rows], axis=0)
+        print(f"{name} {k}: found @50/@100/@200 in total {total.tolist()}", flush=True)
+    return rows
 
 
 def main() -> None:
@@ -68,6 +107,7 @@ def main() -> None:
     ap.add_argument("--loop", action="store_true", help="run the review loop on 20 pairs per source")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
+    measure = review_loops if args.loop else first_rankings
     results: dict[str, list[dict]] = {}
     for name, images, labels in sources(args.cache):
         if name not in SOURCES:
@@ -76,42 +116,7 @@ def main() -> None:
         gray = images.shape[1] == 1
         rep = dict(defaults.FEATURES_AND_PIXELS if gray else defaults.FEATURES)
         X = np.hstack([F, images.reshape(len(images), -1)]).astype(np.float32) if gray else F.astype(np.float32)
-        rng = np.random.default_rng(0)
-        if args.loop:
-            for c, d in [(c, (c + 1) % 10) for c in range(10)] + [(c, (c + 5) % 10) for c in range(10)]:
-                keep = pool(labels, c, d, rng)
-                truth = (labels[keep] == d).astype(int)
-                found = loops(images[keep], F[keep], X[keep], truth, rep, args.k)
-                results.setdefault(name, []).append({"normal": c, "anomaly": d, "loops": found})
-                print(f"{name} normal {c} anomaly {d}: " + " | ".join(
-                    f"{k} {r['found_50']}/{r['found_100']}/{r['found_200']} (AUC first {r['auc_first']:.3f})"
-                    for k, r in found.items()), flush=True)
-            totals = {k: np.sum([[r["loops"][k][f"found_{m}"] for m in (50, 100, 200)] for r in results[name]], axis=0)
-                      for k in results[name][0]["loops"]}
-            for k, t in totals.items():
-                print(f"{name} {k}: found @50/@100/@200 in total {t.tolist()}", flush=True)
-            continue
-        for c in range(10):
-            for d in range(10):
-                if c == d:
-                    continue
-                keep = pool(labels, c, d, rng)
-                truth = (labels[keep] == d).astype(int)
-                params = defaults.method_params("fusion", "image", rep, len(keep), tuple(images.shape[1:]))
-                row = {"normal": c, "anomaly": d, "IF": roc_auc(truth, iforest_scores(F[keep].astype(np.float64), 0))}
-                for k in args.k:
-                    det = Fusion(**{**params, "seed": 0, "k": k}).fit(X[keep])
-                    row[f"k={k}"] = roc_auc(truth, det.decision_scores_)
-                results.setdefault(name, []).append(row)
-                print(f"{name} normal {c} anomaly {d}: " + "  ".join(f"{key} {v:.3f}" for key, v in row.items()
-                                                                    if key.startswith(("k=", "IF"))), flush=True)
-        rows = results[name]
-        for col in [f"k={k}" for k in args.k]:
-            aucs = np.array([r[col] for r in rows])
-            below = sum(r[col] < r["IF"] - 0.01 for r in rows)
-            print(f"{name} {col}: mean AUC {aucs.mean():.3f}, below IF − 0.01 on {below} of {len(rows)} pools, "
-                  f"below 0.5 on {(aucs < 0.5).sum()}", flush=True)
-        print(f"{name} IF: mean AUC {np.mean([r['IF'] for r in rows]):.3f}", flush=True)
+        results[name] = measure(name, images, labels, F, X, rep, args.k, np.random.default_rng(0))
     if args.json:
         args.json.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_name(),
                                          "results": results}, indent=1))
