@@ -38,7 +38,17 @@ def key_values(items: Sequence[str]) -> dict[str, Any]:
 
 
 def load_dataset(args: argparse.Namespace) -> Any:
-    """The SampleSet a command asked for: "digits" (bundled), or a path (MNIST idx folder, .npz, .csv, image folder)."""
+    """The SampleSet a command asked for: "digits" (bundled), or a path (MNIST idx folder, .npz, .csv, image
+    folder); what the loader skipped is said on stderr."""
+    samples = _load_dataset(args)
+    if samples.skipped:
+        shown = "; ".join(f"{what}: {why}" for what, why in samples.skipped[:5])
+        more = f" (and {len(samples.skipped) - 5} more)" if len(samples.skipped) > 5 else ""
+        print(f"{samples.name}: skipped, cannot be used: {shown}{more}", file=sys.stderr)
+    return samples
+
+
+def _load_dataset(args: argparse.Namespace) -> Any:
     from semiad import data
 
     if getattr(args, "label_column", None) and Path(args.data).suffix.lower() != ".csv":
@@ -271,9 +281,13 @@ def run_score(args: argparse.Namespace) -> int:
     rep = represent.check(getattr(det, "representation_", None) or {"kind": "pixels"},
                           images=samples.kind == "image")
     X = model_inputs(args, samples, rep)
-    scores = det.decision_function(X)
+    scores = pd.Series(det.decision_function(X), index=samples.ids)
+    ids = samples.input_ids or samples.ids  # one row per input sample: an unusable one's score is empty
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"id": samples.ids, "score": scores}).to_csv(args.out, index=False)
+    pd.DataFrame({"id": ids, "score": scores.reindex(ids).to_numpy()}).to_csv(args.out, index=False)
+    if len(ids) > len(samples):
+        print(f"{len(ids) - len(samples)} of {len(ids)} samples could not be scored: their score is empty",
+              file=sys.stderr)
     print(f"scored {len(samples)} samples with {det.method}; wrote {args.out}")
     return 0
 

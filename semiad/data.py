@@ -39,6 +39,9 @@ class SampleSet:
     paths: list[str] | None = None  # original file per sample, for image folders
     columns: list[str] | None = None  # a table's column names (a CSV's header), if known
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    # every sample the source held, in input order, the unusable ones (in `skipped`) included; None when
+    # all were usable. `score` writes one row per input sample, so it needs the gaps' places.
+    input_ids: list[str] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -265,8 +268,10 @@ def load_image_folder(folder: str | Path, color: bool | None = None, anomaly_fol
         if unknown:
             raise DataError(f"{folder}: no sub-folder named {', '.join(sorted(unknown))}")
         truth = np.isin(classes, list(anomaly_folders)).astype(np.int8)
+    every = [p.relative_to(folder).as_posix() for p in candidates]
     return SampleSet(ids=ids, X=np.stack(arrays), kind="image", name=f"images in {folder.name}",
-                     truth=truth, classes=classes, paths=paths, skipped=skipped)
+                     truth=truth, classes=classes, paths=paths, skipped=skipped,
+                     input_ids=every if len(every) > len(ids) else None)
 
 
 # ----- tables ---------------------------------------------------------------------------------
@@ -285,9 +290,10 @@ def _table(X: np.ndarray, y: np.ndarray | None, path: Path, columns: list[str] |
         if len(y) != len(X):
             raise DataError(f"{path.name}: X has {len(X)} rows but y has {len(y)}")
         y = (y[keep] != 0).astype(np.int8)
-    ids = [f"row-{i}" for i in keep] if names is None else [names[i] for i in keep]
-    return SampleSet(ids=ids, X=X[keep].astype(np.float32), kind="tabular",
-                     name=path.name, truth=y, skipped=skipped, columns=columns)
+    every = [f"row-{i}" for i in range(len(X))] if names is None else names
+    return SampleSet(ids=[every[i] for i in keep], X=X[keep].astype(np.float32), kind="tabular",
+                     name=path.name, truth=y, skipped=skipped, columns=columns,
+                     input_ids=list(every) if bad_rows.any() else None)
 
 
 def load_npz(path: str | Path) -> SampleSet:

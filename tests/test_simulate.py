@@ -141,6 +141,45 @@ def test_fit_then_score_tomorrows_batch(tmp_path, capsys):
     assert "(2 labeled)" in capsys.readouterr().out
 
 
+def test_score_writes_every_input_sample_even_those_it_cannot_score(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    np.savez(tmp_path / "today.npz", X=rng.normal(size=(60, 3)))
+    assert main(["fit", "--data", str(tmp_path / "today.npz"), "--device", "cpu", "--out", str(tmp_path / "m.pt")]) == 0
+    new = rng.normal(size=(6, 3))
+    new[2, 1] = np.nan
+    np.savez(tmp_path / "tomorrow.npz", X=new)
+    assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "tomorrow.npz"),
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "tomorrow.npz row 2: missing or non-finite value" in err and "1 of 6 samples could not be scored" in err
+    scores = pd.read_csv(tmp_path / "s.csv")
+    assert scores["id"].tolist() == [f"row-{i}" for i in range(6)]
+    assert scores["score"].isna().tolist() == [False, False, True, False, False, False]
+    # a CSV's own ids keep their places too
+    pd.DataFrame({"ID": ["a", "b", "c"], "x": [0.1, None, 0.3], "y": [1.0, 2.0, 3.0], "z": [0.0, 0.0, 1.0]}
+                 ).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "t.csv"),
+                 "--out", str(tmp_path / "c.csv")]) == 0
+    scores = pd.read_csv(tmp_path / "c.csv")
+    assert scores["id"].tolist() == ["a", "b", "c"] and scores["score"].isna().tolist() == [False, True, False]
+
+
+def test_an_unreadable_image_keeps_its_place_and_is_reported(tmp_path):
+    from PIL import Image
+
+    from semiad.data import load_image_folder
+
+    (tmp_path / "imgs").mkdir()
+    for name in ("a.png", "c.png"):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "imgs" / name)
+    (tmp_path / "imgs" / "b.png").write_bytes(b"not a png")
+    s = load_image_folder(tmp_path / "imgs")
+    assert s.ids == ["a.png", "c.png"] and s.input_ids == ["a.png", "b.png", "c.png"]
+    assert [what for what, _ in s.skipped] == ["b.png"]
+    (tmp_path / "imgs" / "b.png").unlink()
+    assert load_image_folder(tmp_path / "imgs").input_ids is None
+
+
 @pytest.mark.parametrize("layout", ["nhw", "nhwc", "nchw", "float"])
 def test_an_image_npz_is_an_image_set(tmp_path, layout):
     from semiad.data import load
