@@ -148,6 +148,12 @@ def random_audit(scores: Any, labeled: Any, n: int, rng: np.random.Generator | N
     return [(int(i), AUDIT) for i in picked]
 
 
+def is_audit(reason: str) -> bool:
+    """Whether a pick was drawn uniformly (`random_audit`, or `top_audit` once dry), by its reason: its
+    label is stored as the random audit, whose anomaly rate Progress turns into how many remain."""
+    return reason.startswith(AUDIT)
+
+
 def labels_since_anomaly(anomalous: Any) -> int:
     """How many labels came after the last anomalous one; `anomalous`: one flag per label, oldest first
     (all of them when none is anomalous)."""

@@ -133,13 +133,13 @@ def test_top_audit_is_top_until_the_top_runs_dry_then_a_random_audit():
     scores, labeled, _ = pool()
     before = query.select("top-audit", scores, labeled, 10, np.random.default_rng(3),
                           since_anomaly=query.AUDIT_AFTER - 1)
-    assert before == query.top(scores, labeled, 10)
+    assert before == query.top(scores, labeled, 10) and not any(query.is_audit(r) for _, r in before)
     dry = query.select("top-audit", scores, labeled, 10, np.random.default_rng(3), since_anomaly=query.AUDIT_AFTER)
     assert [i for i, _ in dry] == [i for i, _ in query.random_audit(scores, labeled, 10, np.random.default_rng(3))]
     assert all(r == f"random audit: no anomaly in the last {query.AUDIT_AFTER} labels" for _, r in dry)
-    assert all(r.startswith(query.AUDIT) for _, r in dry)  # the progress view counts them as the audit
+    assert all(query.is_audit(r) for _, r in dry)  # the progress view counts them as the audit
     low = query.select("top-audit", scores, labeled, 5, np.random.default_rng(3), since_anomaly=3, audit_after=3)
-    assert all(r.startswith(query.AUDIT) for _, r in low)
+    assert all(query.is_audit(r) for _, r in low)
     with pytest.raises(ValueError, match="audit_after"):
         query.top_audit(scores, labeled, 5, since_anomaly=3, audit_after=0)
 
