@@ -20,6 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
+from bench import protocols
 from bench.label_efficiency import SHARED, iforest_scores, luma, model_inputs
 from bench.report import cpu_name
 from semiad import data, defaults
@@ -31,9 +32,7 @@ COLUMNS = ("features kNN", "two-view prior", "pixels IF", "features IF")
 
 def sources(cache: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """(name, images N×C×H×W in [0, 1], class labels) of each source."""
-    images = data.read_idx(SHARED / "mnist" / "t10k-images-idx3-ubyte.gz")
-    yield "mnist-test", (images.astype(np.float32) / 255.0)[:, None], \
-        data.read_idx(SHARED / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    yield "mnist-test", *protocols.mnist("test")
     from sklearn.datasets import load_digits
 
     digits = load_digits()

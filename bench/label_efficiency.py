@@ -49,6 +49,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from bench import protocols
 from semiad import data, defaults, query, represent
 from semiad.cli import key_values
 from semiad.metrics import roc_auc
@@ -123,8 +124,8 @@ def _sklearn_table(loader: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mnist_test_table() -> tuple[np.ndarray, np.ndarray]:
-    images = data.read_idx(SHARED / "mnist" / "t10k-images-idx3-ubyte.gz")
-    return images.reshape(len(images), -1) / 255.0, data.read_idx(SHARED / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    images, labels = protocols.mnist("test")
+    return images.reshape(len(images), -1), labels
 
 
 def _zero_vs_six() -> tuple[np.ndarray, np.ndarray]:
