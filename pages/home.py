@@ -53,7 +53,7 @@ if kind.startswith("Table"):
                "text columns are left out. A .npz whose X has 3 or 4 dimensions (N×H×W gray, N×H×W×3 or N×3×H×W "
                "colour; uint8 or float 0–1) is read as images.")
 if kind.startswith("Table") and source.lower().endswith(".csv"):
-    label_col = st.text_input("Label column (optional; non-zero = anomaly)", key="new_labelcol")
+    label_col = st.text_input("Label column (optional; non-zero, anomalous or yes = anomaly)", key="new_labelcol")
     if label_col.strip():
         options["label_column"] = label_col.strip()
 

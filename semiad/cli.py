@@ -82,7 +82,8 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--anomaly-folders", nargs="+", default=[], metavar="FOLDER",
                    help="folder of images: the sub-folders that hold anomalies (ground truth)")
     g.add_argument("--label-column", metavar="NAME",
-                   help=".csv: the column that holds ground truth (non-zero = anomaly); it is not a feature")
+                   help=".csv: the column that holds ground truth (a number, non-zero = anomaly, or a word: "
+                        "anomalous / normal, yes / no, …); it is not a feature")
 
 
 def add_detector_options(p: argparse.ArgumentParser) -> None:

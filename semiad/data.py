@@ -368,11 +368,45 @@ def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
                      name=path.name, truth=truth)
 
 
+# the words a ground-truth column may hold besides numbers (non-zero = anomaly), any case
+ANOMALY_WORDS = ("anomalous", "anomaly", "abnormal", "outlier", "yes", "true")
+NORMAL_WORDS = ("normal", "inlier", "no", "false")
+
+
+def _delimiter(path: Path) -> str:
+    """The CSV's field separator (comma, semicolon, tab or bar), from its first lines; comma when unsure."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            head = "".join(f.readline() for _ in range(20))
+        return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+    except (OSError, csv.Error):
+        return ","
+
+
+def _truth(values, path: Path, column: str) -> np.ndarray:
+    """A ground-truth column as 0/1: numbers (non-zero = anomaly), the words in ANOMALY_WORDS and
+    NORMAL_WORDS, or blank (normal: a column that marks only the anomalies). Any other text is refused,
+    never read as normal."""
+    import pandas as pd
+
+    numbers = pd.to_numeric(values, errors="coerce")
+    words = values.astype("string").str.strip().str.lower().fillna("").to_numpy(dtype=str)
+    anomalous = np.isin(words, ANOMALY_WORDS)
+    known = anomalous | np.isin(words, NORMAL_WORDS) | numbers.notna().to_numpy() | (words == "")
+    if not known.all():
+        other = sorted({str(w) for w in words[~known]})
+        raise DataError(f"{path.name}: column {column!r} holds {', '.join(map(repr, other[:5]))}; ground truth "
+                        "must be numbers (non-zero = anomaly) or words such as anomalous / normal, yes / no")
+    return (anomalous | (numbers.fillna(0).to_numpy() != 0)).astype(np.int8)
+
+
 def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
-    """A .csv with a header; numeric columns become features, `label_column` (non-zero = anomaly)
-    the ground truth, and a column named "id" (any case) the rows' ids, which labels and exports then
-    carry (never a feature; used only when its values are unique). Other text columns are dropped and
-    reported; rows with gaps are skipped."""
+    """A .csv with a header (fields separated by commas, semicolons, tabs or bars); numeric columns
+    become features, `label_column` the ground truth (see `_truth`), and a column named "id" (any case)
+    the rows' ids, which labels and exports then carry (never a feature; used only when its values are
+    unique). Other text columns are dropped and reported; rows with gaps are skipped."""
     import pandas as pd
 
     path = Path(path)
@@ -380,7 +414,7 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
         # rows with more fields than the header are skipped and reported (pandas warns per line)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
-            df = pd.read_csv(path, on_bad_lines="warn")
+            df = pd.read_csv(path, sep=_delimiter(path), on_bad_lines="warn")
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{path.name}: empty file") from e
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
@@ -391,7 +425,7 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
     if label_column is not None:
         if label_column not in df.columns:
             raise DataError(f"{path.name}: no column named {label_column!r}")
-        y = pd.to_numeric(df.pop(label_column), errors="coerce").fillna(0).to_numpy()
+        y = _truth(df.pop(label_column), path, label_column)
     names, notes = _row_names(df, path)
     numeric = df.apply(pd.to_numeric, errors="coerce")
     text = [c for c in df.columns if numeric[c].isna().all() and not df[c].isna().all()]

@@ -139,6 +139,20 @@ def test_csv_with_a_label_column(tmp_path):
         load_csv(tmp_path / "t.csv", label_column="label")
 
 
+def test_csv_ground_truth_in_words_and_other_separators(tmp_path):
+    (tmp_path / "w.csv").write_text("a,truth\n1,Anomaly\n2,normal\n3,\n4,YES\n5,0\n6,2\n")
+    assert load_csv(tmp_path / "w.csv", label_column="truth").truth.tolist() == [1, 0, 0, 1, 0, 1]
+    (tmp_path / "bad.csv").write_text("a,truth\n1,anomaly\n2,maybe\n")
+    with pytest.raises(DataError, match="bad.csv: column 'truth' holds 'maybe'; ground truth must be numbers"):
+        load_csv(tmp_path / "bad.csv", label_column="truth")  # never read as normal
+    for sep in (";", "\t", "|"):
+        (tmp_path / "s.csv").write_text(f"a{sep}b{sep}truth\n1.5{sep}2{sep}normal\n3{sep}4{sep}anomalous\n")
+        s = load_csv(tmp_path / "s.csv", label_column="truth")
+        assert s.X.tolist() == [[1.5, 2], [3, 4]] and s.truth.tolist() == [0, 1] and s.columns == ["a", "b"]
+    (tmp_path / "one.csv").write_text("a\n1\n2\n")
+    assert load_csv(tmp_path / "one.csv").X.tolist() == [[1], [2]]
+
+
 def test_load_refuses_unknown_sources(tmp_path):
     with pytest.raises(DataError, match="no such file or folder"):
         load(tmp_path / "missing")
