@@ -296,8 +296,31 @@ def _table(X: np.ndarray, y: np.ndarray | None, path: Path, columns: list[str] |
                      input_ids=list(every) if bad_rows.any() else None)
 
 
+# the words a ground-truth column may hold besides numbers (non-zero = anomaly), any case
+ANOMALY_WORDS = ("anomalous", "anomaly", "abnormal", "outlier", "yes", "true")
+NORMAL_WORDS = ("normal", "inlier", "no", "false")
+
+
+def _truth(values, path: Path, what: str) -> np.ndarray:
+    """Ground truth (a CSV column, a .npz's y) as 0/1: numbers (non-zero = anomaly), the words in
+    ANOMALY_WORDS and NORMAL_WORDS, or blank (normal: a column that marks only the anomalies). Any other
+    text is refused, never read as normal (nor, as `y != 0` would, as anomalous)."""
+    import pandas as pd
+
+    values = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values).ravel())
+    numbers = pd.to_numeric(values, errors="coerce")
+    words = values.astype("string").str.strip().str.lower().fillna("").to_numpy(dtype=str)
+    anomalous = np.isin(words, ANOMALY_WORDS)
+    known = anomalous | np.isin(words, NORMAL_WORDS) | numbers.notna().to_numpy() | (words == "")
+    if not known.all():
+        other = sorted({str(w) for w in words[~known]})
+        raise DataError(f"{path.name}: {what} holds {', '.join(map(repr, other[:5]))}; ground truth "
+                        "must be numbers (non-zero = anomaly) or words such as anomalous / normal, yes / no")
+    return (anomalous | (numbers.fillna(0).to_numpy() != 0)).astype(np.int8)
+
+
 def load_npz(path: str | Path) -> SampleSet:
-    """A .npz with a numeric X (rows = samples) and optional y (non-zero = anomaly). Never unpickles."""
+    """A .npz with a numeric X (rows = samples) and optional ground truth y (see `_truth`). Never unpickles."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -318,7 +341,7 @@ def load_npz(path: str | Path) -> SampleSet:
             if "X" not in d.files:
                 raise DataError(f"{path.name}: no array named X (found {', '.join(d.files) or 'none'})")
             X = d["X"]
-            y = d["y"] if "y" in d.files else None
+            y = _truth(d["y"], path, "y") if "y" in d.files else None
     except DataError:
         raise
     except ValueError as e:  # object arrays need pickle, which we refuse
@@ -368,11 +391,6 @@ def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
                      name=path.name, truth=truth)
 
 
-# the words a ground-truth column may hold besides numbers (non-zero = anomaly), any case
-ANOMALY_WORDS = ("anomalous", "anomaly", "abnormal", "outlier", "yes", "true")
-NORMAL_WORDS = ("normal", "inlier", "no", "false")
-
-
 def _delimiter(path: Path) -> str:
     """The CSV's field separator (comma, semicolon, tab or bar), from its first lines; comma when unsure."""
     import csv
@@ -383,23 +401,6 @@ def _delimiter(path: Path) -> str:
         return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
     except (OSError, csv.Error):
         return ","
-
-
-def _truth(values, path: Path, column: str) -> np.ndarray:
-    """A ground-truth column as 0/1: numbers (non-zero = anomaly), the words in ANOMALY_WORDS and
-    NORMAL_WORDS, or blank (normal: a column that marks only the anomalies). Any other text is refused,
-    never read as normal."""
-    import pandas as pd
-
-    numbers = pd.to_numeric(values, errors="coerce")
-    words = values.astype("string").str.strip().str.lower().fillna("").to_numpy(dtype=str)
-    anomalous = np.isin(words, ANOMALY_WORDS)
-    known = anomalous | np.isin(words, NORMAL_WORDS) | numbers.notna().to_numpy() | (words == "")
-    if not known.all():
-        other = sorted({str(w) for w in words[~known]})
-        raise DataError(f"{path.name}: column {column!r} holds {', '.join(map(repr, other[:5]))}; ground truth "
-                        "must be numbers (non-zero = anomaly) or words such as anomalous / normal, yes / no")
-    return (anomalous | (numbers.fillna(0).to_numpy() != 0)).astype(np.int8)
 
 
 def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
@@ -425,7 +426,7 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
     if label_column is not None:
         if label_column not in df.columns:
             raise DataError(f"{path.name}: no column named {label_column!r}")
-        y = _truth(df.pop(label_column), path, label_column)
+        y = _truth(df.pop(label_column), path, f"column {label_column!r}")
     names, notes = _row_names(df, path)
     numeric = df.apply(pd.to_numeric, errors="coerce")
     text = [c for c in df.columns if numeric[c].isna().all() and not df[c].isna().all()]

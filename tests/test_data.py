@@ -149,6 +149,14 @@ def test_csv_ground_truth_in_words_and_other_separators(tmp_path):
         (tmp_path / "s.csv").write_text(f"a{sep}b{sep}truth\n1.5{sep}2{sep}normal\n3{sep}4{sep}anomalous\n")
         s = load_csv(tmp_path / "s.csv", label_column="truth")
         assert s.X.tolist() == [[1.5, 2], [3, 4]] and s.truth.tolist() == [0, 1] and s.columns == ["a", "b"]
+    # a .npz's y the same way: text there made every sample an anomaly (y != 0)
+    np.savez(tmp_path / "w.npz", X=np.zeros((3, 2)), y=np.array(["normal", "anomaly", "normal"]))
+    assert load_npz(tmp_path / "w.npz").truth.tolist() == [0, 1, 0]
+    np.savez(tmp_path / "wi.npz", X=np.zeros((3, 8, 8), np.uint8), y=np.array([True, False, False]))
+    assert load_npz(tmp_path / "wi.npz").truth.tolist() == [1, 0, 0]
+    np.savez(tmp_path / "bad.npz", X=np.zeros((2, 2)), y=np.array(["x", "normal"]))
+    with pytest.raises(DataError, match="bad.npz: y holds 'x'"):
+        load_npz(tmp_path / "bad.npz")
     (tmp_path / "one.csv").write_text("a\n1\n2\n")
     assert load_csv(tmp_path / "one.csv").X.tolist() == [[1], [2]]
 
