@@ -28,7 +28,7 @@ if projects:
 
 st.subheader("New project")
 kind = st.radio("Data", ["Bundled digits (scikit-learn)", "MNIST-format folder", "Folder of images",
-                         "Table (.npz or .csv)"], horizontal=True, key="new_kind")
+                         "Table (.npz, .csv or .mat)"], horizontal=True, key="new_kind")
 options: dict = {}
 source = ""
 if kind.startswith("Bundled"):
@@ -50,7 +50,8 @@ if kind.startswith("Folder"):
         options["anomaly_folders"] = [f.strip() for f in folders.split(",") if f.strip()]
 if kind.startswith("Table"):
     st.caption("A .csv needs a header: numeric columns are features, a column named id names the rows, other "
-               "text columns are left out. A .npz whose X has 3 or 4 dimensions (N×H×W gray, N×H×W×3 or N×3×H×W "
+               "text columns are left out. A .npz or .mat (MATLAB v5, as ODDS ships its tables) holds X and "
+               "optional ground truth y; one whose X has 3 or 4 dimensions (N×H×W gray, N×H×W×3 or N×3×H×W "
                "colour; uint8 or float 0–1) is read as images.")
 if kind.startswith("Table") and source.lower().endswith(".csv"):
     label_col = st.text_input("Label column (optional; non-zero, anomalous or yes = anomaly)", key="new_labelcol")

@@ -74,7 +74,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", default="digits",
                    help="'digits' (scikit-learn's bundled digits, default), a folder with MNIST/Fashion-MNIST "
-                        "idx files, a .npz (X, y), a .csv, or a folder of images")
+                        "idx files, a .npz or .mat (X, y), a .csv, or a folder of images")
     g.add_argument("--normal", type=int, nargs="+", default=[0], help="normal class(es) for digits / MNIST (default 0)")
     g.add_argument("--split", default="train", choices=["train", "test", "all"], help="MNIST split (default train)")
     g.add_argument("--anomaly-fraction", type=float, default=0.1,

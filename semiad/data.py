@@ -355,6 +355,31 @@ def load_npz(path: str | Path) -> SampleSet:
     return _table(X.astype(np.float64), y, path)
 
 
+def load_mat(path: str | Path) -> SampleSet:
+    """A MATLAB .mat file (v5, as ODDS distributes its tables) with X and optional y, read like a .npz.
+    scipy reads it as plain arrays: nothing in the file is executed."""
+    from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
+
+    path = Path(path)
+    try:
+        d = loadmat(path)
+    except NotImplementedError as e:  # v7.3 files are HDF5
+        raise DataError(f"{path.name}: a MATLAB v7.3 (HDF5) file; save it with -v7, or as .npz or .csv") from e
+    except (MatReadError, OSError, ValueError) as e:
+        raise DataError(f"{path.name}: not a readable .mat file ({e})") from e
+    if "X" not in d:
+        found = ", ".join(k for k in d if not k.startswith("__")) or "none"
+        raise DataError(f"{path.name}: no array named X (found {found})")
+    X, y = np.asarray(d["X"]), d.get("y")
+    if not np.issubdtype(X.dtype, np.number):
+        raise DataError(f"{path.name}: X is not numeric (dtype {X.dtype})")
+    y = None if y is None else _truth(y, path, "y")
+    if X.ndim in (3, 4):
+        return _image_array(X, y, path)
+    return _table(X.astype(np.float64), y, path)
+
+
 def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
     """An image set in a .npz: N×H×W gray, N×H×W×C or N×C×H×W with C = 1 or 3; uint8 0–255 or float
     0–1. Resized like a folder of images (28×28 gray, 32×32 colour)."""
@@ -456,7 +481,8 @@ def _row_names(df, path: Path) -> tuple[list[str] | None, list[tuple[str, str]]]
 
 def load(source: str | Path | None = None, **options) -> SampleSet:
     """One entry point: None → bundled digits; a folder of idx files → MNIST; another folder →
-    images; .npz / .csv → table. `options` go to the specific loader."""
+    images; .npz / .csv / .mat → table (or images, for a .npz or .mat whose X has 3 or 4 dimensions).
+    `options` go to the specific loader."""
     if source is None or str(source) in ("", "digits"):
         return load_digits(**options)
     path = Path(source)
@@ -471,7 +497,9 @@ def load(source: str | Path | None = None, **options) -> SampleSet:
         return load_npz(path)
     if suffix == ".csv":
         return load_csv(path, **options)
-    raise DataError(f"{path.name}: unsupported file type {suffix!r} (use a folder of images, .npz or .csv)")
+    if suffix == ".mat":
+        return load_mat(path)
+    raise DataError(f"{path.name}: unsupported file type {suffix!r} (use a folder of images, .npz, .csv or .mat)")
 
 
 # ----- labels files ---------------------------------------------------------------------------

@@ -171,6 +171,22 @@ def test_unusable_csv_files(tmp_path, content, message):
         load(tmp_path / "h.csv")
 
 
+def test_mat_files_as_odds_distributes_them_and_those_refused(tmp_path):
+    from scipy.io import savemat
+
+    savemat(tmp_path / "t.mat", {"X": np.arange(12.0).reshape(6, 2), "y": np.array([[0], [1], [0], [0], [0], [0]])})
+    s = load(tmp_path / "t.mat")
+    assert s.kind == "tabular" and s.X.tolist()[1] == [2, 3] and s.truth.tolist() == [0, 1, 0, 0, 0, 0]
+    savemat(tmp_path / "noX.mat", {"data": np.zeros((3, 2))})
+    header = b"MATLAB 7.3 MAT-file".ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02IM"
+    (tmp_path / "v73.mat").write_bytes(header + b"\x89HDF\r\n" + b"\x00" * 100)
+    (tmp_path / "junk.mat").write_bytes(b"hello")
+    for name, message in (("noX.mat", "no array named X \\(found data\\)"),
+                          ("v73.mat", "a MATLAB v7.3 \\(HDF5\\) file"), ("junk.mat", "not a readable .mat file")):
+        with pytest.raises(DataError, match=f"{name}: {message}"):
+            load(tmp_path / name)
+
+
 def test_npz_files_that_are_refused(tmp_path):
     np.savez(tmp_path / "noX.npz", data=np.zeros((3, 2)))
     np.savez(tmp_path / "obj.npz", X=np.array([{"a": 1}, None], dtype=object))
@@ -252,11 +268,11 @@ def test_the_projects_page_shows_why_a_bad_folder_cannot_be_used(app, tmp_path):
 
 def test_the_projects_page_shows_why_a_bad_csv_cannot_be_used(app, tmp_path):
     (tmp_path / "header.csv").write_text("a,b,c\n")
-    at = create_from(app, "Table (.npz or .csv)", tmp_path / "header.csv")
+    at = create_from(app, "Table (.npz, .csv or .mat)", tmp_path / "header.csv")
     assert not at.exception, at.exception
     assert [e.value for e in at.error] == ["header.csv: no data rows"]
     (tmp_path / "obj.npz").write_bytes(__import__("pickle").dumps([1]))
-    at = create_from(at, "Table (.npz or .csv)", tmp_path / "obj.npz")
+    at = create_from(at, "Table (.npz, .csv or .mat)", tmp_path / "obj.npz")
     assert not at.exception
     assert [e.value for e in at.error] == ["obj.npz: a pickle file, which would need unpickling; refused"]
 
