@@ -275,6 +275,15 @@ def test_the_projects_page_shows_why_a_bad_csv_cannot_be_used(app, tmp_path):
     at = create_from(at, "Table (.npz, .csv or .mat)", tmp_path / "obj.npz")
     assert not at.exception
     assert [e.value for e in at.error] == ["obj.npz: a pickle file, which would need unpickling; refused"]
+    from scipy.io import savemat
+
+    from state.store import Store
+
+    savemat(tmp_path / "odds.mat", {"X": np.random.default_rng(0).normal(size=(40, 3)), "y": np.eye(40)[0][:, None]})
+    at = create_from(at, "Table (.npz, .csv or .mat)", tmp_path / "odds.mat")
+    assert not at.exception and not at.error
+    (project,) = Store(home=tmp_path / "workspace").projects()
+    assert project.n_samples == 40
 
 
 def test_the_project_name_follows_the_folder_typed_after_the_page_drew(app, tmp_path):
