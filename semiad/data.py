@@ -20,7 +20,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 GRAY_SIZE, COLOR_SIZE = 28, 32
 
 
@@ -231,7 +231,7 @@ def _looks_color(files: list[Path], probe: int = 20) -> bool:
 
 
 def load_image_folder(folder: str | Path, color: bool | None = None, anomaly_folders: Sequence[str] = ()) -> SampleSet:
-    """All png/jpg/bmp/webp files below `folder` (nested folders allowed).
+    """All png/jpg/bmp/webp/tiff files below `folder` (nested folders allowed).
 
     color=None picks from the data (32×32 RGB if any probed image has color, else 28×28 gray).
     The first folder level below `folder` is kept as each sample's class; when `anomaly_folders`

@@ -114,6 +114,19 @@ def test_16_bit_rgba_palette_images_are_read_right(tmp_path):
     assert np.allclose(x["palette.png"], 64 / 255, atol=1 / 255)  # the palette colour, not the index
 
 
+def test_tiff_scans_are_images_and_shown_in_the_browser_as_png_or_jpeg(tmp_path):
+    from semiad.data import picture_of_file
+
+    Image.fromarray(np.full((8, 8), 16384, np.uint16)).save(tmp_path / "scan16.tif")
+    Image.fromarray(np.full((80, 80, 3), (200, 10, 10), np.uint8)).save(tmp_path / "photo.tiff")
+    s = load_image_folder(tmp_path, color=True)
+    assert s.ids == ["photo.tiff", "scan16.tif"] and s.skipped == []
+    x = dict(zip(s.ids, s.X))
+    assert np.allclose(x["scan16.tif"], 16384 / 65535, atol=2 / 255) and x["photo.tiff"][0].min() > 0.75
+    assert picture_of_file(tmp_path / "photo.tiff")[1] == "image/jpeg"  # a browser cannot show TIFF
+    assert picture_of_file(tmp_path / "scan16.tif")[1] == "image/png"
+
+
 def test_exif_rotation_is_applied(tmp_path):
     a = np.zeros((20, 40), np.uint8)
     a[:, 20:] = 255  # stored: left half black, right half white (40 wide, 20 high)
