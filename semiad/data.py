@@ -302,9 +302,10 @@ NORMAL_WORDS = ("normal", "inlier", "no", "false")
 
 
 def _truth(values, path: Path, what: str) -> np.ndarray:
-    """Ground truth (a CSV column, a .npz's y) as 0/1: numbers (non-zero = anomaly), the words in
-    ANOMALY_WORDS and NORMAL_WORDS, or blank (normal: a column that marks only the anomalies). Any other
-    text is refused, never read as normal (nor, as `y != 0` would, as anomalous)."""
+    """Ground truth (a CSV column, a .npz's y) as 0/1: numbers (non-zero = anomaly; but −1 against +1
+    is scikit-learn's and semiad's own convention, −1 = anomaly), the words in ANOMALY_WORDS and
+    NORMAL_WORDS, or blank (normal: a column that marks only the anomalies). Any other text is refused,
+    never read as normal (nor, as `y != 0` would, as anomalous)."""
     import pandas as pd
 
     values = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values).ravel())
@@ -316,7 +317,9 @@ def _truth(values, path: Path, what: str) -> np.ndarray:
         other = sorted({str(w) for w in words[~known]})
         raise DataError(f"{path.name}: {what} holds {', '.join(map(repr, other[:5]))}; ground truth "
                         "must be numbers (non-zero = anomaly) or words such as anomalous / normal, yes / no")
-    return (anomalous | (numbers.fillna(0).to_numpy() != 0)).astype(np.int8)
+    numbers = numbers.fillna(0).to_numpy()
+    flagged = numbers == -1 if set(np.unique(numbers)) == {-1, 1} else numbers != 0
+    return (anomalous | flagged).astype(np.int8)
 
 
 def load_npz(path: str | Path) -> SampleSet:

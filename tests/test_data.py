@@ -149,6 +149,8 @@ def test_csv_ground_truth_in_words_and_other_separators(tmp_path):
         (tmp_path / "s.csv").write_text(f"a{sep}b{sep}truth\n1.5{sep}2{sep}normal\n3{sep}4{sep}anomalous\n")
         s = load_csv(tmp_path / "s.csv", label_column="truth")
         assert s.X.tolist() == [[1.5, 2], [3, 4]] and s.truth.tolist() == [0, 1] and s.columns == ["a", "b"]
+    (tmp_path / "pm.csv").write_text("a,truth\n1,1\n2,-1\n3,1\n")  # scikit-learn's outlier convention
+    assert load_csv(tmp_path / "pm.csv", label_column="truth").truth.tolist() == [0, 1, 0]
     # a .npz's y the same way: text there made every sample an anomaly (y != 0)
     np.savez(tmp_path / "w.npz", X=np.zeros((3, 2)), y=np.array(["normal", "anomaly", "normal"]))
     assert load_npz(tmp_path / "w.npz").truth.tolist() == [0, 1, 0]
