@@ -384,8 +384,8 @@ def load_mat(path: str | Path) -> SampleSet:
 
 
 def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
-    """An image set in a .npz: N×H×W gray, N×H×W×C or N×C×H×W with C = 1 or 3; uint8 0–255 or float
-    0–1. Resized like a folder of images (28×28 gray, 32×32 colour)."""
+    """An image set in a .npz: N×H×W gray, N×H×W×C or N×C×H×W with C = 1 or 3; integers 0–255 (uint16:
+    0–65535) or float 0–1. Resized like a folder of images (28×28 gray, 32×32 colour)."""
     import torch
     import torch.nn.functional as F
 
@@ -395,8 +395,12 @@ def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
         X = X.transpose(0, 3, 1, 2)
     if X.shape[1] not in (1, 3) or len(X) == 0:
         raise DataError(f"{path.name}: images must be N×H×W, N×H×W×C or N×C×H×W with C = 1 or 3, got {X.shape}")
-    if X.dtype == np.uint8:
-        X = X.astype(np.float32) / 255.0
+    if np.issubdtype(X.dtype, np.integer):  # 0–255, or 16-bit (0–65535) when it holds more
+        low, high = int(X.min()), int(X.max())
+        if low < 0 or high > 65535:
+            raise DataError(f"{path.name}: integer images must lie in 0–255 (or 0–65535 for 16 bits), "
+                            f"got {low}..{high}")
+        X = X.astype(np.float32) / (255.0 if high <= 255 and X.dtype != np.uint16 else 65535.0)
     else:
         X = X.astype(np.float32)
         if not np.isfinite(X).all():

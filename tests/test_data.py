@@ -163,6 +163,16 @@ def test_csv_ground_truth_in_words_and_other_separators(tmp_path):
     assert load_csv(tmp_path / "one.csv").X.tolist() == [[1], [2]]
 
 
+def test_integer_image_arrays_of_any_width(tmp_path):
+    for X, expected in ((np.full((2, 8, 8), 204, np.int64), 0.8), (np.full((2, 8, 8), 13107, np.uint16), 0.2),
+                        (np.full((2, 8, 8), 51, np.uint16), 51 / 65535)):
+        np.savez(tmp_path / "i.npz", X=X)
+        assert np.allclose(load_npz(tmp_path / "i.npz").X, expected)
+    np.savez(tmp_path / "neg.npz", X=np.full((2, 8, 8), -1, np.int32))
+    with pytest.raises(DataError, match="neg.npz: integer images must lie in 0–255"):
+        load_npz(tmp_path / "neg.npz")
+
+
 def test_load_refuses_unknown_sources(tmp_path):
     with pytest.raises(DataError, match="no such file or folder"):
         load(tmp_path / "missing")
