@@ -52,7 +52,7 @@ if kind.startswith("Table"):
     st.caption("A .csv needs a header: numeric columns are features, a column named id names the rows, other "
                "text columns are left out. A .npz or .mat (MATLAB v5, as ODDS ships its tables) holds X and "
                "optional ground truth y; one whose X has 3 or 4 dimensions (N×H×W gray, N×H×W×3 or N×3×H×W "
-               "colour; uint8 or float 0–1) is read as images.")
+               "colour; integers 0–255 or float 0–1) is read as images.")
 if kind.startswith("Table") and source.lower().endswith(".csv"):
     label_col = st.text_input("Label column (optional; non-zero, anomalous or yes = anomaly)", key="new_labelcol")
     if label_col.strip():
