@@ -310,13 +310,15 @@ def _truth(values, path: Path, what: str) -> np.ndarray:
 
     values = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values).ravel())
     numbers = pd.to_numeric(values, errors="coerce")
-    words = values.astype("string").str.strip().str.lower().fillna("").to_numpy(dtype=str)
-    anomalous = np.isin(words, ANOMALY_WORDS)
-    known = anomalous | np.isin(words, NORMAL_WORDS) | numbers.notna().to_numpy() | (words == "")
-    if not known.all():
-        other = sorted({str(w) for w in words[~known]})
-        raise DataError(f"{path.name}: {what} holds {', '.join(map(repr, other[:5]))}; ground truth "
-                        "must be numbers (non-zero = anomaly) or words such as anomalous / normal, yes / no")
+    anomalous = np.zeros(len(values), dtype=bool)
+    if not pd.api.types.is_numeric_dtype(values):  # text, or numbers and words mixed
+        words = values.astype("string").str.strip().str.lower().fillna("").to_numpy(dtype=str)
+        anomalous = np.isin(words, ANOMALY_WORDS)
+        known = anomalous | np.isin(words, NORMAL_WORDS) | numbers.notna().to_numpy() | (words == "")
+        if not known.all():
+            other = sorted({str(w) for w in words[~known]})
+            raise DataError(f"{path.name}: {what} holds {', '.join(map(repr, other[:5]))}; ground truth must "
+                            "be numbers (non-zero = anomaly) or words such as anomalous / normal, yes / no")
     numbers = numbers.fillna(0).to_numpy()
     flagged = numbers == -1 if set(np.unique(numbers)) == {-1, 1} else numbers != 0
     return (anomalous | flagged).astype(np.int8)
