@@ -171,7 +171,8 @@ def model_inputs(args: argparse.Namespace, samples: Any, rep: dict[str, Any]) ->
     if rep["kind"] == "pixels":
         return samples.X
     print(f"computing {represent.describe(rep)} for {len(samples)} images…", file=sys.stderr)
-    return represent.model_inputs(samples.X, rep, device=args.device, paths=samples.paths)
+    return represent.model_inputs(samples.X, rep, device=args.device, paths=samples.paths,
+                                  originals=samples.originals)
 
 
 def run_simulate(args: argparse.Namespace) -> int:

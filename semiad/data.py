@@ -42,6 +42,9 @@ class SampleSet:
     # every sample the source held, in input order, the unusable ones (in `skipped`) included; None when
     # all were usable. `score` writes one row per input sample, so it needs the gaps' places.
     input_ids: list[str] | None = None
+    # an image array's pictures at their own size (N×C×H×W uint8) when the model input X was made
+    # smaller from them: the pretrained features are computed from these (a folder of images has `paths`)
+    originals: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -49,7 +52,7 @@ class SampleSet:
             raise DataError(f"{self.name}: {len(self.X)} inputs for {n} ids")
         if len(set(self.ids)) != n:
             raise DataError(f"{self.name}: sample ids are not unique")
-        for attr in ("truth", "classes", "paths"):
+        for attr in ("truth", "classes", "paths", "originals"):
             value = getattr(self, attr)
             if value is not None and len(value) != n:
                 raise DataError(f"{self.name}: {attr} has {len(value)} entries for {n} samples")
@@ -387,7 +390,8 @@ def load_mat(path: str | Path) -> SampleSet:
 
 def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
     """An image set in a .npz: N×H×W gray, N×H×W×C or N×C×H×W with C = 1 or 3; integers 0–255 (uint16:
-    0–65535) or float 0–1. Resized like a folder of images (28×28 gray, 32×32 colour)."""
+    0–65535) or float 0–1. Resized like a folder of images (28×28 gray, 32×32 colour); larger pictures
+    are kept as `originals` for the features."""
     import torch
     import torch.nn.functional as F
 
@@ -411,6 +415,9 @@ def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
             raise DataError(f"{path.name}: float images must lie in [0, 1] (uint8 for 0–255), got "
                             f"{X.min():.3g}..{X.max():.3g}")
     size = GRAY_SIZE if X.shape[1] == 1 else COLOR_SIZE
+    originals = None
+    if max(X.shape[2:]) > size:  # kept for the features, which see 224 px: the detail is theirs
+        originals = np.round(X * 255.0).astype(np.uint8)
     if X.shape[2:] != (size, size):
         t = torch.as_tensor(X)
         X = F.interpolate(t, size=(size, size), mode="bilinear", antialias=t.shape[-1] > size,
@@ -422,7 +429,7 @@ def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
             raise DataError(f"{path.name}: y has {len(y)} entries but X has {len(X)} images")
         truth = (y != 0).astype(np.int8)
     return SampleSet(ids=[f"image-{i}" for i in range(len(X))], X=np.ascontiguousarray(X), kind="image",
-                     name=path.name, truth=truth)
+                     name=path.name, truth=truth, originals=originals)
 
 
 def _delimiter(path: Path) -> str:

@@ -42,12 +42,13 @@ def check(representation: dict[str, Any], images: bool) -> dict[str, Any]:
 def model_inputs(X: np.ndarray, representation: dict[str, Any], cache_path: str | Path | None = None,
                  device: str = "auto", progress: Callable[[int, int], None] | None = None,
                  should_stop: Callable[[], bool] | None = None,
-                 paths: Sequence[str] | None = None) -> np.ndarray:
+                 paths: Sequence[str] | None = None, originals: Any = None) -> np.ndarray:
     """The detector's inputs for samples X (N×C×H×W images in [0, 1] or N×D rows) under `representation`.
     Features are cached at `cache_path` when one is given (see `semiad.features.features_for`). With
     `paths` (a folder of images: the original file per sample) features are computed from the original
     files at the backbone's input size, not from the small model input; a file that can no longer be
-    read falls back to its model input."""
+    read falls back to its model input. `originals` (`SampleSet.originals`: an image array's pictures
+    at their own size) serve the same way."""
     from semiad import features
 
     rep = check(representation, images=np.ndim(X) == 4)
@@ -55,7 +56,10 @@ def model_inputs(X: np.ndarray, representation: dict[str, Any], cache_path: str 
         return X
     options = dict(size=rep["size"], backbone=rep["backbone"], device=device, progress=progress,
                    should_stop=should_stop)
-    source = X if paths is None else originals(paths, int(rep["size"]), X)
+    if paths is not None:
+        source = files_of(paths, int(rep["size"]), X)
+    else:
+        source = X if originals is None else originals
     F = features.extract_features(source, cache_path=cache_path, **options)
     if rep["kind"] == "features":
         return F
@@ -67,7 +71,7 @@ def model_inputs(X: np.ndarray, representation: dict[str, Any], cache_path: str 
     return out
 
 
-def originals(paths: Sequence[str], size: int, fallback: np.ndarray, batch: int = 32) -> Any:
+def files_of(paths: Sequence[str], size: int, fallback: np.ndarray, batch: int = 32) -> Any:
     """The original files as `semiad.features.Chunks` of N×3×size×size float images in [0, 1], read
     batch by batch (never all at once); sample i falls back to `fallback[i]`, resized, if its file
     cannot be read any more."""

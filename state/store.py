@@ -251,8 +251,13 @@ class Store:
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(path)
+        if samples.originals is not None:  # its own file, memory-mapped when read: never loaded whole
+            tmp = path.with_name("originals.tmp.npy")
+            np.save(tmp, samples.originals)
+            tmp.replace(path.with_name("originals.npy"))
 
     def load_samples(self, project_id: int) -> SampleSet:
+        originals = self.project_dir(project_id) / "originals.npy"
         with np.load(self.project_dir(project_id) / "data.npz", allow_pickle=False) as d:
             return SampleSet(
                 ids=d["ids"].tolist(), X=d["X"], kind=str(d["kind"]), name=str(d["name"]),
@@ -260,6 +265,7 @@ class Store:
                 classes=d["classes"].tolist() if "classes" in d.files else None,
                 paths=d["paths"].tolist() if "paths" in d.files else None,
                 columns=d["columns"].tolist() if "columns" in d.files else None,
+                originals=np.load(originals, mmap_mode="r", allow_pickle=False) if originals.exists() else None,
             )
 
     def projects(self) -> list[ProjectInfo]:

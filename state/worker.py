@@ -94,7 +94,7 @@ def run_inputs(store: Store, run: RunInfo, samples: SampleSet, representation: d
                                   f"image features {done}/{total} ({represent.describe(rep)})")
 
     return represent.model_inputs(samples.X, rep, cache_path=path, device=device, progress=progress,
-                                  should_stop=should_stop, paths=samples.paths)
+                                  should_stop=should_stop, paths=samples.paths, originals=samples.originals)
 
 
 def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopFn | None = None) -> None:

@@ -33,6 +33,26 @@ def test_features_of_a_folder_come_from_the_originals(folder):
     assert not np.allclose(from_files, from_inputs, atol=1e-2)  # the small model input is not what was used
 
 
+def test_features_of_an_image_array_come_from_its_own_size_also_in_a_project(tmp_path):
+    from semiad.data import load_npz
+    from state.store import Store
+
+    pictures = np.random.default_rng(1).integers(0, 256, size=(5, 96, 96, 3), dtype=np.uint8)
+    np.savez(tmp_path / "big.npz", X=pictures)
+    samples = load_npz(tmp_path / "big.npz")
+    assert samples.X.shape[1:] == (3, 32, 32) and samples.originals.shape == (5, 3, 96, 96)
+    assert np.array_equal(samples.originals, pictures.transpose(0, 3, 1, 2))
+    got = represent.model_inputs(samples.X, REP, device="cpu", originals=samples.originals)
+    assert np.allclose(got, extract_features(samples.originals, size=64, device="cpu"), atol=1e-5)
+    assert not np.allclose(got, represent.model_inputs(samples.X, REP, device="cpu"), atol=1e-2)
+    store = Store(home=tmp_path / "workspace")  # a project keeps them, read back as a memory map
+    kept = store.load_samples(store.create_project("big", samples)).originals
+    assert isinstance(kept, np.memmap) and np.array_equal(kept, samples.originals)
+    np.savez(tmp_path / "small.npz", X=pictures[:, :32, :32])
+    assert load_npz(tmp_path / "small.npz").originals is None  # nothing finer than the model input
+    store.close()
+
+
 def test_a_file_gone_since_falls_back_to_its_model_input(folder):
     samples = load_image_folder(folder)
     (folder / "2.png").unlink()
