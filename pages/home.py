@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from pages.common import annotator, open_project, page_setup
@@ -25,6 +26,9 @@ if projects:
         if cols[2].button("Open", key=f"open-{p.id}"):
             open_project(p.id)
             st.switch_page("pages/review.py")
+        if p.skipped:  # what the loader could not use stays on record, not only in the note after creation
+            with st.expander(f"{len(p.skipped)} left out of {p.name} when it was created (could not be used)"):
+                st.dataframe(pd.DataFrame(p.skipped, columns=["file", "reason"]), hide_index=True)
 
 st.subheader("New project")
 kind = st.radio("Data", ["Bundled digits (scikit-learn)", "MNIST-format folder", "Folder of images",
