@@ -284,7 +284,8 @@ def _table(X: np.ndarray, y: np.ndarray | None, path: Path, columns: list[str] |
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{path.name}: X must be a non-empty 2-D table, got shape {X.shape}")
     bad_rows = ~np.isfinite(X).all(axis=1)
-    skipped = [(f"{path.name} row {i}", "missing or non-finite value") for i in np.flatnonzero(bad_rows)]
+    skipped = [(f"{path.name} row {i}" + ("" if names is None else f" (id {names[i]})"), "missing or non-finite value")
+               for i in np.flatnonzero(bad_rows)]
     keep = np.flatnonzero(~bad_rows)
     if len(keep) == 0:
         raise DataError(f"{path.name}: every row has a missing or non-finite value")

@@ -297,13 +297,13 @@ def test_the_projects_page_shows_why_a_bad_csv_cannot_be_used(app, tmp_path):
     assert not at.exception and not at.error
     (project,) = Store(home=tmp_path / "workspace").projects()
     assert project.n_samples == 40
-    (tmp_path / "gaps.csv").write_text("a,b\n1,2\n3,\n5,6\n")
+    (tmp_path / "gaps.csv").write_text("id,a,b\nx,1,2\ny,3,\nz,5,6\n")
     at = create_from(at.switch_page("pages/home.py").run(), "Table (.npz, .csv or .mat)", tmp_path / "gaps.csv")
     assert not at.exception and not at.error
     at.switch_page("pages/home.py").run()
     (left_out,) = [e for e in at.expander if "left out of gaps" in e.label]  # on record after the note is gone
     assert left_out.label.startswith("1 left out")
-    assert left_out.dataframe[0].value["file"].tolist() == ["gaps.csv row 1"]
+    assert left_out.dataframe[0].value["file"].tolist() == ["gaps.csv row 1 (id y)"]  # the CSV's own id too
 
 
 def test_the_project_name_follows_the_folder_typed_after_the_page_drew(app, tmp_path):
