@@ -95,6 +95,6 @@ if st.button("Create project and train", type="primary", key="create"):
         st.error(f"Could not create the project: {type(e).__name__}: {e}")
         st.stop()
     if samples.skipped:
-        st.session_state["_skipped_note"] = samples.skipped
+        st.session_state[f"_skipped_note-{pid}"] = samples.skipped
     open_project(pid)
     st.switch_page("pages/review.py")

@@ -45,10 +45,15 @@ st.session_state.setdefault(f"_skip_epoch-{pid}", 0)
 for note in ("_finished_note",):
     if note in st.session_state:
         st.toast(st.session_state.pop(note))
-if "_skipped_note" in st.session_state:
-    bad = st.session_state.pop("_skipped_note")
-    with st.expander(f"{len(bad)} file(s) could not be used and were skipped", expanded=True):
+# what the loader left out of a new project: shown until hidden (the page reruns while the first model
+# trains; popping the note on the first draw showed it for a moment), and kept on the Projects page
+if st.session_state.get(f"_skipped_note-{pid}"):
+    bad = st.session_state[f"_skipped_note-{pid}"]
+    with st.expander(f"{len(bad)} file(s) or row(s) could not be used and were left out", expanded=True):
         st.dataframe(pd.DataFrame(bad, columns=["file", "reason"]), hide_index=True)
+        if st.button("Hide (the list stays on the Projects page)", key=f"hide_skipped-{pid}"):
+            st.session_state.pop(f"_skipped_note-{pid}")
+            st.rerun()
 
 
 STRATEGY_NAMES = {"top": "Top scores", "top-audit": "Top, audit when dry", "boundary": "Near the threshold",

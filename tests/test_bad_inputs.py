@@ -300,6 +300,15 @@ def test_the_projects_page_shows_why_a_bad_csv_cannot_be_used(app, tmp_path):
     (tmp_path / "gaps.csv").write_text("id,a,b\nx,1,2\ny,3,\nz,5,6\n")
     at = create_from(at.switch_page("pages/home.py").run(), "Table (.npz, .csv or .mat)", tmp_path / "gaps.csv")
     assert not at.exception and not at.error
+    def review_note():
+        return [e for e in at.expander if "could not be used and were left out" in e.label]
+
+    assert len(review_note()) == 1  # Review shows what was left out
+    at.switch_page("pages/review.py").run()
+    (note,) = review_note()  # and still does when it draws again (it does while the first model trains)
+    note.button[0].click().run()
+    at.switch_page("pages/review.py").run()
+    assert review_note() == []  # hidden when asked
     at.switch_page("pages/home.py").run()
     (left_out,) = [e for e in at.expander if "left out of gaps" in e.label]  # on record after the note is gone
     assert left_out.label.startswith("1 left out")
