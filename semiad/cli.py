@@ -11,6 +11,7 @@ import argparse
 import ast
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -171,8 +172,16 @@ def model_inputs(args: argparse.Namespace, samples: Any, rep: dict[str, Any]) ->
     if rep["kind"] == "pixels":
         return samples.X
     print(f"computing {represent.describe(rep)} for {len(samples)} images…", file=sys.stderr)
+    started, shown = time.perf_counter(), [time.perf_counter()]
+
+    def progress(done: int, total: int) -> None:  # a line every 10 s: 10k images take minutes on a CPU
+        now = time.perf_counter()
+        if now - shown[0] >= 10 and done < total:
+            shown[0] = now
+            print(f"  features {done}/{total} ({now - started:.0f} s)", file=sys.stderr)
+
     return represent.model_inputs(samples.X, rep, device=args.device, paths=samples.paths,
-                                  originals=samples.originals)
+                                  originals=samples.originals, progress=progress)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
