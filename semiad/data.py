@@ -357,6 +357,11 @@ def load_npz(path: str | Path) -> SampleSet:
         raise DataError(f"{path.name}: holds object arrays, which would need unpickling; refused") from e
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{path.name}: not a readable .npz file ({e})") from e
+    return _from_arrays(X, y, path)
+
+
+def _from_arrays(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
+    """X and ground truth y read from a file (.npz, .mat): images if X has 3 or 4 dimensions, else a table."""
     if not np.issubdtype(X.dtype, np.number):
         raise DataError(f"{path.name}: X is not numeric (dtype {X.dtype})")
     if X.ndim in (3, 4):
@@ -380,13 +385,7 @@ def load_mat(path: str | Path) -> SampleSet:
     if "X" not in d:
         found = ", ".join(k for k in d if not k.startswith("__")) or "none"
         raise DataError(f"{path.name}: no array named X (found {found})")
-    X, y = np.asarray(d["X"]), d.get("y")
-    if not np.issubdtype(X.dtype, np.number):
-        raise DataError(f"{path.name}: X is not numeric (dtype {X.dtype})")
-    y = None if y is None else _truth(y, path, "y")
-    if X.ndim in (3, 4):
-        return _image_array(X, y, path)
-    return _table(X.astype(np.float64), y, path)
+    return _from_arrays(np.asarray(d["X"]), None if "y" not in d else _truth(d["y"], path, "y"), path)
 
 
 def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
