@@ -221,10 +221,10 @@ LABEL_WORDS = {"normal": 1, "anomalous": -1, "anomaly": -1, "1": 1, "+1": 1, "-1
                "unlabeled": 0}
 
 
-def read_labels(path: Path, ids: Sequence[str]) -> Any:
+def read_labels(path: Path, ids: Sequence[str], left_out: Sequence[str] = ()) -> Any:
     """Semi-targets (+1 normal, −1 anomaly, 0 unlabeled) for `ids` from a labels file as the app reads
     one (`semiad.data.read_label_table`: CSV or the export's JSON, an id and a label column; labels
-    normal / anomalous or +1 / −1)."""
+    normal / anomalous or +1 / −1). `left_out`: ids the loader skipped, named as such in the error."""
     import numpy as np
 
     from semiad.data import read_label_table
@@ -234,7 +234,8 @@ def read_labels(path: Path, ids: Sequence[str]) -> Any:
     y = np.zeros(len(ids), dtype=np.int64)
     for key, word in zip(table["sample_id"], table["label"]):
         if key not in position:
-            raise ValueError(f"{path.name}: id {key!r} is not a sample of the data")
+            why = "was left out of the data (it cannot be used)" if key in left_out else "is not a sample of the data"
+            raise ValueError(f"{path.name}: id {key!r} {why}")
         if word.lower() not in LABEL_WORDS:
             raise ValueError(f"{path.name}: label {word!r} for {key!r} is not normal/anomalous or +1/-1")
         y[position[key]] = LABEL_WORDS[word.lower()]
@@ -258,7 +259,8 @@ def run_fit(args: argparse.Namespace) -> int:
     from semiad.detectors import make
 
     samples = load_dataset(args)
-    y = read_labels(args.labels, samples.ids) if args.labels else None
+    left_out = set(samples.input_ids or ()) - set(samples.ids)
+    y = read_labels(args.labels, samples.ids, left_out) if args.labels else None
     rep = representation(args, samples)
     det = make(args.method, **detector_params(args, samples, rep))  # a bad --set fails before the features
     det.representation_ = rep

@@ -155,6 +155,10 @@ def test_score_writes_every_input_sample_even_those_it_cannot_score(tmp_path, ca
     scores = pd.read_csv(tmp_path / "s.csv")
     assert scores["id"].tolist() == [f"row-{i}" for i in range(6)]
     assert scores["score"].isna().tolist() == [False, False, True, False, False, False]
+    pd.DataFrame({"id": ["row-2"], "label": ["anomalous"]}).to_csv(tmp_path / "l.csv", index=False)
+    assert main(["fit", "--data", str(tmp_path / "tomorrow.npz"), "--labels", str(tmp_path / "l.csv"),
+                 "--out", str(tmp_path / "m2.pt")]) == 2
+    assert "id 'row-2' was left out of the data" in capsys.readouterr().err
     # a CSV's own ids keep their places too
     pd.DataFrame({"ID": ["a", "b", "c"], "x": [0.1, None, 0.3], "y": [1.0, 2.0, 3.0], "z": [0.0, 0.0, 1.0]}
                  ).to_csv(tmp_path / "t.csv", index=False)
