@@ -456,7 +456,8 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
         # rows with more fields than the header are skipped and reported (pandas warns per line)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
-            df = pd.read_csv(path, sep=_delimiter(path), on_bad_lines="warn")
+            sep = _delimiter(path)
+            df = pd.read_csv(path, sep=sep, on_bad_lines="warn")
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{path.name}: empty file") from e
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
@@ -469,6 +470,8 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
             raise DataError(f"{path.name}: no column named {label_column!r}")
         y = _truth(df.pop(label_column), path, f"column {label_column!r}")
     names, notes = _row_names(df, path)
+    if sep != ",":  # where the comma separates nothing it may be the decimal mark (1,5), as Excel writes it
+        df = df.apply(_decimal_comma)
     numeric = df.apply(pd.to_numeric, errors="coerce")
     text = [c for c in df.columns if numeric[c].isna().all() and not df[c].isna().all()]
     numeric = numeric.drop(columns=text)
@@ -480,6 +483,17 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
     s = _table(numeric.to_numpy(dtype=np.float64), y, path, columns=[str(c) for c in numeric.columns], names=names)
     s.skipped = notes + [(f"{path.name} column {c}", "not numeric") for c in text] + ragged + s.skipped
     return s
+
+
+def _decimal_comma(column: "pd.Series") -> "pd.Series":
+    """A text column whose every value is a number written with a decimal comma, as numbers."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return column
+    swapped = pd.to_numeric(column.astype(str).str.replace(",", ".", regex=False).where(column.notna()),
+                            errors="coerce")
+    return swapped if swapped.notna().sum() == column.notna().sum() else column
 
 
 def _row_names(df, path: Path) -> tuple[list[str] | None, list[tuple[str, str]]]:

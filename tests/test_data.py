@@ -159,6 +159,10 @@ def test_csv_ground_truth_in_words_and_other_separators(tmp_path):
     np.savez(tmp_path / "bad.npz", X=np.zeros((2, 2)), y=np.array(["x", "normal"]))
     with pytest.raises(DataError, match="bad.npz: y holds 'x'"):
         load_npz(tmp_path / "bad.npz")
+    (tmp_path / "eu.csv").write_text("a;b;name;truth\n1,5;2;x;normal\n-0,25;4;y;anomalous\n")  # decimal commas
+    s = load_csv(tmp_path / "eu.csv", label_column="truth")
+    assert s.X.tolist() == [[1.5, 2], [-0.25, 4]] and s.columns == ["a", "b"]
+    assert ("eu.csv column name", "not numeric") in s.skipped
     (tmp_path / "one.csv").write_text("a\n1\n2\n")
     assert load_csv(tmp_path / "one.csv").X.tolist() == [[1], [2]]
 
