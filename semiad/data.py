@@ -457,7 +457,10 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
             sep = _delimiter(path)
-            df = pd.read_csv(path, sep=sep, on_bad_lines="warn")
+            try:
+                df = pd.read_csv(path, sep=sep, on_bad_lines="warn")
+            except UnicodeDecodeError:  # not UTF-8: Excel's "CSV" on Windows writes cp1252
+                df = pd.read_csv(path, sep=sep, on_bad_lines="warn", encoding="cp1252")
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{path.name}: empty file") from e
     except (pd.errors.ParserError, UnicodeDecodeError) as e:

@@ -163,6 +163,9 @@ def test_csv_ground_truth_in_words_and_other_separators(tmp_path):
     s = load_csv(tmp_path / "eu.csv", label_column="truth")
     assert s.X.tolist() == [[1.5, 2], [-0.25, 4]] and s.columns == ["a", "b"]
     assert ("eu.csv column name", "not numeric") in s.skipped
+    (tmp_path / "win.csv").write_bytes("id;a;name\nx;1,5;café\n".encode("cp1252"))  # Excel on Windows
+    (tmp_path / "bom.csv").write_bytes("id,a\nx,1\n".encode("utf-8-sig"))  # Excel's "CSV UTF-8"
+    assert load_csv(tmp_path / "win.csv").X.tolist() == [[1.5]] and load_csv(tmp_path / "bom.csv").ids == ["x"]
     (tmp_path / "one.csv").write_text("a\n1\n2\n")
     assert load_csv(tmp_path / "one.csv").X.tolist() == [[1], [2]]
 
