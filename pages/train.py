@@ -186,6 +186,9 @@ if latest is not None and latest.method == "fusion":
         weights, parts = model.scorer_weights(), model.first_ranking_parts()
         kept_out = (" The pixels stay out of it: under a quarter of them are plain background, as in photos."
                     if model.pixels_kept_out() else "")
+        if model.treated_as_feature_vectors():
+            kept_out += (" The table's columns look like a network's feature vectors (embeddings), so they are "
+                         "ranked and learned as image features are: unit-length rows, no raw-column view.")
         st.caption(f"Round {latest.round}: each scorer's share of the score. The shares follow how well each "
                    "scorer ranked your batches before it saw their labels (Hedge rule; see the README). "
                    + ("Scorers trained on your labels join once you mark an anomaly." if len(weights) < 2 else ""))

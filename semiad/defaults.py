@@ -10,7 +10,9 @@
 - Method: `fusion` — a classical first ranking, then scorers trained on the expert's labels
   (semiad.detectors.classical.Fusion). Its first ranking is IsolationForest on tables and kNN
   distance on image features (unit-length features, so distances are cosines; Bergman et al. 2020);
-  on gray images, whichever of the features' and the pixels' kNN distance finds a sample further out.
+  on gray images, whichever of the features' and the pixels' kNN distance finds a sample further out;
+  a table whose columns look like a network's feature vectors is treated as image features (Fusion's
+  `vector_gate`).
   Gray versus colour was measured on pools the benchmark does not use (README, "The default loop").
 - Strategy: `top`, the highest scores first: the Review page's and simulate's default. `top-audit`
   (random-audit batches while the last `query.AUDIT_AFTER` labels hold no anomaly) is one choice away.
@@ -58,9 +60,13 @@ def classical_params(method: str, kind: str, representation: dict[str, Any],
                   "feature_columns": represent.feature_dims(representation) if two_views else 0, "raw_view": False}
     elif kind == "image":
         params = {"prior": "iforest", "scale": "none", "feature_columns": 0, "raw_view": False}
-    else:  # tables: z-scored columns, and the raw columns beside them once labels come (see Fusion)
-        params = {"prior": "iforest", "scale": "standard", "feature_columns": 0, "raw_view": True}
-    return params if method == "fusion" else {"scale": params["scale"]}
+    else:  # tables: z-scored columns, and the raw columns beside them once labels come (see Fusion); a
+        # table of feature vectors (embeddings) is seen as image features are (Fusion `vector_gate`)
+        params = {"prior": "iforest", "scale": "standard", "feature_columns": 0, "raw_view": True,
+                  "vector_gate": True}
+    if method != "fusion":
+        return {"scale": params["scale"]}
+    return {"vector_gate": False, **params}
 
 
 def method_params(method: str, kind: str, representation: dict[str, Any], n_samples: int = 0,

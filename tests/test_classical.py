@@ -309,6 +309,36 @@ def test_raw_view_is_for_tables():
         Fusion(raw_view=True, feature_columns=16).fit(X)
 
 
+def test_a_table_of_feature_vectors_is_ranked_as_image_features(tmp_path):
+    from semiad import defaults
+    from semiad.detectors import BaseDetector
+    from semiad.detectors.classical import looks_like_feature_vectors
+
+    rng = np.random.default_rng(0)
+    # like embeddings: many real-valued columns; normals near a few directions, anomalies off them
+    basis = rng.normal(size=(8, 160))
+    normal = rng.normal(size=(380, 8)) @ basis + 0.3 * rng.normal(size=(380, 160))
+    anomalous = 0.5 * rng.normal(size=(20, 160))
+    X = np.vstack([anomalous, normal]).astype(np.float32)
+    params = defaults.method_params("fusion", "tabular", defaults.PIXELS, len(X), (160,))
+    assert params["vector_gate"] is True and params["prior"] == "iforest"
+    det = Fusion(**params).fit(X)
+    assert det.treated_as_feature_vectors() and det.first_ranking_parts() == ["kNN among the features"]
+    assert "raw_space" not in det.state_  # no raw view, even once labels come
+    y = np.zeros(len(X), dtype=int)
+    y[:3], y[25:28] = -1, 1
+    det.fit(X, y, warm_start=True)
+    assert "raw_space" not in det.state_ and "labeled+raw" not in det.scorer_weights()
+    det.save(tmp_path / "m.pt")
+    assert BaseDetector.load(tmp_path / "m.pt").treated_as_feature_vectors()  # decided once, kept
+    # measurements are not feature vectors: few columns, or integer ones, or mostly constant ones
+    assert not looks_like_feature_vectors(X[:, :100])
+    assert not looks_like_feature_vectors(np.round(X * 10))
+    assert not looks_like_feature_vectors(np.where(X > 1.5, X, 0.0))
+    assert not Fusion(**params).fit(X[:, :100]).treated_as_feature_vectors()
+    assert not Fusion(**{**params, "vector_gate": False}).fit(X).treated_as_feature_vectors()
+
+
 def test_the_two_view_first_ranking_lets_the_pixels_in_only_on_a_plain_background():
     """Strokes on a plain background (digits, scans): the pixels' kNN joins the first ranking. Photos,
     whose pixels have no common background value, are ranked by the features alone."""

@@ -219,6 +219,18 @@ def background_share(pixels: np.ndarray, max_rows: int = 2000) -> float:
     return float(np.mean(np.abs(P - mode) <= 0.05))
 
 
+def looks_like_feature_vectors(rows: np.ndarray, max_rows: int = 2000) -> bool:
+    """Whether a table's columns look like a network's feature vectors (embeddings of images or text):
+    at least `VECTOR_COLUMNS` columns, nearly all of them continuous (many distinct values) and real-
+    valued. Measured tables of measurements (ODDS) have fewer columns, or integer or one-hot ones."""
+    R = np.asarray(rows[:max_rows], dtype=np.float64)
+    if R.ndim != 2 or R.shape[1] < VECTOR_COLUMNS:
+        return False
+    distinct = np.array([len(np.unique(column)) for column in R.T])
+    continuous = float(np.mean(distinct >= min(0.5 * len(R), 100)))
+    return continuous >= VECTOR_CONTINUOUS and float(np.mean(R != np.round(R))) >= 0.5
+
+
 def _reconstruction_error(rows: np.ndarray, space: dict[str, np.ndarray], k: int) -> np.ndarray:
     """Squared distance of each row from its projection on the space's k leading components."""
     P = space["components"][:k]
@@ -287,6 +299,10 @@ class _Classical(BaseDetector):
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _setting(self, name: str) -> Any:
+        """A constructor setting as this model uses it (Fusion: see `vector_gate`)."""
+        return getattr(self, name)
+
     def _training_scores(self, X: np.ndarray) -> np.ndarray:
         # a fit that already scored its pool leaves `_fit_scores`: no second pass over 70k images
         scores = self.__dict__.pop("_fit_scores", None)
@@ -296,7 +312,7 @@ class _Classical(BaseDetector):
 
     def _fit_space(self, rows: np.ndarray, warm: bool) -> None:
         if not warm:
-            self.state_["space"] = fit_space(rows, self.scale, self.n_components, self.seed)
+            self.state_["space"] = fit_space(rows, self._setting("scale"), self.n_components, self.seed)
 
 
 class IsolationForest(_Classical):
@@ -360,6 +376,9 @@ PIXEL_COMPONENTS = 10  # the pixel view's reconstruction error: a coarse model o
 PLAIN_BACKGROUND = 0.25  # prior "knn+pixels" lets the pixels in when at least this share is plain background
 RAW_VARIANCE = 0.9  # the raw view's reconstruction error keeps the components explaining this share
 RAW_MAX_COMPONENTS = 256  # ... or at most this many (a bound on the cost for very wide tables)
+VECTOR_COLUMNS = 128  # `looks_like_feature_vectors`: embeddings have 128-2048 columns, ODDS tables fewer
+VECTOR_CONTINUOUS = 0.8  # ... and this share of them continuous at least
+AS_FEATURE_VECTORS = {"prior": "knn", "scale": "l2", "raw_view": False}  # what image features get
 
 
 class Fusion(_Classical):
@@ -409,6 +428,12 @@ class Fusion(_Classical):
     the raw columns' PCA space (the user's own logistic loop). The Hedge then follows whichever space
     ranks the expert's batches better; the loop holds every ranking a user would build without semiad.
 
+    Feature vectors (tables, `vector_gate=True`, the default for them): a table whose columns look like
+    a network's feature vectors (`looks_like_feature_vectors`: embeddings of images or text, as ADBench
+    gives its image and text sets) is ranked and learned as image features are (`AS_FEATURE_VECTORS`:
+    kNN first ranking on unit-length rows, no raw view), whatever `prior`, `scale` and `raw_view` say;
+    decided once per model, on its first pool. Measured in bench/RESULTS.md (session 9).
+
     Labels: y=−1 positive class of the label scorers, never a forest point and, at a first fit, never
     a kNN neighbour; y=+1 negative class; y=0 unlabeled (prior, pseudo-negatives). Warm start on the
     same pool refits the forest and the label scorers and their weights, and keeps the kNN part of the
@@ -437,9 +462,18 @@ class Fusion(_Classical):
     def __init__(self, prior: str = "iforest", scale: str = "standard", n_components: int = 50,
                  n_estimators: int = 100, k: int = 10, max_reference: int = 10_000, max_negatives: int = 5000,
                  n_landmarks: int = 300, kernel_scale: float = 10.0, C: float = 1.0, eta: float = 4.0,
-                 feature_columns: int = 0, raw_view: bool = False, device: str = "cpu", seed: int | None = 0,
-                 contamination: float = 0.1) -> None:
+                 feature_columns: int = 0, raw_view: bool = False, vector_gate: bool = False, device: str = "cpu",
+                 seed: int | None = 0, contamination: float = 0.1) -> None:
         super().__init__(**arguments(locals()))
+
+    def _setting(self, name: str) -> Any:
+        if name in AS_FEATURE_VECTORS and bool(self.state_.get("feature_vectors", False)):
+            return AS_FEATURE_VECTORS[name]
+        return getattr(self, name)
+
+    def treated_as_feature_vectors(self) -> bool:
+        """Whether `vector_gate` found the table's columns to be feature vectors (see the class docstring)."""
+        return bool(self.state_.get("feature_vectors", False))
 
     # -- views and spaces ----------------------------------------------------------------------
     def _split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -458,7 +492,8 @@ class Fusion(_Classical):
         self._fit_space(feats, warm)
         st = self.state_
         Z = to_space(feats, st["space"])
-        projected = self._fit_raw_space(rows) if self.raw_view and (not warm or "raw_space" not in st) else None
+        projected = (self._fit_raw_space(rows) if self._setting("raw_view") and (not warm or "raw_space" not in st)
+                     else None)
         if pixels is None:
             return self._with_raw({"": Z}, rows, projected)
         fresh = not warm or "pixel_space" not in st
@@ -577,7 +612,7 @@ class Fusion(_Classical):
 
     def pixels_kept_out(self) -> bool:
         """Whether prior "knn+pixels" left the pixels out of the first ranking (too little plain background)."""
-        return self.prior == "knn+pixels" and not bool(self.state_.get("plain_background", True))
+        return self._setting("prior") == "knn+pixels" and not bool(self.state_.get("plain_background", True))
 
     def scorer_weights(self) -> dict[str, float]:
         """Each scorer's share of the score (they sum to 1), by name: "prior", "linear", "kernel",
@@ -593,6 +628,8 @@ class Fusion(_Classical):
         if self.prior == "knn+pixels" and pixels is None:
             raise ValueError('prior "knn+pixels" needs two views (representation features+pixels)')
         st = self.state_
+        if self.vector_gate and "feature_vectors" not in st:  # decided once per model, on its first pool
+            st["feature_vectors"] = np.array(looks_like_feature_vectors(feats))
         if self._saved_before_robust_z():  # a model file from before 2026-11-29: refit its first ranking
             for key in ("pool_forest", "pool_knn", "knn_pool", "last_y"):
                 st.pop(key, None)
@@ -630,13 +667,14 @@ class Fusion(_Classical):
         through the label scorers anyway."""
         st, keep, parts = self.state_, not_anomalous(y), []
         st.pop("forest", None)
-        if "iforest" in self.prior:
+        prior = self._setting("prior")
+        if "iforest" in prior:
             st["forest"], pool_scores = fit_forest(feats[keep], self.n_estimators, self.seed, pool=feats)
             parts.append(self._pool_part("forest", pool_scores))
-        if self.prior == "knn+pixels" and "plain_background" not in st:  # decided once per model
+        if prior == "knn+pixels" and "plain_background" not in st:  # decided once per model
             st["plain_background"] = np.array(background_share(pixels) >= PLAIN_BACKGROUND)
-        wanted = {"knn": "knn" in self.prior,
-                  "pixel_knn": self.prior == "knn+pixels" and bool(st["plain_background"])}
+        wanted = {"knn": "knn" in prior,
+                  "pixel_knn": prior == "knn+pixels" and bool(st["plain_background"])}
         for name, ref in (("knn", "reference"), ("pixel_knn", "pixel_reference")):
             kept = keep_knn and wanted[name] and "pool_" + name in st
             if not kept:
