@@ -337,6 +337,7 @@ def test_a_table_of_feature_vectors_is_ranked_as_image_features(tmp_path):
     assert not looks_like_feature_vectors(np.where(X > 1.5, X, 0.0))
     assert not Fusion(**params).fit(X[:, :100]).treated_as_feature_vectors()
     assert not Fusion(**{**params, "vector_gate": False}).fit(X).treated_as_feature_vectors()
+    assert not Fusion(**{**params, "raw_view": False, "feature_columns": 140}).fit(X).treated_as_feature_vectors()
 
 
 def test_the_two_view_first_ranking_lets_the_pixels_in_only_on_a_plain_background():

@@ -457,6 +457,10 @@ class Fusion(_Classical):
         Param("n_estimators", "Trees", 100, "IsolationForest first ranking", 10, 10_000),
         Param("max_negatives", "Unlabeled counter-examples per fit", 5000,
               "drawn from the lower half of the first ranking", 10, 1_000_000, warm=True),
+        Param("vector_gate", "Feature-vector tables as image features", False,
+              "tables: when the columns look like a network's feature vectors (128 or more continuous, "
+              "real-valued columns), rank and learn them as image features are (kNN on unit-length rows) "
+              "instead of as measurements; on for tables, decided at a fresh fit"),
     )
 
     def __init__(self, prior: str = "iforest", scale: str = "standard", n_components: int = 50,
@@ -628,7 +632,7 @@ class Fusion(_Classical):
         if self.prior == "knn+pixels" and pixels is None:
             raise ValueError('prior "knn+pixels" needs two views (representation features+pixels)')
         st = self.state_
-        if self.vector_gate and "feature_vectors" not in st:  # decided once per model, on its first pool
+        if self.vector_gate and not self.feature_columns and "feature_vectors" not in st:  # once per model
             st["feature_vectors"] = np.array(looks_like_feature_vectors(feats))
         if self._saved_before_robust_z():  # a model file from before 2026-11-29: refit its first ranking
             for key in ("pool_forest", "pool_knn", "knn_pool", "last_y"):
