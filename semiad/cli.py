@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from semiad import defaults, query
 
@@ -221,7 +221,7 @@ LABEL_WORDS = {"normal": 1, "anomalous": -1, "anomaly": -1, "1": 1, "+1": 1, "-1
                "unlabeled": 0}
 
 
-def read_labels(path: Path, ids: Sequence[str], left_out: Sequence[str] = ()) -> Any:
+def read_labels(path: Path, ids: Sequence[str], left_out: Collection[str] = ()) -> Any:
     """Semi-targets (+1 normal, −1 anomaly, 0 unlabeled) for `ids` from a labels file as the app reads
     one (`semiad.data.read_label_table`: CSV or the export's JSON, an id and a label column; labels
     normal / anomalous or +1 / −1). `left_out`: ids the loader skipped, named as such in the error."""
@@ -259,8 +259,10 @@ def run_fit(args: argparse.Namespace) -> int:
     from semiad.detectors import make
 
     samples = load_dataset(args)
-    left_out = set(samples.input_ids or ()) - set(samples.ids)
-    y = read_labels(args.labels, samples.ids, left_out) if args.labels else None
+    y = None
+    if args.labels:
+        left_out = set(samples.input_ids or ()) - set(samples.ids)
+        y = read_labels(args.labels, samples.ids, left_out)
     rep = representation(args, samples)
     det = make(args.method, **detector_params(args, samples, rep))  # a bad --set fails before the features
     det.representation_ = rep

@@ -471,7 +471,7 @@ class Fusion(_Classical):
         super().__init__(**arguments(locals()))
 
     def _setting(self, name: str) -> Any:
-        if name in AS_FEATURE_VECTORS and bool(self.state_.get("feature_vectors", False)):
+        if name in AS_FEATURE_VECTORS and self.treated_as_feature_vectors():
             return AS_FEATURE_VECTORS[name]
         return getattr(self, name)
 
