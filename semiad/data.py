@@ -28,6 +28,48 @@ class DataError(ValueError):
     """A data source that cannot be used; the message names the file and the reason."""
 
 
+def available_memory() -> int | None:
+    """Bytes of memory the system can still give (Linux: MemAvailable); None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_fits(path: Path, shape: tuple[int, ...], what: str = "X", limit: int | None = None) -> None:
+    """Refuse an array that would not fit in memory once read, before reading it: a compressed .npz or
+    .mat can expand far beyond its size on disk. Reading takes up to 8 bytes per value (tables become
+    float64) beside the 4-byte model inputs, so 12 bytes per value must fit in what is free. `limit`:
+    bytes that may be used (default: the system's available memory)."""
+    limit = available_memory() if limit is None else limit
+    need = 12 * int(np.prod(shape, dtype=np.int64))
+    if limit is not None and need > limit:
+        dims = "×".join(str(d) for d in shape)
+        raise DataError(f"{path.name}: {what} is {dims}, about {_size(need)} once read, but only "
+                        f"{_size(limit)} of memory is free; split the file into smaller parts")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def _npz_shape(archive: zipfile.ZipFile, name: str) -> tuple[int, ...]:
+    """The shape an .npz member declares in its header, read without decompressing the data; () when
+    the header is not one this numpy reads (loading it then says what is wrong)."""
+    fmt = np.lib.format
+    with archive.open(name + ".npy") as f:
+        try:
+            version = fmt.read_magic(f)
+            header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            return tuple(header(f)[0])
+        except ValueError:
+            return ()
+
+
 @dataclass
 class SampleSet:
     ids: list[str]  # unique, stable per sample (what labels are attached to)
@@ -349,6 +391,7 @@ def load_npz(path: str | Path) -> SampleSet:
         with np.load(path, allow_pickle=False) as d:
             if "X" not in d.files:
                 raise DataError(f"{path.name}: no array named X (found {', '.join(d.files) or 'none'})")
+            check_fits(path, _npz_shape(d.zip, "X"))
             X = d["X"]
             y = _truth(d["y"], path, "y") if "y" in d.files else None
     except DataError:
@@ -372,11 +415,14 @@ def _from_arrays(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
 def load_mat(path: str | Path) -> SampleSet:
     """A MATLAB .mat file (v5, as ODDS distributes its tables) with X and optional y, read like a .npz.
     scipy reads it as plain arrays: nothing in the file is executed."""
-    from scipy.io import loadmat
+    from scipy.io import loadmat, whosmat
     from scipy.io.matlab import MatReadError
 
     path = Path(path)
     try:
+        for name, shape, _ in whosmat(path):
+            if name == "X":
+                check_fits(path, tuple(shape))
         d = loadmat(path)
     except NotImplementedError as e:  # v7.3 files are HDF5
         raise DataError(f"{path.name}: a MATLAB v7.3 (HDF5) file; save it with -v7, or as .npz or .csv") from e

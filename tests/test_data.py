@@ -129,6 +129,25 @@ def test_npz_with_and_without_y(tmp_path):
         load_npz(tmp_path / "v.npz")
 
 
+def test_an_array_too_large_for_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """A compressed file can expand far beyond its size on disk: the declared shape is checked first."""
+    from scipy.io import savemat
+
+    from semiad import data
+
+    X = np.zeros((1000, 500), np.float32)  # 2 MB on the page, 6 MB to read (12 bytes per value)
+    np.savez_compressed(tmp_path / "big.npz", X=X)
+    savemat(tmp_path / "big.mat", {"X": X}, do_compression=True)
+    assert (tmp_path / "big.npz").stat().st_size < 100_000
+    assert load(tmp_path / "big.npz").X.shape == (1000, 500)  # fits: read as before
+    monkeypatch.setattr(data, "available_memory", lambda: 4 * 2**20)
+    for name in ("big.npz", "big.mat"):
+        with pytest.raises(DataError, match=rf"{name}: X is 1000×500, about 6 MB once read, but only 4 MB"):
+            load(tmp_path / name)
+    monkeypatch.setattr(data, "available_memory", lambda: None)  # unknown: no guard
+    assert load(tmp_path / "big.mat").X.shape == (1000, 500)
+
+
 def test_csv_with_a_label_column(tmp_path):
     (tmp_path / "t.csv").write_text("a,b,is_bad\n1,2,0\n3,4,1\n5,6,0\n")
     s = load(tmp_path / "t.csv", label_column="is_bad")
