@@ -13,7 +13,7 @@ on a 2-core CPU, measured by bench/first_fit.py, figures in bench/RESULTS.md):
 - Toll and AMA start with the fast setting on (their FAST: narrower nets); the full-size networks
   stay one toggle away (the paper's widths; about 16× and 60× the convolution work).
 - Image first fits of Toll, AMA and GANomaly get a budget in samples passed through the networks
-  (their `app_defaults`): on the 198 bundled digits Toll runs 50 steps (paper: 2,000 of batch 1,000),
+  (their `app_defaults`): on the 198 bundled digits Toll runs 51 steps (paper: 2,000 of batch 1,000),
   AMA 8 epochs (paper: 100), GANomaly its 15 epochs; larger pools get proportionally fewer
   steps / epochs. Every value stays editable under Settings. The methods' code is unchanged.
 """
