@@ -4,7 +4,8 @@ The cards and the keys live in one component (pages/review_card): the focused ca
 n = normal, a = anomalous, s = skip, u = undo (your last label in this tab), and moves to the next
 card in the browser at once. Every press is one request with its own token, applied by the store
 exactly once, with who and when. Only the labeling fragment below reruns on a press (counts, the
-queue window, disputes, recent labels); scores, model and reconstructions are cached.
+queue window, disputes, recent labels); scores, model and reconstructions are cached. Below it, the
+second look (a toggle, off by default) lists the labels the other labels disagree with most.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pages.common import (
     samples_of,
 )
 from pages.review_card import apply_requests, review_card
-from semiad import defaults, query, represent
+from semiad import defaults, query, represent, second_look
 from semiad.columns import column_scale, telling_columns
 from semiad.data import encode_png
 from semiad.settings import display_name
@@ -318,4 +319,71 @@ def labeling() -> None:
             st.dataframe(events[["key", "label", "annotator", "time", "round", "source"]], hide_index=True)
 
 
+SECOND_LOOK_MAX = 5000  # the most recent labels it weighs (bulk labels can number tens of thousands)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def second_look_list(url: str, project_id: int, run_id: int, events: int) -> pd.DataFrame:  # events: the cache key
+    """The current labels ranked by how much the other labels disagree with them, in the run's latent
+    space (`semiad.second_look`). Columns: sample_id, idx, key, label, neighbours, classifier,
+    disagreement; empty while the labels hold fewer than two of either kind."""
+    given = store.labels_in_order(project_id).tail(SECOND_LOOK_MAX)
+    anomalous = (given["label"] == "anomalous").to_numpy()
+    if min(anomalous.sum(), (~anomalous).sum()) < 2:
+        return pd.DataFrame()
+    table = store.samples(project_id).set_index("sample_id").loc[given["sample_id"]]
+    try:
+        Z = store.run_embedding(run_id)[table["idx"].to_numpy()]
+    except FileNotFoundError:  # a run saved without its latent vectors
+        return pd.DataFrame()
+    found = second_look.disagreement(Z, anomalous)
+    out = pd.DataFrame({"sample_id": given["sample_id"].to_numpy(), "idx": table["idx"].to_numpy(),
+                        "key": table["key"].to_numpy(), "label": given["label"].to_numpy(), **found})
+    return out.sort_values("disagreement", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def show_second_look() -> None:
+    """Per kind of label, the labels the others disagree with most, each with a button to change it
+    and one to keep it (a kept label stays off the list while it stands). Normal labels come first: a
+    slip there hides an anomaly for good."""
+    if not st.toggle("Second look at your labels", key=f"second_look-{pid}",
+                     help="Lists the labels your other labels disagree with most, in the latest model's latent "
+                          "space. A slip of the key on an anomaly hides it for good: it is never shown again, "
+                          "and the model learns that such samples are normal."):
+        return
+    ranked = second_look_list(store.url, pid, run.id, store.label_counts(pid)["events"])
+    if ranked.empty:
+        st.caption("A second look needs at least two labels of each kind.")
+        return
+    kept = store.project_setting(pid, "second_look_kept", {})
+    ranked = ranked[[kept.get(str(sid)) != lab for sid, lab in zip(ranked["sample_id"], ranked["label"])]]
+    st.caption(f"Each label judged by your other labels alone: how many of its {second_look.K_NEIGHBOURS} nearest "
+               "labeled samples carry the other label, and how sure a classifier fitted on the others is of the "
+               f"other label. Listed: up to {second_look.LISTED} of each kind where the others lean the other way. "
+               "A place here says *look again*, not *wrong*: anomalies are unlike each other, so a true one may "
+               "well sit among normals. Kept labels leave the list.")
+    who = annotator()
+    for label, title in (("normal", "Labeled normal, but your other labels lean anomalous"),
+                         ("anomalous", "Labeled anomalous, but your other labels lean normal")):
+        listed = ranked[(ranked["label"] == label) & (ranked["disagreement"] >= second_look.LEAN)]
+        listed = listed.head(second_look.LISTED)
+        st.markdown(f"**{title}** ({len(listed) or 'none'})")
+        other = "normal" if label == "anomalous" else "anomalous"
+        for row in listed.itertuples(index=False):
+            cols = st.columns([1, 6, 2, 2])
+            if samples.kind == "image":
+                cols[0].image(sample_thumbnail(store, samples, pid, int(row.idx)), width=56)
+            near = int(round(row.neighbours * second_look.K_NEIGHBOURS))
+            cols[1].markdown(f"`{row.key}` — labeled **{label}**. {near} of its {second_look.K_NEIGHBOURS} nearest "
+                             f"labeled samples are {other}; your other labels make it {row.classifier:.0%} {other}.")
+            sid = int(row.sample_id)
+            if cols[2].button(f"Make it {other}", key=f"second_look_change-{pid}-{sid}", disabled=not who):
+                store.record_label(pid, sid, other, who, source="second-look")
+                st.rerun()
+            if cols[3].button(f"Keep {label}", key=f"second_look_keep-{pid}-{sid}", disabled=not who):
+                store.set_project_setting(pid, "second_look_kept", {**kept, str(sid): label})
+                st.rerun()
+
+
 labeling()
+show_second_look()
