@@ -36,6 +36,7 @@ the table shows means.
     python -m bench.label_efficiency --dev tables --seeds 3             # only the tables among them
     python -m bench.label_efficiency --sets cifar-gray-deer --seeds 3   # one of the gray-photo pools
     python -m bench.label_efficiency --dev --seeds 2 --strategy top-audit  # another review strategy
+    python -m bench.label_efficiency --noise 0.02 --seeds 3 --baseline-pixels  # an expert who slips once in 50
     python -m bench.label_efficiency --markdown out.json                # RESULTS.md's tables from a run
 """
 from __future__ import annotations
@@ -251,30 +252,34 @@ def static_loop(scores: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     return review(lambda reviewed: scores, truth)
 
 
-def logistic_loop(X: np.ndarray, truth: np.ndarray, seed: int) -> dict[str, Any]:
+def logistic_loop(X: np.ndarray, truth: np.ndarray, seed: int, said: np.ndarray | None = None) -> dict[str, Any]:
+    """IsolationForest's top first, then a class-balanced logistic regression on PCA(50) of the labeled
+    samples; `said`: the labels the expert gives (default: the ground truth)."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
 
+    said = truth if said is None else said
     first = iforest_scores(X, seed)
     Z = PCA(n_components=min(50, X.shape[1], len(X) - 1), random_state=seed).fit_transform(X)
 
     def next_scores(reviewed: np.ndarray) -> np.ndarray:
-        if len(np.unique(truth[reviewed])) < 2:
+        if len(np.unique(said[reviewed])) < 2:
             return first
-        model = LogisticRegression(class_weight="balanced", max_iter=1000).fit(Z[reviewed], truth[reviewed])
+        model = LogisticRegression(class_weight="balanced", max_iter=1000).fit(Z[reviewed], said[reviewed])
         return model.predict_proba(Z)[:, 1]
 
     return review(next_scores, truth)
 
 
 def semiad_loop(X: np.ndarray, truth: np.ndarray, samples: data.SampleSet, rep: dict, seed: int,
-                strategy: str = defaults.DEFAULT_STRATEGY, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+                strategy: str = defaults.DEFAULT_STRATEGY, overrides: dict[str, Any] | None = None,
+                said: np.ndarray | None = None) -> dict[str, Any]:
     from semiad.simulate import simulate
 
     params = {"seed": seed, **defaults.method_params(defaults.DEFAULT_METHOD, samples.kind, rep, len(X),
                                                      tuple(samples.X.shape[1:])), **(overrides or {})}
     sim = simulate(X, truth, method=defaults.DEFAULT_METHOD, strategy=strategy, rounds=ROUNDS,
-                   batch=BATCH, seed=seed, params=params)
+                   batch=BATCH, seed=seed, params=params, answers=said)
     reviewed = [q["index"] for q in sim.queries]
     return {**{f"found_{m}": int(truth[reviewed[:m]].sum()) for m in MARKS},
             "auc_first": sim.rounds[0]["auc_unlabeled"], "auc_final": _nan(sim.summary["auc_unlabeled"])}
@@ -324,7 +329,10 @@ def _static(scores_of: Callable[[np.ndarray, int], np.ndarray], R: np.ndarray, s
 
 
 def run_set(name: str, seeds: int, cache: Path | None, pixels: bool, log: Callable[[str], None],
-            strategy: str = defaults.DEFAULT_STRATEGY, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+            strategy: str = defaults.DEFAULT_STRATEGY, overrides: dict[str, Any] | None = None,
+            noise: float = 0.0) -> dict[str, Any]:
+    """Every loop on one set, `seeds` times. `noise`: the share of samples on which the expert gives the
+    wrong label (drawn per seed; the loops that learn from labels get those, finds count the truth)."""
     per_seed: dict[str, list[dict[str, Any]]] = {}
     info: dict[str, Any] = {}
     samples = {**SETS, **DEV_SETS}[name](0)  # one pool per set (its features are computed once); seeds vary the models
@@ -332,19 +340,20 @@ def run_set(name: str, seeds: int, cache: Path | None, pixels: bool, log: Callab
     X, rep, feat_s = inputs(samples, name, 0, cache)
     R = rows(X[:, :represent.feature_dims(rep)] if rep["kind"] == "features+pixels" else X)  # the baselines' inputs
     for seed in range(seeds):
+        said = truth ^ (np.random.default_rng([seed, 1]).random(len(truth)) < noise).astype(truth.dtype)
         info = {"n": len(truth), "anomalies": int(truth.sum()), "kind": samples.kind, "representation": rep["kind"],
                 "feature_seconds": feat_s}
         loops: dict[str, Callable[[], dict[str, Any]]] = {
-            "semiad": partial(semiad_loop, X, truth, samples, rep, seed, strategy, overrides),
+            "semiad": partial(semiad_loop, X, truth, samples, rep, seed, strategy, overrides, said),
             "iforest": partial(_static, iforest_scores, R, seed, truth),
             "pca": partial(_static, pca_scores, R, seed, truth),
-            "logistic": partial(logistic_loop, R, truth, seed),
+            "logistic": partial(logistic_loop, R, truth, seed, said),
         }
         if pixels and represent.uses_features(rep):
             P = rows(samples.X)
             loops.update({"iforest (pixels)": partial(_static, iforest_scores, P, seed, truth),
                           "pca (pixels)": partial(_static, pca_scores, P, seed, truth),
-                          "logistic (pixels)": partial(logistic_loop, P, truth, seed)})
+                          "logistic (pixels)": partial(logistic_loop, P, truth, seed, said)})
             if rep["kind"] == "features+pixels":  # exactly what semiad sees, features then pixels
                 loops["iforest (features+pixels)"] = partial(_static, iforest_scores, rows(X), seed, truth)
         for loop, fn in loops.items():
@@ -414,6 +423,8 @@ def main() -> None:
                     help=f"semiad's query strategy (default {defaults.DEFAULT_STRATEGY}, the app's)")
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="override a setting of semiad's detector (e.g. k=100), as `python -m semiad --set`")
+    ap.add_argument("--noise", type=float, default=0.0, metavar="RATE",
+                    help="the expert gives the wrong label on this share of the samples (default 0)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path, metavar="JSON",
                     help="only print RESULTS.md's tables for the sets in a --json file of an earlier run")
@@ -435,7 +446,7 @@ def main() -> None:
     dev = {"all": list(DEV_SETS), "tables": tables, "images": [n for n in DEV_SETS if n not in tables]}
     for name in dev[args.dev] if args.dev else args.sets:
         results[name] = run_set(name, args.seeds, None if args.no_cache else args.cache, args.baseline_pixels,
-                                lambda line: print(line, flush=True), args.strategy, overrides)
+                                lambda line: print(line, flush=True), args.strategy, overrides, args.noise)
         results[name]["targets_met"] = verdict(results[name])
     print(f"\n{'set':<16}{'loop':<20}{'@50':>7}{'@100':>7}{'@200':>7}{'AUC first':>11}{'AUC final':>11}{'s':>8}")
     for name, res in results.items():
@@ -446,7 +457,7 @@ def main() -> None:
               f"{res['representation']}; features {res['feature_seconds']:.0f} s, cached after the first run)")
     if args.json:
         out = {"device": "cpu", "threads": torch.get_num_threads(), "seeds": args.seeds, "strategy": args.strategy,
-               "overrides": overrides,
+               "overrides": overrides, "noise": args.noise,
                "date": time.strftime("%Y-%m-%d"), "sets": results}
         args.json.write_text(json.dumps(out, indent=1, default=float))
 

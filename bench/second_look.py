@@ -47,6 +47,7 @@ def run(name: str, rate: float, seed: int, cache: Path | None) -> dict:
     lost = wrong & (truth[labeled] == 1)  # anomalies labeled normal
     order = np.argsort(-d, kind="stable")
     out = {"set": name, "rate": rate, "seed": seed, "labels": int(len(labeled)), "wrong": int(wrong.sum()),
+           "wrong_in_random20": float(wrong.sum()) * 20 / len(labeled),
            "anomalies_labeled_normal": int(lost.sum()), "loop_s": round(t - start, 1), "look_s": round(look_s, 3)}
     for top in TOPS:
         out[f"wrong_in_top{top}"] = int(wrong[order[:top]].sum())
@@ -64,6 +65,15 @@ def run(name: str, rate: float, seed: int, cache: Path | None) -> dict:
         out[f"{kind}_listed"] = int(len(listed))
         out[f"{kind}_listed_wrong"] = int(wrong[listed].sum())
     return out
+
+
+def table(runs: list[dict], rates: list[float], title: str, columns: dict[str, str]) -> None:
+    """A markdown table: per noise rate, each column's figure summed over the runs (column → key)."""
+    print(f"\n{title}\n\n| noise | " + " | ".join(columns) + " |\n" + "|---" * (len(columns) + 1) + "|")
+    for rate in rates:
+        sel = [r for r in runs if r["rate"] == rate]
+        sums = [sum(r[k] for r in sel) for k in columns.values()]
+        print(f"| {rate:.0%} | " + " | ".join(f"{v:.1f}" if isinstance(v, float) else str(v) for v in sums) + " |")
 
 
 def main() -> None:
@@ -84,36 +94,17 @@ def main() -> None:
                       f"({r['anomalies_labeled_normal']} anomalies labeled normal); in the top 10: "
                       f"{r['wrong_in_top10']}, top 20: {r['wrong_in_top20']} ({r['lost_in_top20']} of the "
                       f"anomalies); normal list top 5: {r['lost_in_normal_top5']}; look {r['look_s']} s", flush=True)
-    print("\nEach kind's list apart (the Review page):\n")
-    print("| noise | anomalies labeled normal | in the normal list's top 5 | top 10 | normals labeled anomalous "
-          "| in the anomalous list's top 5 | top 10 |")
-    print("|---|---|---|---|---|---|---|")
-    for rate in args.rates:
-        sel = [r for r in runs if r["rate"] == rate]
-        t = {k: sum(r[k] for r in sel) for k in sel[0] if k.startswith(("lost_in_normal", "false_", "anomalies_"))}
-        print(f"| {rate:.0%} | {t['anomalies_labeled_normal']} | {t['lost_in_normal_top5']} | "
-              f"{t['lost_in_normal_top10']} | {t['false_anomalous']} | {t['false_in_anomalous_top5']} | "
-              f"{t['false_in_anomalous_top10']} |")
-    print(f"\nWhat the Review page lists (each kind's top {LISTED} with a disagreement of at least {LEAN}):\n")
-    print("| noise | normal labels listed | of them anomalies | anomalous labels listed | of them normals |")
-    print("|---|---|---|---|---|")
-    for rate in args.rates:
-        sel = [r for r in runs if r["rate"] == rate]
-        t = {k: sum(r[k] for r in sel) for k in ("normal_listed", "normal_listed_wrong", "anomalous_listed",
-                                                 "anomalous_listed_wrong")}
-        print(f"| {rate:.0%} | {t['normal_listed']} | {t['normal_listed_wrong']} | {t['anomalous_listed']} | "
-              f"{t['anomalous_listed_wrong']} |")
-    print("\nOne list of all labels:\n")
-    print("| noise | labels | wrong | in the top 10 | in the top 20 | a random 20 | anomalies labeled normal "
-          "| of them in the top 20 |")
-    print("|---|---|---|---|---|---|---|---|")
-    for rate in args.rates:
-        sel = [r for r in runs if r["rate"] == rate]
-        total = {k: sum(r[k] for r in sel) for k in ("labels", "wrong", "wrong_in_top10", "wrong_in_top20",
-                                                     "anomalies_labeled_normal", "lost_in_top20")}
-        print(f"| {rate:.0%} | {total['labels']} | {total['wrong']} | {total['wrong_in_top10']} | "
-              f"{total['wrong_in_top20']} | {total['wrong'] * 20 / 200:.1f} | {total['anomalies_labeled_normal']} | "
-              f"{total['lost_in_top20']} |")
+    table(runs, args.rates, "Each kind's list apart:", {
+        "anomalies labeled normal": "anomalies_labeled_normal", "in the normal list's top 5": "lost_in_normal_top5",
+        "top 10": "lost_in_normal_top10", "normals labeled anomalous": "false_anomalous",
+        "in the anomalous list's top 5": "false_in_anomalous_top5", "top 10 ": "false_in_anomalous_top10"})
+    table(runs, args.rates, f"What the Review page lists (each kind's top {LISTED} with a disagreement of at least "
+          f"{LEAN}):", {"normal labels listed": "normal_listed", "of them anomalies": "normal_listed_wrong",
+                        "anomalous labels listed": "anomalous_listed", "of them normals": "anomalous_listed_wrong"})
+    table(runs, args.rates, "One list of all labels:", {
+        "labels": "labels", "wrong": "wrong", "in the top 10": "wrong_in_top10", "in the top 20": "wrong_in_top20",
+        "a random 20": "wrong_in_random20", "anomalies labeled normal": "anomalies_labeled_normal",
+        "of them in the top 20": "lost_in_top20"})
     if args.json:
         args.json.write_text(json.dumps({"device": cpu_name(), "date": time.strftime("%Y-%m-%d"),
                                          "runs": runs}, indent=1))

@@ -93,7 +93,7 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
              strategy_options: dict[str, Any] | None = None, detector: BaseDetector | None = None,
              test: tuple[np.ndarray, np.ndarray] | None = None, ids: Sequence[str] | None = None,
              data_name: str = "", log: Callable[[str], None] | None = None,
-             test_every_round: bool = True) -> Simulation:
+             test_every_round: bool = True, answers: np.ndarray | None = None) -> Simulation:
     """Run the oracle loop and return its record.
 
     X, truth: the pool (inputs and ground truth 1 = anomaly). `params` go to the detector (e.g.
@@ -101,10 +101,15 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
     (it is copied, so one first fit can serve several strategies); otherwise a fresh one is fitted.
     `test`: optional held-out (X, truth), scored every round (or only after the first fit and the
     last round with test_every_round=False, to save time). `log`: called with one line per round.
+    `answers`: what the oracle says for each sample (1 = anomaly) when it is not the ground truth, as
+    an expert who slips now and then; the metrics stay on the ground truth.
     """
     truth = np.asarray(truth).astype(np.int8).ravel()
     if len(truth) != len(X):
         raise ValueError(f"truth has {len(truth)} entries but X has {len(X)} samples")
+    said = truth if answers is None else np.asarray(answers).astype(np.int8).ravel()
+    if len(said) != len(X):
+        raise ValueError(f"answers has {len(said)} entries but X has {len(X)} samples")
     if strategy not in query.STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose from {sorted(query.STRATEGIES)}")
     if rounds < 0 or batch < 1:
@@ -159,9 +164,9 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
             options.setdefault("since_anomaly", query.labels_since_anomaly([q["anomaly"] for q in queries]))
         picks = query.select(strategy, scores, labeled, batch, rng, embeddings=emb, **options)
         picked = [i for i, _ in picks]
-        for i, reason in picks:  # the oracle answers from ground truth
+        for i, reason in picks:  # the oracle answers from ground truth (or the given answers)
             labeled[i] = True
-            y[i] = -1 if truth[i] else 1
+            y[i] = -1 if said[i] else 1
             queries.append({"round": r, "index": i, "id": ids[i] if ids is not None else str(i), "reason": reason,
                             "score": float(scores[i]), "anomaly": int(truth[i])})
             sources.append(reason)

@@ -55,6 +55,21 @@ def test_top_audit_audits_exactly_while_the_last_labels_hold_no_anomaly(digits):
         np.mean([q["anomaly"] for q in sim.queries if q["reason"].startswith("random audit")]))
 
 
+def test_a_slipping_oracle_labels_from_its_answers_and_is_scored_on_the_truth(digits):
+    """`answers`: the labels the loop learns from are the oracle's answers (here every sample is said to
+    be an anomaly), while the finds and AUCs count the ground truth."""
+    sim = simulate(digits.X, digits.truth, method="iforest", strategy="mixed", rounds=2, batch=10,
+                   answers=np.ones_like(digits.truth))
+    idx = [q["index"] for q in sim.queries]
+    assert all(q["anomaly"] == digits.truth[q["index"]] for q in sim.queries)
+    assert sim.summary["anomalies_found"] == int(digits.truth[idx].sum()) < len(idx)
+    audited = [q["index"] for q in sim.queries if q["reason"] == "random audit"]
+    assert len(audited) == 2 and digits.truth[audited].sum() < 2
+    assert sim.rounds[-1]["audit_anomaly_rate"] == 1.0  # from what the expert said, not the truth
+    with pytest.raises(ValueError, match="answers has 3 entries"):
+        simulate(digits.X, digits.truth, method="iforest", rounds=1, answers=np.zeros(3))
+
+
 def test_warm_start_from_a_fitted_detector_keeps_the_original(digits):
     det = detector_for("deepsad", TINY).fit(digits.X)
     before = det.decision_function(digits.X[:5])
