@@ -99,3 +99,35 @@ def test_review_page_second_look_changes_or_keeps_a_label(home):
                         if b.key.startswith(f"second_look_keep-{pid}-")]
     assert str(kept) in store.project_setting(pid, "second_look_kept")
     assert store.label_counts(pid)["events"] == 1 + len(anomalies) - 1 + len(normals) + 1  # keeping writes no label
+
+
+def test_review_page_second_look_on_a_table_and_before_both_kinds_are_labeled(home, tmp_path):
+    """A table project: no pictures, the rows' ids as keys; with one kind of label only, it says why
+    there is nothing to show."""
+    from semiad.data import load_csv
+    from state.store import Store
+    from state.worker import Worker
+    from tests.conftest import open_app
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(90, 4)), rng.normal(size=(10, 4)) + 5.0])
+    lines = ["id,a,b,c,d"] + [f"s{i}," + ",".join(f"{v:.3f}" for v in row) for i, row in enumerate(X)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    store = Store(home=home)
+    pid = store.create_project("table", load_csv(tmp_path / "t.csv"), source=str(tmp_path / "t.csv"))
+    store.request_run(pid, "fusion", {"hyper": {}}, "setup")
+    assert Worker(store, maps=False).run_once() and store.latest_done_run(pid) is not None
+    ids = store.sample_ids(pid, [f"s{i}" for i in range(100)])
+    store.record_labels(pid, [ids[f"s{i}"] for i in range(90, 100)], "anomalous", "alice")
+
+    at = open_app(pid)
+    at.toggle(key=f"second_look-{pid}").set_value(True).run()
+    assert not at.exception, at.exception
+    assert any("needs at least two labels of each kind" in c.value for c in at.caption)
+
+    store.record_labels(pid, [ids[f"s{i}"] for i in range(20)], "normal", "alice")
+    store.record_label(pid, ids["s95"], "normal", "alice")  # the slip, on a row far from the normal ones
+    at.run()
+    assert not at.exception, at.exception
+    first = next(m.value for m in at.markdown if "labeled **" in m.value)
+    assert first.startswith("`s95` — labeled **normal**")
