@@ -221,6 +221,7 @@ per_row = top[2].select_slider("Per row", options=[2, 3, 4, 5, 6], value=4, key=
 top[3].caption(f"Ranking of **round {run.round}**: {display_name(run.method)}, run {run.id} "
                f"({'warm start from run ' + str(run.parent_id) if run.parent_id else 'fresh model'}), "
                f"trained with {run.n_labels} labels. Highest score = most anomalous.")
+second_look_hint = top[3].empty()  # filled below, once the second look is defined
 
 CARD_KEY = f"review_card-{pid}"
 
@@ -320,6 +321,7 @@ def labeling() -> None:
 
 
 SECOND_LOOK_MAX = 5000  # the most recent labels it weighs (bulk labels can number tens of thousands)
+SECOND_LOOK_HINT_MAX = 2000  # up to this many labels, the top of the page says what it would list
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -342,6 +344,31 @@ def second_look_list(url: str, project_id: int, run_id: int, events: int) -> pd.
     return out.sort_values("disagreement", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def second_look_listed() -> dict[str, pd.DataFrame] | None:
+    """What the second look lists, per kind of label: up to `LISTED` labels whose disagreement is at
+    least `LEAN`, kept labels left out; None while there is nothing to compare a label with."""
+    ranked = second_look_list(store.url, pid, run.id, store.label_counts(pid)["events"])
+    if ranked.empty:
+        return None
+    kept = store.project_setting(pid, "second_look_kept", {})
+    ranked = ranked[[kept.get(str(sid)) != lab for sid, lab in zip(ranked["sample_id"], ranked["label"])]]
+    ranked = ranked[ranked["disagreement"] >= second_look.LEAN]
+    return {label: ranked[ranked["label"] == label].head(second_look.LISTED) for label in ("normal", "anomalous")}
+
+
+def hint_second_look() -> None:
+    """Beside the ranking's caption: how many normal labels the second look would list (the costly slips),
+    for projects small enough that looking costs little on a page run (never on a key press)."""
+    counts = store.label_counts(pid)
+    if counts["normal"] + counts["anomalous"] > SECOND_LOOK_HINT_MAX or st.session_state.get(f"second_look-{pid}"):
+        return
+    listed = second_look_listed()
+    n = 0 if listed is None else len(listed["normal"])
+    if n:
+        second_look_hint.caption(f"{n} normal label(s) your other labels lean anomalous on: "
+                                 "turn on **Second look** below the cards.")
+
+
 def show_second_look() -> None:
     """Per kind of label, the labels the others disagree with most, each with a button to change it
     and one to keep it (a kept label stays off the list while it stands). Normal labels come first: a
@@ -351,25 +378,22 @@ def show_second_look() -> None:
                           "space. A slip of the key on an anomaly hides it for good: it is never shown again, "
                           "and the model learns that such samples are normal."):
         return
-    ranked = second_look_list(store.url, pid, run.id, store.label_counts(pid)["events"])
-    if ranked.empty:
+    listed = second_look_listed()
+    if listed is None:
         st.caption("A second look needs at least two labels of each kind.")
         return
-    kept = store.project_setting(pid, "second_look_kept", {})
-    ranked = ranked[[kept.get(str(sid)) != lab for sid, lab in zip(ranked["sample_id"], ranked["label"])]]
     st.caption(f"Each label judged by your other labels alone: how many of its {second_look.K_NEIGHBOURS} nearest "
                "labeled samples carry the other label, and how sure a classifier fitted on the others is of the "
                f"other label. Listed: up to {second_look.LISTED} of each kind where the others lean the other way. "
                "A place here says *look again*, not *wrong*: anomalies are unlike each other, so a true one may "
                "well sit among normals. Kept labels leave the list.")
     who = annotator()
+    kept = store.project_setting(pid, "second_look_kept", {})
     for label, title in (("normal", "Labeled normal, but your other labels lean anomalous"),
                          ("anomalous", "Labeled anomalous, but your other labels lean normal")):
-        listed = ranked[(ranked["label"] == label) & (ranked["disagreement"] >= second_look.LEAN)]
-        listed = listed.head(second_look.LISTED)
-        st.markdown(f"**{title}** ({len(listed) or 'none'})")
+        st.markdown(f"**{title}** ({len(listed[label]) or 'none'})")
         other = "normal" if label == "anomalous" else "anomalous"
-        for row in listed.itertuples(index=False):
+        for row in listed[label].itertuples(index=False):
             cols = st.columns([1, 6, 2, 2])
             if samples.kind == "image":
                 cols[0].image(sample_thumbnail(store, samples, pid, int(row.idx)), width=56)
@@ -387,3 +411,4 @@ def show_second_look() -> None:
 
 labeling()
 show_second_look()
+hint_second_look()

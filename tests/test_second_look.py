@@ -78,8 +78,11 @@ def test_review_page_second_look_changes_or_keeps_a_label(home):
     store.record_label(pid, slip, "normal", "alice")
 
     at = open_app(pid)
+    hint = [c.value for c in at.caption if "your other labels lean anomalous on" in c.value]
+    assert len(hint) == 1 and "turn on **Second look**" in hint[0]  # at the top, while the list is off
     at.toggle(key=f"second_look-{pid}").set_value(True).run()
     assert not at.exception, at.exception
+    assert not any("your other labels lean anomalous on" in c.value for c in at.caption)
     first = next(m.value for m in at.markdown if "labeled **" in m.value)
     assert first.startswith(f"`{table['key'].iloc[anomalies[0]]}` — labeled **normal**")
     at.button(key=f"second_look_change-{pid}-{slip}").click().run()

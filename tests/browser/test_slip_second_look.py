@@ -1,6 +1,6 @@
 """The second look, as a person meets it: thirty cards labeled with the keys at a real pace, one of them
-a slip ("n" on an anomaly); the toggle lists that label first among the normal ones, and one click
-stores the change, with who and where."""
+a slip ("n" on an anomaly); the next page run says so at the top, the toggle lists that label first among
+the normal ones, and one click stores the change, with who and where."""
 from __future__ import annotations
 
 import re
@@ -53,6 +53,10 @@ def test_a_slip_of_the_key_is_listed_for_a_second_look_and_put_right(server_fact
     assert list(zip(events["sample_id"].astype(int), events["label"])) == pressed  # exactly the keys pressed
     assert slip is not None and truth[slip] == 1
 
+    page.reload()  # a page run (a reload, another page, a finished retrain) tells at the top what it would list
+    expect(page.get_by_text("normal label(s) your other labels lean anomalous on", exact=False)).to_be_visible()
+    settle(page)
+    shot(page, "second-look-hint")
     page.get_by_text("Second look at your labels", exact=True).click()
     expect(page.get_by_text("Labeled normal, but your other labels lean anomalous", exact=False)).to_be_visible()
     settle(page)
