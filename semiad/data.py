@@ -322,12 +322,17 @@ def load_image_folder(folder: str | Path, color: bool | None = None, anomaly_fol
 # ----- tables ---------------------------------------------------------------------------------
 
 def _table(X: np.ndarray, y: np.ndarray | None, path: Path, columns: list[str] | None = None,
-           names: list[str] | None = None) -> SampleSet:
+           names: list[str] | None = None, notes: dict[int, tuple[str, str]] | None = None) -> SampleSet:
+    """A table's rows as samples; rows with a missing or non-finite value are skipped in place (`notes`:
+    row → (where in the file, why) for rows that are empty for another reason, such as a CSV line with
+    more fields than the header)."""
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{path.name}: X must be a non-empty 2-D table, got shape {X.shape}")
     bad_rows = ~np.isfinite(X).all(axis=1)
-    skipped = [(f"{path.name} row {i}" + ("" if names is None else f" (id {names[i]})"), "missing or non-finite value")
-               for i in np.flatnonzero(bad_rows)]
+    named = [f"{path.name} row {i}" + ("" if names is None else f" (id {names[i]})") for i in range(len(X))]
+    notes = notes or {}
+    skipped = [(f"{named[i]}, {notes[i][0]}", notes[i][1]) if i in notes else (named[i], "missing or non-finite value")
+               for i in map(int, np.flatnonzero(bad_rows))]
     keep = np.flatnonzero(~bad_rows)
     if len(keep) == 0:
         raise DataError(f"{path.name}: every row has a missing or non-finite value")
@@ -479,15 +484,25 @@ def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
 
 
 def _delimiter(path: Path) -> str:
-    """The CSV's field separator (comma, semicolon, tab or bar), from its first lines; comma when unsure."""
+    """The CSV's field separator (comma, semicolon, tab or bar), from its first lines; comma when unsure.
+    A separator the header line does not hold is not believed (a line with extra fields can mislead the
+    sniffer): then the one the header holds most."""
     import csv
 
     try:
         with open(path, newline="", encoding="utf-8", errors="replace") as f:
             head = "".join(f.readline() for _ in range(20))
-        return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
-    except (OSError, csv.Error):
+    except OSError:
         return ","
+    header = head.splitlines()[0] if head else ""
+    try:
+        sniffed = csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed and sniffed in header:
+        return sniffed
+    most = max(",;\t|", key=header.count)
+    return most if header.count(most) else ","
 
 
 def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
@@ -499,14 +514,24 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
 
     path = Path(path)
     try:
-        # rows with more fields than the header are skipped and reported (pandas warns per line)
+        # lines with more fields than the header: pandas warns per line and leaves them out
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
-            sep = _delimiter(path)
+            sep, encoding = _delimiter(path), "utf-8"
             try:
                 df = pd.read_csv(path, sep=sep, on_bad_lines="warn")
             except UnicodeDecodeError:  # not UTF-8: Excel's "CSV" on Windows writes cp1252
-                df = pd.read_csv(path, sep=sep, on_bad_lines="warn", encoding="cp1252")
+                encoding = "cp1252"
+                df = pd.read_csv(path, sep=sep, on_bad_lines="warn", encoding=encoding)
+        ragged = [(f"line {m.group(1)}", f"expected {m.group(2)} fields, saw {m.group(3)}")
+                  for w in caught if issubclass(w.category, pd.errors.ParserWarning)
+                  for m in re.finditer(r"line (\d+): expected (\d+) fields, saw (\d+)", str(w.message))]
+        # read again with each such line kept in its place, empty, so the rows keep the input order
+        placed = _ragged_in_place(path, sep, encoding, df, ragged) if ragged else None
+        notes: dict[int, tuple[str, str]] = {}
+        if placed is not None:
+            df, notes = placed
+        unplaced = [] if placed is not None else [(f"{path.name} {where}", why) for where, why in ragged]
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{path.name}: empty file") from e
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
@@ -518,7 +543,7 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
         if label_column not in df.columns:
             raise DataError(f"{path.name}: no column named {label_column!r}")
         y = _truth(df.pop(label_column), path, f"column {label_column!r}")
-    names, notes = _row_names(df, path)
+    names, id_notes = _row_names(df, path)
     if sep != ",":  # where the comma separates nothing it may be the decimal mark (1,5), as Excel writes it
         df = df.apply(_decimal_comma)
     numeric = df.apply(pd.to_numeric, errors="coerce")
@@ -526,12 +551,41 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
     numeric = numeric.drop(columns=text)
     if numeric.shape[1] == 0:
         raise DataError(f"{path.name}: no numeric columns")
-    ragged = [(f"{path.name} line {m.group(1)}", f"expected {m.group(2)} fields, saw {m.group(3)}")
-              for w in caught if issubclass(w.category, pd.errors.ParserWarning)
-              for m in re.finditer(r"line (\d+): expected (\d+) fields, saw (\d+)", str(w.message))]
-    s = _table(numeric.to_numpy(dtype=np.float64), y, path, columns=[str(c) for c in numeric.columns], names=names)
-    s.skipped = notes + [(f"{path.name} column {c}", "not numeric") for c in text] + ragged + s.skipped
+    s = _table(numeric.to_numpy(dtype=np.float64), y, path, columns=[str(c) for c in numeric.columns], names=names,
+               notes=notes)
+    s.skipped = id_notes + [(f"{path.name} column {c}", "not numeric") for c in text] + unplaced + s.skipped
     return s
+
+
+_RAGGED = "\x00ragged"  # marks the fields of a line that could not be read (never in a text file's data)
+
+
+def _ragged_in_place(path: Path, sep: str, encoding: str, parsed: "pd.DataFrame",
+                     ragged: list[tuple[str, str]]) -> tuple["pd.DataFrame", dict[int, tuple[str, str]]] | None:
+    """The CSV read again (pandas' Python engine) with each line of more fields than the header kept in
+    its place as a row without values (its id kept where the header has an id column), so that `score`
+    gives it a row and the ids of the rows after it follow the input order; `parsed`: the first reading,
+    whose column types the rows keep. Returns the frame and row → (the line, why) for `_table`, or None
+    when the lines cannot be paired with rows (they are then only reported, as pandas left them out)."""
+    import pandas as pd
+
+    columns = list(parsed.columns)
+    id_at = next((i for i, c in enumerate(columns) if str(c).strip().lower() == "id"), None)
+
+    def in_place(fields: list[str]) -> list[str]:
+        row = [_RAGGED] * len(columns)
+        if id_at is not None and id_at < len(fields):
+            row[id_at] = fields[id_at]
+        return row
+
+    df = pd.read_csv(path, sep=sep, encoding=encoding, engine="python", on_bad_lines=in_place)
+    rows = np.flatnonzero(df.eq(_RAGGED).any(axis=1).to_numpy())
+    for c in df.columns:  # the columns as the first reading typed them, the marks as gaps
+        column = df[c].mask(df[c].eq(_RAGGED))
+        df[c] = pd.to_numeric(column, errors="coerce") if pd.api.types.is_numeric_dtype(parsed[c]) else column
+    if len(rows) != len(ragged) or len(df) != len(parsed) + len(rows):
+        return None
+    return df, {int(i): note for i, note in zip(rows, ragged)}
 
 
 def _decimal_comma(column: "pd.Series") -> "pd.Series":

@@ -166,9 +166,12 @@ def test_csv_with_nan_text_columns_and_ragged_rows(tmp_path):
     f = tmp_path / "t.csv"
     f.write_text("a,b,name\n1,2,x\n3,,y\nnan,4,z\n5,6,w,extra\n7,8,v\n9,10\n")
     s = load_csv(f)
-    assert s.X.tolist() == [[1, 2], [7, 8], [9, 10]] and s.ids == ["row-0", "row-3", "row-4"]
-    assert s.skipped == [("t.csv column name", "not numeric"), ("t.csv line 5", "expected 3 fields, saw 4"),
-                         ("t.csv row 1", "missing or non-finite value"), ("t.csv row 2", "missing or non-finite value")]
+    # the line with an extra field keeps its place (row 3): the rows after it are named in input order
+    assert s.X.tolist() == [[1, 2], [7, 8], [9, 10]] and s.ids == ["row-0", "row-4", "row-5"]
+    assert s.input_ids == [f"row-{i}" for i in range(6)]
+    assert s.skipped == [("t.csv column name", "not numeric"), ("t.csv row 1", "missing or non-finite value"),
+                         ("t.csv row 2", "missing or non-finite value"),
+                         ("t.csv row 3, line 5", "expected 3 fields, saw 4")]
 
 
 @pytest.mark.parametrize("content, message", [

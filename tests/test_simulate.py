@@ -181,6 +181,13 @@ def test_score_writes_every_input_sample_even_those_it_cannot_score(tmp_path, ca
                  "--out", str(tmp_path / "c.csv")]) == 0
     scores = pd.read_csv(tmp_path / "c.csv")
     assert scores["id"].tolist() == ["a", "b", "c"] and scores["score"].isna().tolist() == [False, True, False]
+    # so does a line with more fields than the header (semicolons, decimal commas, an id column)
+    (tmp_path / "r.csv").write_text("ID;x;y;z\na;0,1;1;0\nb;0,2;2;0;9\nc;0,3;3;1\n")
+    assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "r.csv"),
+                 "--out", str(tmp_path / "r_scores.csv")]) == 0
+    assert "r.csv row 1 (id b), line 3: expected 4 fields, saw 5" in capsys.readouterr().err
+    scores = pd.read_csv(tmp_path / "r_scores.csv")
+    assert scores["id"].tolist() == ["a", "b", "c"] and scores["score"].isna().tolist() == [False, True, False]
 
 
 def test_an_unreadable_image_keeps_its_place_and_is_reported(tmp_path):
