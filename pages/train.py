@@ -161,6 +161,7 @@ else:
             "sees": (r.params.get("representation") or {}).get("kind", "pixels") if images else "columns",
             "labels": r.n_labels, "AUC (ground truth)": r.metrics.get("auc"),
             "seconds": r.metrics.get("train_seconds"), "by": r.requested_by,
+            "first ranking": r.metrics.get("first_ranking"),
             "settings": ", ".join(f"{k}={v}" for k, v in r.params.get("hyper", {}).items()),
             "message": r.error or r.message,
         })

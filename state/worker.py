@@ -142,6 +142,8 @@ def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopF
     metrics = _metrics(scores, samples.truth, y)
     metrics.update(final_loss=losses[-1] if losses else None, train_seconds=round(time.perf_counter() - started, 2),
                    device=str(det.device_))
+    if hasattr(det, "first_ranking_parts"):  # what the default loop ranked by, whatever its settings asked
+        metrics["first_ranking"] = " and ".join(det.first_ranking_parts())
     store.finish_run(run.id, "done", metrics, message=f"done in {metrics['train_seconds']:.1f} s")
 
 

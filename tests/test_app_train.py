@@ -134,3 +134,27 @@ def test_a_table_project_says_it_sees_the_columns_and_reviews_without_error(home
     leans = open_app(pid, "pages/train.py").dataframe[1].value
     assert {"your labels alone (balanced), raw columns", "the columns' PCA ranking"} <= set(leans["scorer"])
     assert abs(leans["share"].sum() - 1) < 1e-9
+
+
+def test_history_shows_the_first_ranking_the_run_used_not_only_the_one_asked_for(home):
+    """A table of feature vectors is ranked by kNN (Fusion's vector gate) though its settings ask for
+    IsolationForest: the history says what ranked it."""
+    import numpy as np
+
+    from semiad.data import SampleSet
+    from semiad.settings import app_first_fit
+    from state.store import Store
+    from state.worker import Worker
+
+    X = np.random.default_rng(0).normal(size=(120, 160)).astype(np.float32)
+    table = SampleSet(ids=[f"r{i}" for i in range(120)], X=X, kind="tabular", name="embeddings")
+    store = Store(home=home)
+    pid = store.create_project("embeddings", table, source="embeddings")
+    params = app_first_fit("fusion", "tabular", len(X), X.shape[1:])
+    assert params["hyper"]["prior"] == "iforest" and params["hyper"]["vector_gate"] is True
+    store.request_run(pid, "fusion", params, "setup")
+    assert Worker(store, maps=False).run_once() and store.latest_done_run(pid) is not None
+    at = open_app(pid, "pages/train.py")
+    history = next(d.value for d in at.dataframe if "first ranking" in d.value.columns)
+    assert history["first ranking"].tolist() == ["kNN among the features"]
+    assert "prior=iforest" in history["settings"].iloc[0]

@@ -38,6 +38,7 @@ def test_worker_fits_the_default_loop_on_cached_features_and_warm_starts(store):
     cache = features_path(store, pid, SMALL)
     assert cache.exists() and np.load(cache).shape == (len(digits), 1280)
     assert first.metrics["auc"] > 0.8  # kNN on features ranks the bundled digits well at once
+    assert first.metrics["first_ranking"] == "kNN among the features and kNN among the pixels"
     model = load_model(store, first, device="cpu")
     assert model.method == "fusion" and model.representation_ == SMALL
 
