@@ -328,7 +328,7 @@ SECOND_LOOK_HINT_MAX = 2000  # up to this many labels, the top of the page says 
 def second_look_list(url: str, project_id: int, run_id: int, events: int) -> pd.DataFrame:  # events: the cache key
     """The current labels ranked by how much the other labels disagree with them, in the run's latent
     space (`semiad.second_look`). Columns: sample_id, idx, key, label, neighbours, classifier,
-    disagreement; empty while the labels hold fewer than two of either kind."""
+    disagreement, k (neighbours asked); empty while the labels hold fewer than two of either kind."""
     given = store.labels_in_order(project_id).tail(SECOND_LOOK_MAX)
     anomalous = (given["label"] == "anomalous").to_numpy()
     if min(anomalous.sum(), (~anomalous).sum()) < 2:
@@ -340,7 +340,8 @@ def second_look_list(url: str, project_id: int, run_id: int, events: int) -> pd.
         return pd.DataFrame()
     found = second_look.disagreement(Z, anomalous)
     out = pd.DataFrame({"sample_id": given["sample_id"].to_numpy(), "idx": table["idx"].to_numpy(),
-                        "key": table["key"].to_numpy(), "label": given["label"].to_numpy(), **found})
+                        "key": table["key"].to_numpy(), "label": given["label"].to_numpy(), **found,
+                        "k": min(second_look.K_NEIGHBOURS, len(given) - 1)})  # fewer labels, fewer neighbours
     return out.sort_values("disagreement", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -397,9 +398,9 @@ def show_second_look() -> None:
             cols = st.columns([1, 6, 2, 2])
             if samples.kind == "image":
                 cols[0].image(sample_thumbnail(store, samples, pid, int(row.idx)), width=56)
-            near = int(round(row.neighbours * second_look.K_NEIGHBOURS))
-            cols[1].markdown(f"`{row.key}` — labeled **{label}**. {near} of its {second_look.K_NEIGHBOURS} nearest "
-                             f"labeled samples are {other}; your other labels make it {row.classifier:.0%} {other}.")
+            cols[1].markdown(f"`{row.key}` — labeled **{label}**. {int(round(row.neighbours * row.k))} of its {row.k} "
+                             f"nearest labeled samples are {other}; your other labels make it {row.classifier:.0%} "
+                             f"{other}.")
             sid = int(row.sample_id)
             if cols[2].button(f"Make it {other}", key=f"second_look_change-{pid}-{sid}", disabled=not who):
                 store.record_label(pid, sid, other, who, source="second-look")
