@@ -40,16 +40,15 @@ def available_memory() -> int | None:
     return None
 
 
-def check_fits(path: Path, shape: tuple[int, ...], what: str = "X", limit: int | None = None) -> None:
-    """Refuse an array that would not fit in memory once read, before reading it: a compressed .npz or
-    .mat can expand far beyond its size on disk. Reading takes up to 8 bytes per value (tables become
-    float64) beside the 4-byte model inputs, so 12 bytes per value must fit in what is free. `limit`:
-    bytes that may be used (default: the system's available memory)."""
-    limit = available_memory() if limit is None else limit
+def check_fits(path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse an X that would not fit in memory once read, before reading it: a compressed .npz or .mat
+    can expand far beyond its size on disk. Reading takes up to 8 bytes per value (tables become
+    float64) beside the 4-byte model inputs, so 12 bytes per value must fit in what is free."""
+    limit = available_memory()
     need = 12 * int(np.prod(shape, dtype=np.int64))
     if limit is not None and need > limit:
         dims = "×".join(str(d) for d in shape)
-        raise DataError(f"{path.name}: {what} is {dims}, about {_size(need)} once read, but only "
+        raise DataError(f"{path.name}: X is {dims}, about {_size(need)} once read, but only "
                         f"{_size(limit)} of memory is free; split the file into smaller parts")
 
 
@@ -329,10 +328,12 @@ def _table(X: np.ndarray, y: np.ndarray | None, path: Path, columns: list[str] |
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{path.name}: X must be a non-empty 2-D table, got shape {X.shape}")
     bad_rows = ~np.isfinite(X).all(axis=1)
-    named = [f"{path.name} row {i}" + ("" if names is None else f" (id {names[i]})") for i in range(len(X))]
     notes = notes or {}
-    skipped = [(f"{named[i]}, {notes[i][0]}", notes[i][1]) if i in notes else (named[i], "missing or non-finite value")
-               for i in map(int, np.flatnonzero(bad_rows))]
+    skipped = []
+    for i in map(int, np.flatnonzero(bad_rows)):  # named only where skipped: a table may hold 300k rows
+        where = f"{path.name} row {i}" + ("" if names is None else f" (id {names[i]})")
+        line, why = notes.get(i, ("", "missing or non-finite value"))
+        skipped.append((f"{where}, {line}" if line else where, why))
     keep = np.flatnonzero(~bad_rows)
     if len(keep) == 0:
         raise DataError(f"{path.name}: every row has a missing or non-finite value")
