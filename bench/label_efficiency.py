@@ -271,13 +271,25 @@ def logistic_loop(X: np.ndarray, truth: np.ndarray, seed: int, said: np.ndarray 
     return review(next_scores, truth)
 
 
+def slips(truth: np.ndarray, rate: float, seed: int) -> np.ndarray:
+    """What an expert who gives the wrong label on a share `rate` of the samples says (1 = anomaly); one
+    draw per seed, so a sample shown twice gets the same answer."""
+    return truth ^ (np.random.default_rng([seed, 1]).random(len(truth)) < rate).astype(truth.dtype)
+
+
+def semiad_params(samples: data.SampleSet, rep: dict, n: int, seed: int,
+                  overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The app's default detector settings for this set (as a new project gets them), seeded."""
+    return {"seed": seed, **defaults.method_params(defaults.DEFAULT_METHOD, samples.kind, rep, n,
+                                                   tuple(samples.X.shape[1:])), **(overrides or {})}
+
+
 def semiad_loop(X: np.ndarray, truth: np.ndarray, samples: data.SampleSet, rep: dict, seed: int,
                 strategy: str = defaults.DEFAULT_STRATEGY, overrides: dict[str, Any] | None = None,
                 said: np.ndarray | None = None) -> dict[str, Any]:
     from semiad.simulate import simulate
 
-    params = {"seed": seed, **defaults.method_params(defaults.DEFAULT_METHOD, samples.kind, rep, len(X),
-                                                     tuple(samples.X.shape[1:])), **(overrides or {})}
+    params = semiad_params(samples, rep, len(X), seed, overrides)
     sim = simulate(X, truth, method=defaults.DEFAULT_METHOD, strategy=strategy, rounds=ROUNDS,
                    batch=BATCH, seed=seed, params=params, answers=said)
     reviewed = [q["index"] for q in sim.queries]
@@ -340,7 +352,7 @@ def run_set(name: str, seeds: int, cache: Path | None, pixels: bool, log: Callab
     X, rep, feat_s = inputs(samples, name, 0, cache)
     R = rows(X[:, :represent.feature_dims(rep)] if rep["kind"] == "features+pixels" else X)  # the baselines' inputs
     for seed in range(seeds):
-        said = truth ^ (np.random.default_rng([seed, 1]).random(len(truth)) < noise).astype(truth.dtype)
+        said = slips(truth, noise, seed)
         info = {"n": len(truth), "anomalies": int(truth.sum()), "kind": samples.kind, "representation": rep["kind"],
                 "feature_seconds": feat_s}
         loops: dict[str, Callable[[], dict[str, Any]]] = {

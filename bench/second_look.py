@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.label_efficiency import BATCH, DEFAULT_CACHE, ROUNDS, SETS, inputs
+from bench.label_efficiency import BATCH, DEFAULT_CACHE, ROUNDS, SETS, inputs, semiad_params, slips
 from bench.report import cpu_name
 from semiad import defaults
 from semiad.detectors import make
@@ -33,12 +33,10 @@ def run(name: str, rate: float, seed: int, cache: Path | None) -> dict:
     samples = SETS[name](0)
     truth = samples.truth.astype(np.int8)
     X, rep, _ = inputs(samples, name, 0, cache)
-    said = truth ^ (np.random.default_rng([seed, 1]).random(len(truth)) < rate).astype(np.int8)
-    params = {"seed": seed, **defaults.method_params(defaults.DEFAULT_METHOD, samples.kind, rep, len(X),
-                                                     tuple(samples.X.shape[1:]))}
-    det = make(defaults.DEFAULT_METHOD, **params)
+    said = slips(truth, rate, seed)
+    det = make(defaults.DEFAULT_METHOD, **semiad_params(samples, rep, len(X), seed))
     start = time.perf_counter()
-    sim = simulate(X, said, detector=det, rounds=ROUNDS, batch=BATCH, seed=seed)
+    sim = simulate(X, truth, detector=det, rounds=ROUNDS, batch=BATCH, seed=seed, answers=said)
     labeled = np.array([q["index"] for q in sim.queries])
     t = time.perf_counter()
     d = disagreement(np.asarray(det.embed(X))[labeled], said[labeled] == 1)["disagreement"]
