@@ -345,13 +345,13 @@ def second_look_list(url: str, project_id: int, run_id: int, events: int) -> pd.
     return out.sort_values("disagreement", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def second_look_listed() -> dict[str, pd.DataFrame] | None:
+def second_look_listed(events: int, kept: dict[str, str]) -> dict[str, pd.DataFrame] | None:
     """What the second look lists, per kind of label: up to `LISTED` labels whose disagreement is at
-    least `LEAN`, kept labels left out; None while there is nothing to compare a label with."""
-    ranked = second_look_list(store.url, pid, run.id, store.label_counts(pid)["events"])
+    least `LEAN`, `kept` labels (sample id → label) left out; None while there is nothing to compare a
+    label with. `events`: the project's label events now (the cache key)."""
+    ranked = second_look_list(store.url, pid, run.id, events)
     if ranked.empty:
         return None
-    kept = store.project_setting(pid, "second_look_kept", {})
     ranked = ranked[[kept.get(str(sid)) != lab for sid, lab in zip(ranked["sample_id"], ranked["label"])]]
     ranked = ranked[ranked["disagreement"] >= second_look.LEAN]
     return {label: ranked[ranked["label"] == label].head(second_look.LISTED) for label in ("normal", "anomalous")}
@@ -363,7 +363,7 @@ def hint_second_look() -> None:
     counts = store.label_counts(pid)
     if counts["normal"] + counts["anomalous"] > SECOND_LOOK_HINT_MAX or st.session_state.get(f"second_look-{pid}"):
         return
-    listed = second_look_listed()
+    listed = second_look_listed(counts["events"], store.project_setting(pid, "second_look_kept", {}))
     n = 0 if listed is None else len(listed["normal"])
     if n:
         second_look_hint.caption(f"{n} normal label(s) your other labels lean anomalous on: "
@@ -379,7 +379,8 @@ def show_second_look() -> None:
                           "space. A slip of the key on an anomaly hides it for good: it is never shown again, "
                           "and the model learns that such samples are normal."):
         return
-    listed = second_look_listed()
+    kept = store.project_setting(pid, "second_look_kept", {})
+    listed = second_look_listed(store.label_counts(pid)["events"], kept)
     if listed is None:
         st.caption("A second look needs at least two labels of each kind.")
         return
@@ -389,7 +390,6 @@ def show_second_look() -> None:
                "A place here says *look again*, not *wrong*: anomalies are unlike each other, so a true one may "
                "well sit among normals. Kept labels leave the list.")
     who = annotator()
-    kept = store.project_setting(pid, "second_look_kept", {})
     for label, title in (("normal", "Labeled normal, but your other labels lean anomalous"),
                          ("anomalous", "Labeled anomalous, but your other labels lean normal")):
         st.markdown(f"**{title}** ({len(listed[label]) or 'none'})")
