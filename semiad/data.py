@@ -40,12 +40,13 @@ def available_memory() -> int | None:
     return None
 
 
-def check_fits(path: Path, shape: tuple[int, ...]) -> None:
+def check_fits(path: Path, shape: tuple[int, ...], itemsize: int) -> None:
     """Refuse an X that would not fit in memory once read, before reading it: a compressed .npz or .mat
-    can expand far beyond its size on disk. Reading takes up to 8 bytes per value (tables become
-    float64) beside the 4-byte model inputs, so 12 bytes per value must fit in what is free."""
+    can expand far beyond its size on disk. Reading holds the array as stored (`itemsize` bytes per
+    value), a copy of the usable rows where some are not, and the 4-byte model inputs: at most
+    2 · itemsize + 5 bytes per value (the 1 for the finiteness check) must fit in what is free."""
     limit = available_memory()
-    need = 12 * int(np.prod(shape, dtype=np.int64))
+    need = (2 * itemsize + 5) * int(np.prod(shape, dtype=np.int64))
     if limit is not None and need > limit:
         dims = "×".join(str(d) for d in shape)
         raise DataError(f"{path.name}: X is {dims}, about {_size(need)} once read, but only "
@@ -56,17 +57,23 @@ def _size(n: int) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
-def _npz_shape(archive: zipfile.ZipFile, name: str) -> tuple[int, ...]:
-    """The shape an .npz member declares in its header, read without decompressing the data; () when
-    the header is not one this numpy reads (loading it then says what is wrong)."""
+def _npz_header(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], int]:
+    """The shape and bytes per value an .npz member declares in its header, read without decompressing
+    the data; ((), 0) when the header is not one this numpy reads (loading it then says what is wrong)."""
     fmt = np.lib.format
     with archive.open(name + ".npy") as f:
         try:
             version = fmt.read_magic(f)
             header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            return tuple(header(f)[0])
+            shape, _, dtype = header(f)
+            return tuple(shape), dtype.itemsize
         except ValueError:
-            return ()
+            return (), 0
+
+
+# bytes per value of the classes scipy's whosmat names (a class not listed counts as a double)
+MAT_ITEMSIZE = {"int8": 1, "uint8": 1, "logical": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4,
+                "single": 4, "int64": 8, "uint64": 8, "double": 8}
 
 
 @dataclass
@@ -343,7 +350,8 @@ def _table(X: np.ndarray, y: np.ndarray | None, path: Path, columns: list[str] |
             raise DataError(f"{path.name}: X has {len(X)} rows but y has {len(y)}")
         y = (y[keep] != 0).astype(np.int8)
     every = [f"row-{i}" for i in range(len(X))] if names is None else names
-    return SampleSet(ids=[every[i] for i in keep], X=X[keep].astype(np.float32), kind="tabular",
+    usable = X[keep] if bad_rows.any() else X  # no copy of a whole table before the float32 one
+    return SampleSet(ids=[every[i] for i in keep], X=usable.astype(np.float32), kind="tabular",
                      name=path.name, truth=y, skipped=skipped, columns=columns,
                      input_ids=list(every) if bad_rows.any() else None)
 
@@ -397,7 +405,7 @@ def load_npz(path: str | Path) -> SampleSet:
         with np.load(path, allow_pickle=False) as d:
             if "X" not in d.files:
                 raise DataError(f"{path.name}: no array named X (found {', '.join(d.files) or 'none'})")
-            check_fits(path, _npz_shape(d.zip, "X"))
+            check_fits(path, *_npz_header(d.zip, "X"))
             X = d["X"]
             y = _truth(d["y"], path, "y") if "y" in d.files else None
     except DataError:
@@ -415,7 +423,7 @@ def _from_arrays(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
         raise DataError(f"{path.name}: X is not numeric (dtype {X.dtype})")
     if X.ndim in (3, 4):
         return _image_array(X, y, path)
-    return _table(X.astype(np.float64), y, path)
+    return _table(X, y, path)
 
 
 def load_mat(path: str | Path) -> SampleSet:
@@ -426,9 +434,9 @@ def load_mat(path: str | Path) -> SampleSet:
 
     path = Path(path)
     try:
-        for name, shape, _ in whosmat(path):
+        for name, shape, kind in whosmat(path):
             if name == "X":
-                check_fits(path, tuple(shape))
+                check_fits(path, tuple(shape), MAT_ITEMSIZE.get(kind, 8))
         d = loadmat(path)
     except NotImplementedError as e:  # v7.3 files are HDF5
         raise DataError(f"{path.name}: a MATLAB v7.3 (HDF5) file; save it with -v7, or as .npz or .csv") from e

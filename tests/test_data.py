@@ -130,12 +130,13 @@ def test_npz_with_and_without_y(tmp_path):
 
 
 def test_an_array_too_large_for_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
-    """A compressed file can expand far beyond its size on disk: the declared shape is checked first."""
+    """A compressed file can expand far beyond its size on disk: the declared shape and type are checked
+    first."""
     from scipy.io import savemat
 
     from semiad import data
 
-    X = np.zeros((1000, 500), np.float32)  # 2 MB on the page, 6 MB to read (12 bytes per value)
+    X = np.zeros((1000, 500), np.float32)  # 2 MB on the page, 6.5 MB to read (2 · 4 + 5 bytes per value)
     np.savez_compressed(tmp_path / "big.npz", X=X)
     savemat(tmp_path / "big.mat", {"X": X}, do_compression=True)
     assert (tmp_path / "big.npz").stat().st_size < 100_000
@@ -144,6 +145,11 @@ def test_an_array_too_large_for_memory_is_refused_before_it_is_read(tmp_path, mo
     for name in ("big.npz", "big.mat"):
         with pytest.raises(DataError, match=rf"{name}: X is 1000×500, about 6 MB once read, but only 4 MB"):
             load(tmp_path / name)
+    # the same shape in bytes (2 · 1 + 5 bytes per value: 3.5 MB) fits, in either file
+    np.savez_compressed(tmp_path / "bytes.npz", X=X.astype(np.uint8))
+    savemat(tmp_path / "bytes.mat", {"X": X.astype(np.uint8)}, do_compression=True)
+    for name in ("bytes.npz", "bytes.mat"):
+        assert load(tmp_path / name).X.shape == (1000, 500)
     monkeypatch.setattr(data, "available_memory", lambda: None)  # unknown: no guard
     assert load(tmp_path / "big.mat").X.shape == (1000, 500)
 
