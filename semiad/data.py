@@ -45,15 +45,21 @@ def check_fits(path: Path, shape: tuple[int, ...], itemsize: int) -> None:
     can expand far beyond its size on disk. Reading holds the array as stored (`itemsize` bytes per
     value), a copy of the usable rows where some are not, and the 4-byte model inputs: at most
     2 · itemsize + 5 bytes per value (the 1 for the finiteness check) must fit in what is free."""
-    limit = available_memory()
     need = (2 * itemsize + 5) * int(np.prod(shape, dtype=np.int64))
-    if limit is not None and need > limit:
+    free = memory_short(need)
+    if free is not None:
         dims = "×".join(str(d) for d in shape)
-        raise DataError(f"{path.name}: X is {dims}, about {_size(need)} once read, but only "
-                        f"{_size(limit)} of memory is free; split the file into smaller parts")
+        raise DataError(f"{path.name}: X is {dims}, about {human_size(need)} once read, but only "
+                        f"{human_size(free)} of memory is free; split the file into smaller parts")
 
 
-def _size(n: int) -> str:
+def memory_short(need: int) -> int | None:
+    """The free memory when `need` bytes exceed it; None when they fit or the free memory is unknown."""
+    free = available_memory()
+    return free if free is not None and need > free else None
+
+
+def human_size(n: int) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 

@@ -406,3 +406,35 @@ def test_a_fusion_model_from_before_the_rule_does_not_grade_anomalies_alone_afte
     y[anomalies[10:20]] = -1
     det.fit(cardio.X, y, warm_start=True)
     assert det.state_["perf"] == graded
+
+
+def test_the_rbf_scorers_score_by_chunks_the_same_as_at_once(cardio, monkeypatch):
+    from semiad.detectors import classical
+
+    det = Fusion().fit(cardio.X)
+    y = np.zeros(len(cardio.X), dtype=int)
+    top = np.argsort(-det.decision_scores_)[:40]
+    y[top] = np.where(cardio.truth[top] == 1, -1, 1)
+    det.fit(cardio.X, y, warm_start=True)
+    assert any(name.startswith("kernel") for name in det.scorer_weights())
+    rows = cardio.X.astype(np.float64)
+    at_once = det._raw_scores(rows)
+    monkeypatch.setattr(classical, "KERNEL_CHUNK", 7)  # 1831 rows: 262 chunks, the last one short
+    by_chunks = det._raw_scores(rows)
+    assert by_chunks.keys() == at_once.keys()
+    for name, scores in at_once.items():  # the same up to rounding (BLAS sums small blocks in another order)
+        assert np.allclose(by_chunks[name], scores, rtol=1e-9, atol=1e-9), name
+
+
+@pytest.mark.parametrize("method", [Fusion, IsolationForest])
+def test_a_fit_that_would_not_fit_in_memory_is_refused_before_it_starts(method, monkeypatch):
+    from semiad import data
+
+    X = np.random.default_rng(0).random((2000, 30)).astype(np.float32)
+    monkeypatch.setattr(data, "available_memory", lambda: 2 * 2**20)  # 2 MB free; the fit asks ~5 MB
+    det = method()
+    with pytest.raises(MemoryError, match=r"2000×30 inputs needs about 5 MB of memory, but only 2 MB is free"):
+        det.fit(X)
+    assert not det.fitted
+    monkeypatch.setattr(data, "available_memory", lambda: 64 * 2**20)
+    assert det.fit(X).fitted

@@ -243,6 +243,8 @@ class BaseDetector:
     fast_by_default: ClassVar[bool] = False
     # former constructor argument -> its current name (still accepted by __init__ and set_params)
     RENAMED: ClassVar[dict[str, str]] = {}
+    # memory a fit takes beside its inputs: bytes per input value, per sample (bench/RESULTS.md, session 11)
+    fit_memory: ClassVar[tuple[float, float]] = (32.0, 0.0)
 
     def __init__(self, device: str = "auto", seed: int | None = 0, batch_size: int = 128,
                  score_batch_size: int = 2048, contamination: float = 0.1, **hyper: Any) -> None:
@@ -337,6 +339,20 @@ class BaseDetector:
     def fitted(self) -> bool:
         return hasattr(self, "input_shape_")
 
+    def _check_memory(self, X: np.ndarray) -> None:
+        """Refuse a fit that would not fit in free memory (`fit_memory`) before it starts: running out
+        part-way takes down the process, and with it the app's server."""
+        from semiad.data import human_size, memory_short
+
+        per_value, per_sample = self.fit_memory
+        need = int(per_value * X.size + per_sample * len(X))
+        free = memory_short(need)
+        if free is not None:
+            shape = "×".join(str(d) for d in X.shape)
+            raise MemoryError(f"training {self.display_name or self.method} on {shape} inputs needs about "
+                              f"{human_size(need)} of memory, but only {human_size(free)} is free; "
+                              "train on a part of the data, or on a machine with more memory")
+
     def fit(self, X: Any, y: Any = None, warm_start: bool = False,
             progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> "BaseDetector":
         """Train on X with semi-targets y (+1 / −1 / 0; None = all unlabeled); warm_start continues
@@ -345,6 +361,7 @@ class BaseDetector:
         step and, at most every STOP_CHECK_S, between the autograd operations of a step; when it
         returns True the fit raises TrainingStopped. It must be cheap (e.g. `threading.Event.is_set`)."""
         X, y = check_inputs(X, y)
+        self._check_memory(X)
         if not 0.0 < float(self.contamination) <= 0.5:
             raise ValueError(f"contamination must be in (0, 0.5], got {self.contamination!r}")
         if y is None:

@@ -259,6 +259,8 @@ class _Classical(BaseDetector):
     """Shared by the classical detectors: rows in, an input space for the embedding, no torch nets."""
 
     input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    # float64 copies of the rows and the PCA fits; per sample, each scorer's pool scores
+    fit_memory: ClassVar[tuple[float, float]] = (50.0, 1000.0)
 
     @classmethod
     def app_defaults(cls, kind: str = "image", n_samples: int = 0, input_shape: tuple[int, ...] = (1, 28, 28),
@@ -376,6 +378,7 @@ PIXEL_COMPONENTS = 10  # the pixel view's reconstruction error: a coarse model o
 PLAIN_BACKGROUND = 0.25  # prior "knn+pixels" lets the pixels in when at least this share is plain background
 RAW_VARIANCE = 0.9  # the raw view's reconstruction error keeps the components explaining this share
 RAW_MAX_COMPONENTS = 256  # ... or at most this many (a bound on the cost for very wide tables)
+KERNEL_CHUNK = 50_000  # rows scored at once by the RBF scorers (their features take ~2.4 kB a row)
 VECTOR_COLUMNS = 128  # `looks_like_feature_vectors`: embeddings have 128-2048 columns, ODDS tables fewer
 VECTOR_CONTINUOUS = 0.8  # ... and this share of them continuous at least
 AS_FEATURE_VECTORS = {"prior": "knn", "scale": "l2", "raw_view": False}  # what image features get
@@ -585,9 +588,12 @@ class Fusion(_Classical):
         for suffix, Z in spaces.items():
             for kind in LABEL_SCORERS:
                 name = kind + suffix
-                if name in st:
-                    F = self._kernel_space(Z, st["rbf" + suffix]) if kind == "kernel" else Z
-                    out[name] = F @ st[name]["coef"] + st[name]["intercept"][0]
+                if name in st and kind == "kernel":  # its features are ~300 values a row: by chunks
+                    out[name] = np.concatenate([self._kernel_space(Z[a:a + KERNEL_CHUNK], st["rbf" + suffix])
+                                                @ st[name]["coef"] for a in range(0, max(len(Z), 1), KERNEL_CHUNK)])
+                    out[name] += st[name]["intercept"][0]
+                elif name in st:
+                    out[name] = Z @ st[name]["coef"] + st[name]["intercept"][0]
         return out
 
     def _kernel_space(self, Z: np.ndarray, rbf: dict[str, np.ndarray]) -> np.ndarray:
