@@ -92,17 +92,42 @@ def _run_inside_app() -> None:
     st.rerun()
 
 
-def page_setup() -> tuple[Store, ProjectInfo | None]:
-    """Sidebar of every page: who is labeling, the open project and its job status."""
+def page_setup(outbox: bool = True) -> tuple[Store, ProjectInfo | None]:
+    """Sidebar of every page: who is labeling, the open project and its job status; and (but on the
+    Review page, whose cards send their own) the Review page's outbox, applied before the page reads
+    the store."""
     _run_inside_app()
     store = get_store()
     project = current_project(store)
     with st.sidebar:
         sidebar_identity()
+        if outbox:
+            flush_review_outbox(store)
         if project is not None:
             st.caption(f"Project **{project.name}** · {project.n_samples:,} samples")
             job_status(project.id)
     return store, project
+
+
+OUTBOX_KEY = "review_outbox"
+
+
+def flush_review_outbox(store: Store) -> None:
+    """Store the label requests the Review page had not seen acknowledged when it was left
+    (`review_outbox`): nothing a key press asked for waits on a return to Review."""
+    from pages.review_card import apply_outbox, review_outbox
+
+    value = st.session_state.get(OUTBOX_KEY)
+    acked = st.session_state.get("_outbox_acked", [])
+    if isinstance(value, dict) and value.get("seq") != st.session_state.get("_outbox_seen"):
+        st.session_state["_outbox_seen"] = value.get("seq")
+        acked, errors = apply_outbox(store, value.get("outbox"),
+                                     lambda pid: st.session_state.setdefault(f"_skipped-{pid}", []),
+                                     lambda pid: st.session_state.setdefault(f"_front-{pid}", []))
+        st.session_state["_outbox_acked"] = acked
+        for e in errors:
+            st.warning(e["message"], icon=":material/error:")
+    review_outbox(key=OUTBOX_KEY, url=store.url, acked=acked)
 
 
 def current_project(store: Store) -> ProjectInfo | None:
@@ -126,8 +151,8 @@ def open_project(project_id: int) -> None:
     st.query_params["project"] = str(project_id)
 
 
-def require_project() -> tuple[Store, ProjectInfo]:
-    store, project = page_setup()
+def require_project(outbox: bool = True) -> tuple[Store, ProjectInfo]:
+    store, project = page_setup(outbox)
     if project is None:
         st.info("Open or create a project first.")
         st.page_link("pages/home.py", label="Go to Projects", icon=":material/folder_open:")

@@ -24,7 +24,7 @@ from pages.common import (
     sample_thumbnail,
     samples_of,
 )
-from pages.review_card import apply_requests, review_card
+from pages.review_card import apply_requests, review_card, scope_of
 from semiad import defaults, query, represent, second_look
 from semiad.columns import column_scale, telling_columns
 from semiad.data import encode_png
@@ -36,7 +36,7 @@ LOOKAHEAD = 48  # cards the browser holds beyond the visible ones, to move on wi
 VIEW_AHEAD = 8  # cards of the window that carry the larger picture of the original for the focused card
 TABLE_COLUMNS = 12  # a table row's card shows this many columns, those furthest from the typical row
 
-store, project = require_project()
+store, project = require_project(outbox=False)  # the cards send their own requests
 pid = project.id
 samples = samples_of(store, pid)
 skipped_key = f"_skipped-{pid}"
@@ -293,7 +293,7 @@ def labeling() -> None:
                                                              samples.columns, TABLE_COLUMNS))
         cards.append(card)
     review_card(key=CARD_KEY, cards=cards, acked=acked, errors=errors, per_page=per_page, per_row=per_row,
-                who=annotator(), scope=f"{store.url}|{pid}|{annotator()}",
+                who=annotator(), scope=scope_of(store.url, pid, annotator()),
                 skip_epoch=st.session_state[f"_skip_epoch-{pid}"], run=run.id, zoom=zoom, note=note)
 
     disputed = store.disputes(pid)

@@ -26,6 +26,39 @@ import streamlit.components.v1 as components
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 _component = components.declare_component("review_card", path=str(FRONTEND))
+_outbox = components.declare_component("review_outbox", path=str(Path(__file__).resolve().parent / "outbox"))
+
+
+def scope_of(url: str, project_id: int, who: str) -> str:
+    """Where the browser keeps a project's and an annotator's unacknowledged requests."""
+    return f"{url}|{project_id}|{who}"
+
+
+def review_outbox(*, key: str, url: str, acked: list[str]) -> Any:
+    """Draw the outbox (no height) that other pages carry: it sends the requests the Review component
+    left unacknowledged when the page was left (a click on another page right after a key press ends
+    the run that would have applied them). Its value: {"outbox": {scope: [request, ...]}, "seq": int},
+    for the scopes of the store at `url` only."""
+    return _outbox(key=key, default=None, prefix=url + "|", acked=acked)
+
+
+def apply_outbox(store, outbox: Any, skipped_of, brought_back_of) -> tuple[list[str], list[dict[str, str]]]:
+    """Apply an outbox value's requests (`apply_requests`), each scope as its project and annotator;
+    `skipped_of(pid)` and `brought_back_of(pid)` give that project's lists. Returns (acknowledged
+    tokens, refusals)."""
+    from semiad import query
+
+    acked: list[str] = []
+    errors: list[dict[str, str]] = []
+    for scope, requests in (outbox.items() if isinstance(outbox, dict) else []):
+        pid, _, who = str(scope).removeprefix(store.url + "|").partition("|")
+        if not str(scope).startswith(store.url + "|") or not pid.isdigit():
+            continue
+        a, e, _ = apply_requests(store, int(pid), who, requests, skipped_of(int(pid)), strategies=query.STRATEGIES,
+                                 brought_back=brought_back_of(int(pid)))
+        acked += a
+        errors += e
+    return acked, errors
 
 
 def review_card(*, key: str, cards: list[dict[str, Any]], acked: list[str], errors: list[dict[str, str]],

@@ -15,6 +15,8 @@ from browser_util import (
     expect_counts,
     focus_page,
     focused_sample,
+    go,
+    heading,
     no_exception,
     open_project,
     review_root,
@@ -185,3 +187,31 @@ def test_two_tabs_of_one_annotator_each_label_and_undo_their_own_presses(server_
     assert store.events(pid)["annotator"].eq("carol").all()
     for tab in (one, two):
         no_exception(tab)
+
+
+def test_keys_pressed_just_before_leaving_review_are_stored_on_the_next_page(server_factory, new_page):
+    """A click on another page right after a key press ends the run that would have applied it; the
+    other page's outbox sends what the cards left unacknowledged, before the page reads the store."""
+    store, pid, page = open_review(server_factory, new_page, "dora")
+    model = Model(initial_order(store, pid))
+    focus_page(page)
+    for key in "nanan":
+        page.keyboard.press(key)
+        model.press(key)
+        time.sleep(0.12)  # a quick typist
+    page.get_by_test_id("stSidebarNavLink").filter(has=page.get_by_text("Train", exact=True)).click()
+    heading(page, "Train")
+    normal = sum(lab == "normal" for _, lab in model.events)
+    caption = f"{normal} normal and {len(model.events) - normal} anomalous labels so far"
+    page.get_by_text(caption).wait_for(timeout=30_000)  # the page read the store after the outbox's labels
+    assert stored(store, pid) == model.events
+    assert store.events(pid)["annotator"].eq("dora").all()
+    session = page.evaluate("() => Object.keys(sessionStorage).filter((k) => k.startsWith('semiad-review:'))"
+                            ".map((k) => JSON.parse(sessionStorage.getItem(k)).pending.length)")
+    assert session == [0], "the browser still holds requests the server has stored"
+    no_exception(page)
+
+    go(page, "Review")  # back on Review, nothing is sent twice and the queue goes on after the five
+    expect(review_root(page)).to_have_attribute("data-focused", str(model.focused()))
+    wait_saved(page)
+    assert stored(store, pid) == model.events
