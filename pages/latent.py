@@ -97,34 +97,22 @@ st.session_state.setdefault(nonce_key, 0)
 chart_key = f"map-{run.id}-{st.session_state[nonce_key]}"
 st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("box", "lasso"), width="stretch")
 
-if "_map_note" in st.session_state:
-    st.info(st.session_state.pop("_map_note"))
-picked = selected_ids(st.session_state.get(chart_key))
-if not picked:
-    st.stop()
-
 by_key = table.set_index("key")
-picked = [k for k in picked if k in by_key.index]
-st.subheader(f"{len(picked)} selected")
-shown = picked[:MAX_GRID]
-if len(picked) > MAX_GRID:
-    st.caption(f"Showing the first {MAX_GRID} pictures; labeling applies to all {len(picked)} "
-               "selected samples except those you untick.")
-keep = []
-cols = st.columns(8)
-for i, k in enumerate(shown):
-    row = by_key.loc[k]
-    with cols[i % 8]:
-        if samples.kind == "image":
-            st.image(sample_thumbnail(store, samples, pid, int(row["idx"])), width="stretch")
-        label = row["label"] if isinstance(row["label"], str) else "unlabeled"
-        if st.checkbox(f"{row['score']:.3g} · {label}", value=True, key=f"keep-{run.id}-{k}", help=k):
-            keep.append(k)
-keep += picked[MAX_GRID:]
+
+
+def selection() -> list[str]:
+    """The selected samples' keys, less those unticked, read from the session state when called: a
+    button's callback runs before the script, with the ticks sent along with the click (a tick taken
+    off just before the click is not in the previous run's list)."""
+    picked = [k for k in selected_ids(st.session_state.get(chart_key)) if k in by_key.index]
+    return [k for i, k in enumerate(picked) if i >= MAX_GRID or st.session_state.get(f"keep-{run.id}-{k}", True)]
 
 
 def label_selection(value: str) -> None:
-    ids = [int(by_key.loc[k, "sample_id"]) for k in keep]
+    ids = [int(by_key.loc[k, "sample_id"]) for k in selection()]
+    if not ids:
+        st.session_state["_map_note"] = "Nothing labeled: every selected sample is unticked."
+        return
     try:
         store.record_labels(pid, ids, value, annotator(), source="map")
         st.session_state["_map_note"] = f"Labeled {len(ids)} samples {value} (one undo reverts them all)."
@@ -138,9 +126,36 @@ def undo() -> None:
     st.session_state["_map_note"] = f"Undid the last label of {n} sample(s)." if n else "Nothing of yours to undo."
 
 
+def undo_button(where) -> None:
+    where.button("Undo", key="map_undo", on_click=undo, help="Revert your last label in this project "
+                 "(a bulk label is one label)")
+
+
+if "_map_note" in st.session_state:
+    st.info(st.session_state.pop("_map_note"))
+picked = [k for k in selected_ids(st.session_state.get(chart_key)) if k in by_key.index]
+if not picked:
+    undo_button(st)  # after a bulk label the selection is cleared: its undo stays at hand
+    st.stop()
+
+st.subheader(f"{len(picked)} selected")
+shown = picked[:MAX_GRID]
+if len(picked) > MAX_GRID:
+    st.caption(f"Showing the first {MAX_GRID} pictures; labeling applies to all {len(picked)} "
+               "selected samples except those you untick.")
+cols = st.columns(8)
+for i, k in enumerate(shown):
+    row = by_key.loc[k]
+    with cols[i % 8]:
+        if samples.kind == "image":
+            st.image(sample_thumbnail(store, samples, pid, int(row["idx"])), width="stretch")
+        label = row["label"] if isinstance(row["label"], str) else "unlabeled"
+        st.checkbox(label, value=True, key=f"keep-{run.id}-{k}", help=f"{k} · score {row['score']:.3g}")
+keep = selection()
+
 b = st.columns(3)
 b[0].button(f"Label all {len(keep)} normal", key="map_normal", on_click=label_selection, args=("normal",),
             disabled=not keep)
 b[1].button(f"Label all {len(keep)} anomalous", key="map_anomalous", on_click=label_selection, args=("anomalous",),
             type="primary", disabled=not keep)
-b[2].button("Undo", key="map_undo", on_click=undo)
+undo_button(b[2])

@@ -42,6 +42,29 @@ def test_lasso_selection_labels_every_selected_sample_in_one_batch(home, as_dict
     assert store.undo_last(pid, "alice") and store.label_counts(pid)["anomalous"] == 0
 
 
+def test_a_tick_taken_off_just_before_the_click_is_left_out_and_undo_stays_after_the_bulk_label(home):
+    """A quick person unticks a picture and clicks before the untick's rerun has drawn the page
+    again: the click arrives with the untick, and the button's callback must read it (not the
+    previous run's list of ticked pictures)."""
+    store, pid = trained_project(home)
+    run = store.latest_done_run(pid)
+    at = open_app(pid, "pages/latent.py")
+    keys = store.samples(pid)["key"].tolist()[:6]
+    at.session_state[f"map-{run.id}-0"] = selection(keys, as_dict=True)
+    at.run()
+    assert at.button(key="map_anomalous").label == "Label all 6 anomalous"
+    at.checkbox(key=f"keep-{run.id}-{keys[1]}").uncheck()
+    at.checkbox(key=f"keep-{run.id}-{keys[4]}").uncheck()
+    at.button(key="map_anomalous").click().run()  # one rerun: the unticks and the click together
+    assert not at.exception
+    assert sorted(store.events(pid)["key"]) == sorted(keys[:1] + keys[2:4] + keys[5:])
+    assert at.info[0].value == "Labeled 4 samples anomalous (one undo reverts them all)."
+    assert not at.subheader  # the selection is cleared ...
+    at.button(key="map_undo").click().run()  # ... and its undo is still at hand
+    assert store.label_counts(pid)["anomalous"] == 0
+    assert at.info[0].value == "Undid the last label of 4 sample(s)."
+
+
 def test_umap_map_is_cached_per_run_and_recomputed_after_a_new_run(home):
     store, pid = trained_project(home)
     run1 = store.latest_done_run(pid)
