@@ -121,26 +121,36 @@ if "_train_note" in st.session_state:
     (st.warning if kind == "warning" else st.error)(text)
 
 
-def save_auto_retrain() -> None:
-    """Runs in the widgets' callback: the setting lives in the store, shared by every annotator."""
-    k = int(st.session_state.get(f"auto_retrain_every-{pid}", AUTO_RETRAIN_K))
-    store.set_project_setting(pid, AUTO_RETRAIN, k if st.session_state[f"auto_retrain-{pid}"] else None)
-
-
+ON, K, LAST_K = f"auto_retrain-{pid}", f"auto_retrain_every-{pid}", f"_auto_retrain_k-{pid}"
 AUTO_RETRAIN_K = 20  # the k offered when the setting is first switched on
+
+
+def save_auto_retrain() -> None:
+    """Runs in the widgets' callback: the setting lives in the store, shared by every annotator. The k
+    last used is kept for this session: switched off and on again, the setting offers it again."""
+    k = int(st.session_state.get(K) or st.session_state.get(LAST_K, AUTO_RETRAIN_K))
+    st.session_state[LAST_K] = k
+    store.set_project_setting(pid, AUTO_RETRAIN, k if st.session_state[ON] else None)
+
+
 every = store.project_setting(pid, AUTO_RETRAIN)
-if st.session_state.get(f"_auto_retrain_seen-{pid}", "never") != every:  # first view, or changed by someone else
+# Streamlit forgets a widget's state on a page that does not draw it: seed it from the store on the first
+# view, after another page, or when someone else changed the setting
+if st.session_state.get(f"_auto_retrain_seen-{pid}", "never") != every or ON not in st.session_state:
     st.session_state[f"_auto_retrain_seen-{pid}"] = every
-    st.session_state[f"auto_retrain-{pid}"] = every is not None
-    st.session_state[f"auto_retrain_every-{pid}"] = int(every or AUTO_RETRAIN_K)
-st.toggle("Retrain automatically every k labels", key=f"auto_retrain-{pid}", on_change=save_auto_retrain,
+    st.session_state[ON] = every is not None
+    st.session_state[LAST_K] = int(every or st.session_state.get(LAST_K, AUTO_RETRAIN_K))
+    st.session_state.pop(K, None)  # seeded below, when drawn
+st.toggle("Retrain automatically every k labels", key=ON, on_change=save_auto_retrain,
           help="Off by default. When on, after every k new labels (from anyone on this project) the worker "
                "queues the same warm-start run the Retrain button would (the current model's method and "
                "settings), never while another run is queued or running.")
 runs = store.runs(pid)
-if st.session_state[f"auto_retrain-{pid}"]:
+if st.session_state[ON]:
+    if K not in st.session_state:
+        st.session_state[K] = int(every or st.session_state[LAST_K])
     st.number_input("k (labels between automatic retrains)", min_value=1, max_value=10_000, step=1,
-                    key=f"auto_retrain_every-{pid}", on_change=save_auto_retrain)
+                    key=K, on_change=save_auto_retrain)
     if every is not None and current is not None:
         since = labels_since(store, runs[-1])
         st.caption(f"Next automatic retrain after {max(every - since, 0)} more label(s) "

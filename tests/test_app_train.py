@@ -40,6 +40,28 @@ def test_auto_retrain_is_off_by_default_and_its_k_is_stored_for_the_project(home
     assert store.project_setting(pid, AUTO_RETRAIN) is None
 
 
+def test_auto_retrain_shows_its_setting_after_another_page_and_offers_the_last_k_again(home):
+    """Streamlit forgets the state of widgets a page does not draw: back on Train the toggle must
+    still show what the store holds, and switched off and on, it offers the k used before."""
+    store, pid = trained_project(home)
+    at = open_app(pid, "pages/train.py")
+    at.toggle(key=f"auto_retrain-{pid}").set_value(True).run()
+    at.number_input(key=f"auto_retrain_every-{pid}").set_value(7).run()
+    at.switch_page("pages/progress.py").run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    assert at.toggle(key=f"auto_retrain-{pid}").value is True
+    assert at.number_input(key=f"auto_retrain_every-{pid}").value == 7
+    at.toggle(key=f"auto_retrain-{pid}").set_value(False).run()
+    assert store.project_setting(pid, AUTO_RETRAIN) is None
+    at.toggle(key=f"auto_retrain-{pid}").set_value(True).run()
+    assert store.project_setting(pid, AUTO_RETRAIN) == 7
+    assert at.number_input(key=f"auto_retrain_every-{pid}").value == 7
+    store.set_project_setting(pid, AUTO_RETRAIN, 9)  # another annotator changes it
+    at.run()
+    assert at.number_input(key=f"auto_retrain_every-{pid}").value == 9
+
+
 def test_cpu_friendly_first_fit_defaults_keep_the_full_choice():
     from semiad.settings import app_first_fit, default_fast, default_hyper, fast_setting
 
