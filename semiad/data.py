@@ -562,13 +562,16 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
     if sep != ",":  # where the comma separates nothing it may be the decimal mark (1,5), as Excel writes it
         df = df.apply(_decimal_comma)
     numeric = df.apply(pd.to_numeric, errors="coerce")
-    text = [c for c in df.columns if numeric[c].isna().all() and not df[c].isna().all()]
-    numeric = numeric.drop(columns=text)
+    empty = [c for c in df.columns if df[c].isna().all()]  # it would leave every row with a missing value
+    text = [c for c in df.columns if numeric[c].isna().all() and c not in empty]
+    numeric = numeric.drop(columns=text + empty)
     if numeric.shape[1] == 0:
-        raise DataError(f"{path.name}: no numeric columns")
+        held = f" ({len(empty)} column(s) hold no value)" if empty else ""
+        raise DataError(f"{path.name}: no numeric columns{held}")
     s = _table(numeric.to_numpy(dtype=np.float64), y, path, columns=[str(c) for c in numeric.columns], names=names,
                notes=notes)
-    s.skipped = id_notes + [(f"{path.name} column {c}", "not numeric") for c in text] + unplaced + s.skipped
+    s.skipped = (id_notes + [(f"{path.name} column {c}", "not numeric") for c in text]
+                 + [(f"{path.name} column {c}", "no value in any row") for c in empty] + unplaced + s.skipped)
     return s
 
 
@@ -622,8 +625,15 @@ def _row_names(df, path: Path) -> tuple[list[str] | None, list[tuple[str, str]]]
         return None, []
     values = df.pop(found[0])
     names = [str(v).strip() for v in values]
-    if values.isna().any() or "" in names or len(set(names)) != len(names):
-        return None, [(f"{path.name} column {found[0]}", "ids missing or repeated: rows are named row-0, row-1, …")]
+    missing = np.flatnonzero(values.isna().to_numpy() | (np.array(names) == ""))
+    row_of: dict[str, int] = {}
+    why = f"no id on {len(missing)} row(s), the first row {missing[0]}" if len(missing) else ""
+    for i, name in enumerate(names):
+        if not why and name in row_of:
+            why = f"id {name!r} is on rows {row_of[name]} and {i}"
+        row_of.setdefault(name, i)
+    if why:
+        return None, [(f"{path.name} column {found[0]}", f"{why}: rows are named row-0, row-1, … instead")]
     return names, []
 
 

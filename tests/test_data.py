@@ -242,4 +242,17 @@ def test_a_csv_id_column_names_the_rows_and_is_not_a_feature(tmp_path):
     (tmp_path / "u.csv").write_text("id,a\n7,1\n7,2\n")  # repeated: the rows keep their numbers, and why is said
     u = load_csv(tmp_path / "u.csv")
     assert u.ids == ["row-0", "row-1"] and u.columns == ["a"]
-    assert u.skipped == [("u.csv column id", "ids missing or repeated: rows are named row-0, row-1, …")]
+    assert u.skipped == [("u.csv column id", "id '7' is on rows 0 and 1: rows are named row-0, row-1, … instead")]
+    (tmp_path / "v.csv").write_text("id,a\np,1\n,2\nq,3\n\"\",4\n")  # missing ids come first in the note
+    assert load_csv(tmp_path / "v.csv").skipped == [
+        ("v.csv column id", "no id on 2 row(s), the first row 1: rows are named row-0, row-1, … instead")]
+
+
+def test_a_csv_column_with_no_value_in_any_row_is_left_out_and_named(tmp_path):
+    (tmp_path / "t.csv").write_text("a,empty,b,name\n1,,2,x\n3,,4,y\n5,,6,z\n")
+    s = load_csv(tmp_path / "t.csv")
+    assert s.columns == ["a", "b"] and s.X.shape == (3, 2)  # no row is lost to the empty column
+    assert s.skipped == [("t.csv column name", "not numeric"), ("t.csv column empty", "no value in any row")]
+    (tmp_path / "u.csv").write_text("a,b\n,\n,\n")
+    with pytest.raises(DataError, match=r"u.csv: no numeric columns \(2 column\(s\) hold no value\)"):
+        load_csv(tmp_path / "u.csv")
