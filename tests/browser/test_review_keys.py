@@ -215,3 +215,35 @@ def test_keys_pressed_just_before_leaving_review_are_stored_on_the_next_page(ser
     expect(review_root(page)).to_have_attribute("data-focused", str(model.focused()))
     wait_saved(page)
     assert stored(store, pid) == model.events
+
+
+
+def test_closing_the_tab_with_presses_not_yet_saved_asks_first(server_factory, new_page):
+    """Closing the tab would lose a press the server has not acknowledged, so the browser asks first
+    (beforeunload); with every press saved, the tab closes without a word."""
+    server = server_factory()
+    pid = trained_project(server.home)
+    server.start()
+    asked: list[str] = []
+    saved = new_page()
+    saved.on("dialog", lambda d: (asked.append(d.type), d.dismiss()))
+    open_project(saved, server.url, "erin", pid)
+    focus_page(saved)
+    saved.keyboard.press("n")
+    wait_saved(saved)
+    with saved.expect_event("close", timeout=10_000):  # (Playwright sees events only inside its calls)
+        saved.close(run_before_unload=True)
+    assert asked == []
+
+    page = new_page()
+    open_project(page, server.url, "erin", pid)
+    server.kill()  # nothing can be acknowledged now
+    focus_page(page)
+    page.keyboard.press("a")
+    expect(review_root(page)).to_have_attribute("data-pending", "1")
+    with page.expect_event("dialog", timeout=10_000) as asking:
+        page.close(run_before_unload=True)
+    assert asking.value.type == "beforeunload"
+    asking.value.dismiss()  # stay on the page
+    expect(review_root(page)).to_have_attribute("data-pending", "1")  # the press is still held
+    assert not page.is_closed()

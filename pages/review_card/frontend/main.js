@@ -432,5 +432,13 @@ setInterval(() => {
   }
 }, 500);
 
+// Closing or reloading the tab with requests not yet acknowledged asks first (a reload keeps them in
+// sessionStorage; closing the tab would lose them). Not once this frame has left the page.
+try {
+  window.parent.addEventListener("beforeunload", (e) => {
+    if (window.frameElement && window.frameElement.isConnected && S.pending.length) { e.preventDefault(); e.returnValue = ""; }
+  });
+} catch (e) { /* not same-origin */ }
+
 new ResizeObserver(setHeight).observe(document.getElementById("root"));
 post("streamlit:componentReady", { apiVersion: 1 });
