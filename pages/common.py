@@ -101,11 +101,11 @@ def page_setup(outbox: bool = True) -> tuple[Store, ProjectInfo | None]:
     project = current_project(store)
     with st.sidebar:
         sidebar_identity()
-        if outbox:
-            flush_review_outbox(store)
         if project is not None:
             st.caption(f"Project **{project.name}** · {project.n_samples:,} samples")
             job_status(project.id)
+        if outbox:  # last in the sidebar: its frame has no height, but it takes a gap
+            flush_review_outbox(store)
     return store, project
 
 
