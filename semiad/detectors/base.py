@@ -244,7 +244,7 @@ class BaseDetector:
     # former constructor argument -> its current name (still accepted by __init__ and set_params)
     RENAMED: ClassVar[dict[str, str]] = {}
     # memory a fit takes beside its inputs: bytes per input value, per sample (bench/RESULTS.md, session 11)
-    fit_memory: ClassVar[tuple[float, float]] = (32.0, 0.0)
+    fit_memory: ClassVar[tuple[float, float]] = (40.0, 0.0)
 
     def __init__(self, device: str = "auto", seed: int | None = 0, batch_size: int = 128,
                  score_batch_size: int = 2048, contamination: float = 0.1, **hyper: Any) -> None:
