@@ -154,3 +154,28 @@ def test_a_dry_stretch_is_named_and_top_audit_turns_to_a_random_audit(home):
     assert store.events(pid)["source"].iloc[-1] == "review:random"  # counted as the audit on Progress
     assert not [i for i in at.info if "No anomaly" in i.value]  # an anomaly turned up: top scores again
     assert all(c["reason"].startswith("top score") for c in review_cards(at))
+
+
+def test_the_outbox_on_another_page_stores_what_review_left_unacknowledged_once(home):
+    """What the outbox sends (as its frame would): the requests of this store's scopes are applied
+    under the scope's annotator before the page reads the store, and acknowledged; another store's
+    scope is not touched; a second delivery writes nothing more."""
+    from pages.review_card import scope_of
+
+    store, pid = trained_project(home)
+    at = open_app(pid, "pages/train.py")
+    sid = int(store.samples(pid)["sample_id"][3])
+    mine = [{"t": "token-01", "op": "label", "sid": sid, "label": "anomalous", "src": "review:top"},
+            {"t": "token-02", "op": "undo", "target": "token-01"},
+            {"t": "token-03", "op": "label", "sid": sid, "label": "normal", "src": "review:top"}]
+    other = [{"t": "token-09", "op": "label", "sid": sid, "label": "anomalous", "src": "review:top"}]
+    outbox = {scope_of(store.url, pid, "bob"): mine, scope_of("sqlite:///elsewhere.db", pid, "bob"): other}
+    for seq in (1, 2):  # the same requests delivered twice
+        at.session_state["review_outbox"] = {"outbox": outbox, "seq": seq}
+        at.run()
+        assert not at.exception, at.exception
+        assert any("1 normal and 0 anomalous labels so far" in c.value for c in at.caption)  # read after
+        (box,) = [c for c in at.get("component_instance") if "review_outbox" in str(c.proto.component_name)]
+        assert sorted(json.loads(box.proto.json_args)["acked"]) == ["token-01", "token-02", "token-03"]
+    ev = Store(home=home).events(pid)
+    assert list(ev["label"]) == ["anomalous", "unlabeled", "normal"] and set(ev["annotator"]) == {"bob"}

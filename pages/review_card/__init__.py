@@ -31,7 +31,12 @@ _outbox = components.declare_component("review_outbox", path=str(Path(__file__).
 
 def scope_of(url: str, project_id: int, who: str) -> str:
     """Where the browser keeps a project's and an annotator's unacknowledged requests."""
-    return f"{url}|{project_id}|{who}"
+    return f"{store_scope(url)}{project_id}|{who}"
+
+
+def store_scope(url: str) -> str:
+    """The part of every scope that names the store."""
+    return f"{url}|"
 
 
 def review_outbox(*, key: str, url: str, acked: list[str]) -> Any:
@@ -39,7 +44,7 @@ def review_outbox(*, key: str, url: str, acked: list[str]) -> Any:
     left unacknowledged when the page was left (a click on another page right after a key press ends
     the run that would have applied them). Its value: {"outbox": {scope: [request, ...]}, "seq": int},
     for the scopes of the store at `url` only."""
-    return _outbox(key=key, default=None, prefix=url + "|", acked=acked)
+    return _outbox(key=key, default=None, prefix=store_scope(url), acked=acked)
 
 
 def apply_outbox(store, outbox: Any, skipped_of, brought_back_of) -> tuple[list[str], list[dict[str, str]]]:
@@ -48,11 +53,12 @@ def apply_outbox(store, outbox: Any, skipped_of, brought_back_of) -> tuple[list[
     tokens, refusals)."""
     from semiad import query
 
+    prefix = store_scope(store.url)
     acked: list[str] = []
     errors: list[dict[str, str]] = []
     for scope, requests in (outbox.items() if isinstance(outbox, dict) else []):
-        pid, _, who = str(scope).removeprefix(store.url + "|").partition("|")
-        if not str(scope).startswith(store.url + "|") or not pid.isdigit():
+        pid, _, who = str(scope).removeprefix(prefix).partition("|")
+        if not str(scope).startswith(prefix) or not pid.isdigit():
             continue
         a, e, _ = apply_requests(store, int(pid), who, requests, skipped_of(int(pid)), strategies=query.STRATEGIES,
                                  brought_back=brought_back_of(int(pid)))
