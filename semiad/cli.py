@@ -217,14 +217,14 @@ def _num(v: Any) -> str:
 
 # ----- fit and score ----------------------------------------------------------------------------
 
-LABEL_WORDS = {"normal": 1, "anomalous": -1, "anomaly": -1, "1": 1, "+1": 1, "-1": -1, "0": 0, "": 0,
-               "unlabeled": 0}
+SEMI_TARGET = {"normal": 1, "anomalous": -1, "unlabeled": 0}
 
 
 def read_labels(path: Path, ids: Sequence[str], left_out: Collection[str] = ()) -> Any:
     """Semi-targets (+1 normal, −1 anomaly, 0 unlabeled) for `ids` from a labels file as the app reads
     one (`semiad.data.read_label_table`: CSV or the export's JSON, an id and a label column; labels
-    normal / anomalous or +1 / −1). `left_out`: ids the loader skipped, named as such in the error."""
+    normal / anomalous or +1 / −1; a later row wins). `left_out`: ids the loader skipped, named as
+    such in the error."""
     import numpy as np
 
     from semiad.data import read_label_table
@@ -236,9 +236,9 @@ def read_labels(path: Path, ids: Sequence[str], left_out: Collection[str] = ()) 
         if key not in position:
             why = "was left out of the data (it cannot be used)" if key in left_out else "is not a sample of the data"
             raise ValueError(f"{path.name}: id {key!r} {why}")
-        if word.lower() not in LABEL_WORDS:
+        if word not in SEMI_TARGET:
             raise ValueError(f"{path.name}: label {word!r} for {key!r} is not normal/anomalous or +1/-1")
-        y[position[key]] = LABEL_WORDS[word.lower()]
+        y[position[key]] = SEMI_TARGET[word]
     return y
 
 
@@ -266,6 +266,7 @@ def run_fit(args: argparse.Namespace) -> int:
     rep = representation(args, samples)
     det = make(args.method, **detector_params(args, samples, rep))  # a bad --set fails before the features
     det.representation_ = rep
+    det.columns_ = samples.columns
     X = model_inputs(args, samples, rep)
     det.fit(X, y)
     det.save(args.out)
@@ -292,7 +293,7 @@ def run_score(args: argparse.Namespace) -> int:
     from semiad.detectors import BaseDetector
 
     det = BaseDetector.load(args.model, device=args.device)
-    samples = load_dataset(args)
+    samples = match_columns(load_dataset(args), getattr(det, "columns_", None))
     rep = represent.check(getattr(det, "representation_", None) or {"kind": "pixels"},
                           images=samples.kind == "image")
     X = model_inputs(args, samples, rep)
@@ -305,6 +306,23 @@ def run_score(args: argparse.Namespace) -> int:
               file=sys.stderr)
     print(f"scored {len(samples)} samples with {det.method}; wrote {args.out}")
     return 0
+
+
+def match_columns(samples: Any, trained: list[str] | None) -> Any:
+    """A table's columns in the order the model was fitted on, matched by name; refused, naming them,
+    when some are missing or new. Positional where either side has no names (a .npz, images)."""
+    if trained is None or samples.columns is None or samples.columns == trained:
+        return samples
+    missing = [c for c in trained if c not in samples.columns]
+    extra = [c for c in samples.columns if c not in trained]
+    if missing or extra:
+        raise ValueError(f"{samples.name}: the model was fitted on other columns (missing: "
+                         f"{', '.join(missing) or 'none'}; not in the model: {', '.join(extra) or 'none'}); "
+                         "a label column needs --label-column")
+    where = {c: i for i, c in enumerate(samples.columns)}
+    samples.X = samples.X[:, [where[c] for c in trained]]
+    samples.columns = list(trained)
+    return samples
 
 
 def add_app(subparsers: Any) -> None:

@@ -533,11 +533,17 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
             sep, encoding = _delimiter(path), "utf-8"
+
+            def read() -> pd.DataFrame:
+                header = pd.read_csv(path, sep=sep, nrows=0, encoding=encoding).columns
+                as_written = {c: str for c in header if str(c).strip().lower() == "id"}  # ids: 007 stays 007
+                return pd.read_csv(path, sep=sep, on_bad_lines="warn", encoding=encoding, dtype=as_written)
+
             try:
-                df = pd.read_csv(path, sep=sep, on_bad_lines="warn")
+                df = read()
             except UnicodeDecodeError:  # not UTF-8: Excel's "CSV" on Windows writes cp1252
                 encoding = "cp1252"
-                df = pd.read_csv(path, sep=sep, on_bad_lines="warn", encoding=encoding)
+                df = read()
         ragged = [(f"line {m.group(1)}", f"expected {m.group(2)} fields, saw {m.group(3)}")
                   for w in caught if issubclass(w.category, pd.errors.ParserWarning)
                   for m in re.finditer(r"line (\d+): expected (\d+) fields, saw (\d+)", str(w.message))]
@@ -665,8 +671,10 @@ def load(source: str | Path | None = None, **options) -> SampleSet:
 def read_label_table(data: bytes | str | Path, name: str | None = None) -> "pd.DataFrame":
     """A labels file (CSV, or JSON records as the app exports them) as a table of strings with columns
     sample_id and label; `data` is a path or the file's content (an upload). The id column may be
-    named sample_id, key or id. Raises DataError naming the file. The app's import and
-    `python -m semiad fit --labels` both read labels through it."""
+    named sample_id, key or id; each label comes out as normal, anomalous or unlabeled (`LABEL_WORDS`;
+    a word it does not know, as written, lower-cased). Raises DataError naming the file. The app's
+    import and `python -m semiad fit --labels` both read labels through it; in both a later row for a
+    sample wins."""
     import json
 
     import pandas as pd
@@ -703,7 +711,17 @@ def read_label_table(data: bytes | str | Path, name: str | None = None) -> "pd.D
     def text(v) -> str:
         return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v).strip()
 
-    return pd.DataFrame({"sample_id": table[id_col].map(text), "label": table[columns["label"]].map(text)})
+    said = [text(v).lower() for v in table[columns["label"]]]
+    if ({"0", "1"} & set(said)) and "-1" not in said:
+        raise DataError(f"{name}: labels 0 and 1 are ambiguous (as ground truth 1 is an anomaly, as a "
+                        "semi-target a normal sample): write normal and anomalous, or the semi-targets +1 and -1")
+    return pd.DataFrame({"sample_id": table[id_col].map(text), "label": [LABEL_WORDS.get(w, w) for w in said]})
+
+
+# what a labels file may say, and what it means: the app's words, or the semi-targets (+1 / −1 / 0); an
+# "unlabeled" row (an undo in the app's history export, or an empty label) means the sample has no label
+LABEL_WORDS = {"normal": "normal", "anomalous": "anomalous", "anomaly": "anomalous", "unlabeled": "unlabeled",
+               "": "unlabeled", "+1": "normal", "1": "normal", "-1": "anomalous", "0": "unlabeled"}
 
 
 def confined(path: str | Path, root: str | Path | None = None) -> Path:

@@ -160,17 +160,19 @@ def import_labels(store: Store, project_id: int, table: pd.DataFrame, annotator:
                   source: str = "import") -> ImportReport:
     """Record the labels of `table` (columns sample_id, label; see read_labels) as events by
     `annotator`. Unknown ids and bad labels are reported, not fatal; a later row for the same
-    sample wins; samples that already carry the label get no new event."""
+    sample wins, and where it says unlabeled the sample is left as it is; samples that already carry
+    the label get no new event."""
     report = ImportReport()
     wanted: dict[str, str] = {}
     for row, (key, label) in enumerate(zip(table["sample_id"], table["label"]), start=2):  # row 1 = header
-        label = label.lower()
         if not key:
             report.bad.append((f"row {row}", "no sample id"))
-        elif label not in LABELS:
+        elif label not in (*LABELS, "unlabeled"):
             report.bad.append((f"row {row}", f"label must be one of {', '.join(LABELS)}, not {label!r}"))
         else:
             wanted[key] = label
+    # a sample whose last row says unlabeled (an undo in a history export) has no label in this file
+    wanted = {k: lab for k, lab in wanted.items() if lab != "unlabeled"}
     ids = store.sample_ids(project_id, wanted)
     report.unknown = [k for k in wanted if k not in ids]
     current = store.samples(project_id).set_index("sample_id")["label"]

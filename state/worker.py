@@ -112,6 +112,7 @@ def execute(store: Store, run: RunInfo, device: str = "auto", should_stop: StopF
     else:
         det = detectors.make(run.method, device=device, **hyper)
         det.representation_ = represent.check(run.params.get("representation"), images=samples.kind == "image")
+        det.columns_ = samples.columns  # `semiad score --model <run folder>` matches new tables by name
     representation = getattr(det, "representation_", None) or {"kind": "pixels"}
     X = run_inputs(store, run, samples, representation, device, should_stop)
     fit_from = FIT_FROM if represent.uses_features(representation) else 0.0

@@ -261,3 +261,56 @@ def test_simulate_on_a_csv_takes_ground_truth_from_the_label_column_and_not_as_a
     npz = ["simulate", "--data", str(tmp_path / "t.npz"), "--label-column", "y", "--out", str(tmp_path / "o3")]
     assert main(npz) != 0
     assert "applies to a .csv" in capsys.readouterr().err
+
+
+def test_score_matches_a_tables_columns_by_name_and_keeps_ids_as_written(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame(rng.normal(size=(40, 3)), columns=["f0", "f1", "f2"])
+    table.insert(0, "id", [f"{i:03d}" for i in range(40)])  # 000, 001, …: text, never numbers
+    table.to_csv(tmp_path / "today.csv", index=False)
+    pd.DataFrame({"id": ["007"], "label": ["anomalous"]}).to_csv(tmp_path / "l.csv", index=False)
+    assert main(["fit", "--data", str(tmp_path / "today.csv"), "--labels", str(tmp_path / "l.csv"), "--method",
+                 "iforest", "--out", str(tmp_path / "m.pt")]) == 0
+    assert "(1 labeled)" in capsys.readouterr().out
+    assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "today.csv"),
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    same = pd.read_csv(tmp_path / "s.csv", dtype={"id": str})
+    assert same["id"].tolist() == table["id"].tolist()
+    table[["id", "f2", "f0", "f1"]].to_csv(tmp_path / "shuffled.csv", index=False)  # the columns in another order
+    assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "shuffled.csv"),
+                 "--out", str(tmp_path / "s2.csv")]) == 0
+    assert np.array_equal(pd.read_csv(tmp_path / "s2.csv")["score"], same["score"])
+    table.rename(columns={"f2": "g2"}).to_csv(tmp_path / "renamed.csv", index=False)
+    assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "renamed.csv"),
+                 "--out", str(tmp_path / "s3.csv")]) == 2
+    assert "missing: f2; not in the model: g2" in capsys.readouterr().err
+
+
+def test_labels_0_and_1_are_refused_as_ambiguous_and_semi_targets_are_read(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(30, 3)))
+    pd.DataFrame({"id": ["row-1", "row-2"], "label": [1, 0]}).to_csv(tmp_path / "01.csv", index=False)
+    assert main(["fit", "--data", str(tmp_path / "d.npz"), "--labels", str(tmp_path / "01.csv"),
+                 "--method", "iforest", "--out", str(tmp_path / "m.pt")]) == 2
+    assert "labels 0 and 1 are ambiguous" in capsys.readouterr().err
+    pd.DataFrame({"id": ["row-1", "row-2", "row-3"], "label": [1, -1, 0]}).to_csv(tmp_path / "pm.csv", index=False)
+    assert main(["fit", "--data", str(tmp_path / "d.npz"), "--labels", str(tmp_path / "pm.csv"),
+                 "--method", "iforest", "--out", str(tmp_path / "m.pt")]) == 0
+    assert "(2 labeled)" in capsys.readouterr().out
+
+
+def test_score_reads_an_app_run_folder_and_refuses_what_is_not_a_model_in_one_line(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(30, 3)))
+    run = tmp_path / "runs" / "1"
+    assert main(["fit", "--data", str(tmp_path / "d.npz"), "--method", "iforest", "--out", str(run / "model.pt")]) == 0
+    assert main(["score", "--model", str(run), "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "s.csv")]) == 0
+    (tmp_path / "text.pt").write_text("not a model")
+    (tmp_path / "cut.pt").write_bytes((run / "model.pt").read_bytes()[:500])
+    for bad, why in (("text.pt", "not a plain weights file"), ("cut.pt", "is not a semiad model file"),
+                     ("nowhere.pt", "cannot read the model")):
+        capsys.readouterr()
+        assert main(["score", "--model", str(tmp_path / bad), "--data", str(tmp_path / "d.npz"),
+                     "--out", str(tmp_path / "x.csv")]) == 2
+        err = capsys.readouterr().err
+        assert why in err and "Traceback" not in err, err

@@ -189,3 +189,18 @@ def test_export_page_copies_originals_and_shows_refusals(tmp_path, images, monke
     at.button(key="copy_go").click().run()  # again: refused, shown as a message
     assert not at.exception and "exist already" in at.error[0].value
     store.close()
+
+
+def test_importing_the_full_history_leaves_undone_labels_undone(store, images):
+    """The history export holds every event, undos as 'unlabeled' rows: the last row of each sample
+    is its state, so a label that was undone does not come back."""
+    pid = labeled_project(store, images)
+    sid = store.samples(pid).set_index("key")["sample_id"]
+    store.record_label(pid, sid["good/img3.png"], "anomalous", "ann")
+    store.undo_last(pid, "ann")  # img3: labeled, then undone
+    content = to_csv(history(store, pid))
+    other = store.create_project("b", load_image_folder(images), source=str(images))
+    report = import_labels(store, other, read_labels(content.encode(), "history.csv"), "carol")
+    assert report.bad == [] and report.recorded == 4
+    assert labels_by_key(store, other) == labels_by_key(store, pid)
+    assert not isinstance(labels_by_key(store, other)["good/img3.png"], str)  # unlabeled

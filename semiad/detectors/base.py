@@ -441,6 +441,8 @@ class BaseDetector:
             # what the model's inputs are (e.g. pretrained image features), so `python -m semiad score`
             # turns new data into the same inputs; None when the caller fitted on its own arrays
             "representation": json.dumps(getattr(self, "representation_", None)),
+            # a table's column names, so new data is matched by name (None where the inputs had none)
+            "columns": json.dumps(getattr(self, "columns_", None)),
             "threshold": json.dumps(getattr(self, "threshold_", None)),
         }
         path = Path(path)
@@ -451,12 +453,20 @@ class BaseDetector:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> "BaseDetector":
-        """Load a saved detector; weights_only=True, so a pickle with code is refused."""
+        """Load a saved detector (a model file, or the app's run folder that holds one); weights_only=True,
+        so a pickle with code is refused."""
+        path = Path(path)
+        if path.is_dir() and (path / "model.pt").is_file():  # an app run's folder (state.store.run_files)
+            path = path / "model.pt"
         try:
-            blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+            blob = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:  # code or arbitrary objects inside: never executed
             raise RefusedModelFile(f"{path}: refused, not a plain weights file (loading it would need "
                                    f"unpickling arbitrary objects)") from e
+        except OSError as e:
+            raise ValueError(f"{path}: cannot read the model ({e.strerror or e})") from e
+        except Exception as e:  # not a torch file, or a cut-off one: torch says so in its own words
+            raise ValueError(f"{path} is not a semiad model file (unreadable: {type(e).__name__})") from e
         if not isinstance(blob, dict) or blob.get("format") != "semiad-detector-1":
             raise ValueError(f"{path} is not a semiad model file")
         if cls.method not in ("base", blob["method"]):
@@ -481,6 +491,9 @@ class BaseDetector:
         representation = json.loads(blob.get("representation") or "null")
         if representation is not None:
             det.representation_ = representation
+        columns = json.loads(blob.get("columns") or "null")
+        if columns is not None:
+            det.columns_ = columns
         threshold = json.loads(blob.get("threshold") or "null")
         if threshold is not None:
             det.threshold_ = float(threshold)
