@@ -37,17 +37,34 @@ if store.samples(project.id)["path"].notna().any():  # only image folders keep t
                 st.warning("Not copied: " + "; ".join(f"{k}: {why}" for k, why in report.missing[:10]))
 
 st.subheader("Import labels")
-st.caption("A CSV or JSON file with `sample_id` and `label` columns (normal / anomalous), like the export "
-           "above. Each label is recorded as an event by you, with source “import”; Undo reverts the import.")
-upload = st.file_uploader("Labels file", type=["csv", "json"], key="import_file")
-if upload is not None and st.button("Import", key="import_go", type="primary"):
+st.caption("A CSV or JSON file with `sample_id` and `label` columns (normal / anomalous, or the semi-targets "
+           "+1 / -1), like the export above; a later row for a sample wins, and a last row that says unlabeled "
+           "(an undo in the full history) leaves the sample as it is. Each label is recorded as an event by "
+           "you, with source “import”; Undo reverts the import.")
+
+
+def import_upload() -> None:
+    """The Import button's callback: it runs before the page draws, so the counts, the table and the
+    downloads above already hold what it imported."""
+    upload = st.session_state.get("import_file")
+    if upload is None:
+        return
     if not annotator():
-        st.warning("Enter your name in the sidebar first: it is stored with every label.")
+        st.session_state["_import_note"] = ("warning", "Enter your name in the sidebar first: it is stored with "
+                                                       "every label.")
+        return
+    try:
+        given = transfer.read_labels(upload.getvalue(), upload.name)
+        report = transfer.import_labels(store, project.id, given, annotator())
+    except transfer.TransferError as e:
+        st.session_state["_import_note"] = ("error", str(e))
     else:
-        try:
-            given = transfer.read_labels(upload.getvalue(), upload.name)
-            report = transfer.import_labels(store, project.id, given, annotator())
-        except transfer.TransferError as e:
-            st.error(str(e))
-        else:
-            (st.warning if report.unknown or report.bad else st.success)(report.summary())
+        st.session_state["_import_note"] = ("warning" if report.unknown or report.bad else "success",
+                                            report.summary())
+
+
+upload = st.file_uploader("Labels file", type=["csv", "json"], key="import_file")
+st.button("Import", key="import_go", type="primary", on_click=import_upload, disabled=upload is None)
+if "_import_note" in st.session_state:
+    kind, text = st.session_state.pop("_import_note")
+    {"warning": st.warning, "error": st.error, "success": st.success}[kind](text)
