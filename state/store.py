@@ -446,7 +446,9 @@ class Store:
         return None
 
     def _write_events(self, s: Session, project_id: int, changes: list[tuple[int, str]], annotator: str,
-                      source: str, batch: str, undoes: str | None) -> None:
+                      source: str, batch: str, undoes: str | None, votes: dict[int, str] | None = None) -> None:
+        """Write `changes` (sample, new label) as events by `annotator`; `votes`: what the annotator now
+        says of each sample, where that is not the new label (an undo restores labels others gave)."""
         ids = [i for i, _ in changes]
         # A write first: SQLite takes its write lock here (its driver starts the transaction at the first
         # write), so the labels read below cannot change before this transaction commits; on PostgreSQL
@@ -472,8 +474,9 @@ class Store:
         if d_normal or d_anomalous:
             s.execute(update(LabelCounts).where(LabelCounts.project_id == project_id).values(
                 normal=LabelCounts.normal + d_normal, anomalous=LabelCounts.anomalous + d_anomalous))
-        _upsert_votes(s, [{"sample_id": i, "annotator": annotator, "project_id": project_id, "label": lab}
-                          for i, lab in changes])
+        votes = votes or {}
+        _upsert_votes(s, [{"sample_id": i, "annotator": annotator, "project_id": project_id,
+                           "label": votes.get(i, lab)} for i, lab in changes])
         now = utcnow()
         s.execute(insert(LabelEvent), [
             {"project_id": project_id, "sample_id": i, "label": lab, "annotator": annotator, "created_at": now,
@@ -518,19 +521,24 @@ class Store:
                     s.commit()  # the request is done: it had nothing to undo
                 return []
             events = s.execute(select(LabelEvent.id, LabelEvent.sample_id).where(LabelEvent.batch == last)).all()
-            changes = []
+            changes, votes = [], {}
             for event_id, sample_id in events:
                 relabeled = s.scalar(select(LabelEvent.id).where(
                     LabelEvent.project_id == project_id, LabelEvent.sample_id == sample_id,
                     LabelEvent.id > event_id, LabelEvent.source != "undo", not_undone(LabelEvent)).limit(1))
                 if relabeled is not None:  # labeled again since (maybe by someone else): leave it
                     continue
-                before = s.scalar(select(LabelEvent.label).where(
+                earlier = select(LabelEvent.label).where(
                     LabelEvent.project_id == project_id, LabelEvent.sample_id == sample_id,
-                    LabelEvent.id < event_id).order_by(LabelEvent.id.desc()).limit(1))
+                    LabelEvent.id < event_id).order_by(LabelEvent.id.desc()).limit(1)
+                before = s.scalar(earlier)
                 changes.append((sample_id, before or "unlabeled"))
+                # the undoer's vote: what they said before and still stands, not a label someone else gave
+                said = s.scalar(earlier.where(LabelEvent.annotator == annotator, LabelEvent.source != "undo",
+                                              not_undone(LabelEvent)))
+                votes[sample_id] = said or "unlabeled"
             if changes:
-                self._write_events(s, project_id, changes, annotator, "undo", batch, last)
+                self._write_events(s, project_id, changes, annotator, "undo", batch, last, votes)
                 if token is not None:
                     s.execute(update(LabelRequest).where(LabelRequest.token == token).values(batch=batch))
             s.commit()

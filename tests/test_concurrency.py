@@ -106,6 +106,20 @@ def test_disputes_compares_each_annotators_latest_label(store):
     assert store.disputes(pid, sid[:1])[sid[0]][-1] == ("eve", "anomalous")
 
 
+def test_an_undo_restores_the_label_but_never_makes_it_the_undoers_vote(store):
+    """erin labels over alice and undoes it: the sample is alice's again, and erin said nothing of it
+    (before, erin's vote became alice's label, and a dispute listed erin saying what she never said)."""
+    pid = store.create_project("p", table(5))
+    a = int(store.samples(pid)["sample_id"][0])
+    store.record_label(pid, a, "normal", "alice")
+    store.record_label(pid, a, "anomalous", "erin")
+    store.undo_last(pid, "erin")
+    assert store.samples(pid).set_index("sample_id")["label"][a] == "normal"
+    store.record_label(pid, a, "anomalous", "bob")
+    assert store.disputes(pid, [a]) == {a: [("alice", "normal"), ("bob", "anomalous")]}
+    assert store.disputes(pid) == {a: [("alice", "normal"), ("bob", "anomalous")]}
+
+
 def test_next_batch_follows_labels_and_undos_of_two_annotators(store):
     """After labels, relabels and undos by two annotators, the review batch equals the ranking
     recomputed from the scores and the current labels, for every run."""
