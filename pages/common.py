@@ -134,11 +134,15 @@ def current_project(store: Store) -> ProjectInfo | None:
     """The open project: kept in session state, mirrored in the URL (?project=ID) so a reload or a
     shared link opens it again (Streamlit drops query parameters on page switches)."""
     pid = st.session_state.get("project") or st.query_params.get("project")
-    if pid is None or not str(pid).isdigit():
+    if pid is None:
         return None
     try:
         project = store.project(int(pid))
-    except ValueError:
+    except ValueError:  # not a number, or no such project (deleted, or a link from another workspace)
+        st.warning(f"There is no project {str(pid)[:40]!r} in this workspace (deleted, or a link from another "
+                   "workspace).", icon=":material/link_off:")
+        st.session_state.pop("project", None)
+        st.query_params.pop("project", None)
         return None
     st.session_state["project"] = project.id
     if st.query_params.get("project") != str(project.id):

@@ -179,3 +179,15 @@ def test_the_outbox_on_another_page_stores_what_review_left_unacknowledged_once(
         assert sorted(json.loads(box.proto.json_args)["acked"]) == ["token-01", "token-02", "token-03"]
     ev = Store(home=home).events(pid)
     assert list(ev["label"]) == ["anomalous", "unlabeled", "normal"] and set(ev["annotator"]) == {"bob"}
+
+
+def test_a_link_to_a_project_that_is_not_there_says_so(home):
+    store, pid = trained_project(home)
+    for bad in ("999", "abc"):
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.query_params["project"] = bad
+        at.switch_page("pages/train.py").run()  # the link opens Train directly
+        assert not at.exception, at.exception
+        assert any(f"There is no project '{bad}' in this workspace" in w.value for w in at.warning)
+        assert any("Open or create a project first" in i.value for i in at.info)
+        assert "project" not in at.query_params
