@@ -499,16 +499,20 @@ def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
 
 
 def _delimiter(path: Path) -> str:
-    """The CSV's field separator (comma, semicolon, tab or bar), from its first lines; comma when unsure.
-    A separator the header line does not hold is not believed (a line with extra fields can mislead the
-    sniffer): then the one the header holds most."""
-    import csv
-
+    """The CSV's field separator (comma, semicolon, tab or bar), from its first lines (`_separator`)."""
     try:
         with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            head = "".join(f.readline() for _ in range(20))
+            return _separator("".join(f.readline() for _ in range(20)))
     except OSError:
         return ","
+
+
+def _separator(head: str) -> str:
+    """The field separator of a CSV whose first lines are `head`; comma when unsure. A separator the
+    header line does not hold is not believed (a line with extra fields can mislead the sniffer): then
+    the one the header holds most."""
+    import csv
+
     header = head.splitlines()[0] if head else ""
     try:
         sniffed = csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
@@ -696,8 +700,13 @@ def read_label_table(data: bytes | str | Path, name: str | None = None) -> "pd.D
             if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
                 raise DataError(f"{name}: JSON must be a list of objects (as the export writes)")
             table = pd.DataFrame(records, dtype=object)
-        else:
-            table = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
+        else:  # separated and encoded as the data's CSVs may be (semicolons, Excel's cp1252)
+            head = "".join(raw[:65536].decode("utf-8", errors="replace").splitlines(keepends=True)[:20])
+            sep = _separator(head)
+            try:
+                table = pd.read_csv(io.BytesIO(raw), sep=sep, dtype=str, keep_default_na=False)
+            except UnicodeDecodeError:
+                table = pd.read_csv(io.BytesIO(raw), sep=sep, dtype=str, keep_default_na=False, encoding="cp1252")
     except DataError:
         raise
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:

@@ -204,3 +204,13 @@ def test_importing_the_full_history_leaves_undone_labels_undone(store, images):
     assert report.bad == [] and report.recorded == 4
     assert labels_by_key(store, other) == labels_by_key(store, pid)
     assert not isinstance(labels_by_key(store, other)["good/img3.png"], str)  # unlabeled
+
+
+def test_a_labels_file_may_be_separated_and_encoded_as_the_data_csvs(store, images, tmp_path):
+    pid = store.create_project("p", load_image_folder(images), source=str(images))
+    (tmp_path / "semi.csv").write_bytes("sample_id;label;note\nbad/img0.png;anomalous;ça déborde\n"
+                                        "good/img1.png;normal;\n".encode("cp1252"))  # Excel's CSV on Windows
+    report = import_labels(store, pid, read_labels(tmp_path / "semi.csv"), "ann")
+    assert (report.recorded, report.bad) == (2, [])
+    labels = labels_by_key(store, pid)
+    assert labels["bad/img0.png"] == "anomalous" and labels["good/img1.png"] == "normal"
