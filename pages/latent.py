@@ -100,12 +100,16 @@ st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("box", "l
 by_key = table.set_index("key")
 
 
+def selected() -> list[str]:
+    """The keys of the samples selected on the map."""
+    return [k for k in selected_ids(st.session_state.get(chart_key)) if k in by_key.index]
+
+
 def selection() -> list[str]:
     """The selected samples' keys, less those unticked, read from the session state when called: a
     button's callback runs before the script, with the ticks sent along with the click (a tick taken
     off just before the click is not in the previous run's list)."""
-    picked = [k for k in selected_ids(st.session_state.get(chart_key)) if k in by_key.index]
-    return [k for i, k in enumerate(picked) if i >= MAX_GRID or st.session_state.get(f"keep-{run.id}-{k}", True)]
+    return [k for i, k in enumerate(selected()) if i >= MAX_GRID or st.session_state.get(f"keep-{run.id}-{k}", True)]
 
 
 def label_selection(value: str) -> None:
@@ -133,7 +137,7 @@ def undo_button(where) -> None:
 
 if "_map_note" in st.session_state:
     st.info(st.session_state.pop("_map_note"))
-picked = [k for k in selected_ids(st.session_state.get(chart_key)) if k in by_key.index]
+picked = selected()
 if not picked:
     undo_button(st)  # after a bulk label the selection is cleared: its undo stays at hand
     st.stop()
