@@ -149,8 +149,11 @@ def test_bad_inputs_raise_a_clear_value_error(method, T):
     with pytest.raises(ValueError, match="no parameter"):
         det.set_params(not_a_setting=1)
     det.fit(X[:20])
-    with pytest.raises(ValueError, match="expected inputs of shape"):
+    with pytest.raises(ValueError, match=r"expected inputs of shape .*: this model takes \d+ values each .*, "
+                                         r"these are 5 values each"):
         det.decision_function(table(3, d=5))
+    with pytest.raises(ValueError, match="these are 28×28 colour images"):
+        det.decision_function(np.zeros((2, 3, 28, 28), np.float32))
 
 
 @pytest.mark.parametrize("method", METHODS)

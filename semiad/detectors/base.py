@@ -125,6 +125,14 @@ def seed_everything(seed: int | None) -> None:
     torch.cuda.manual_seed_all(seed)
 
 
+def _inputs_in_words(shape: tuple[int, ...]) -> str:
+    """A sample's shape as a person names it: "21 values each (table columns or image features)" or
+    "28×28 gray images"."""
+    if len(shape) == 3:
+        return f"{shape[1]}×{shape[2]} {'gray' if shape[0] == 1 else 'colour'} images"
+    return f"{shape[0]} values each (table columns, or image features and pixels)"
+
+
 def check_inputs(X: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Validate at the public boundary: 2-D tables or 4-D N×C×H×W images, finite, labels in {-1,0,1}."""
     X = np.asarray(X, dtype=np.float32)
@@ -686,7 +694,9 @@ class BaseDetector:
             raise RuntimeError("fit the detector first")
         X, _ = check_inputs(X)
         if tuple(X.shape[1:]) != self.input_shape_:
-            raise ValueError(f"expected inputs of shape {self.input_shape_}, got {tuple(X.shape[1:])}")
+            raise ValueError(f"expected inputs of shape {self.input_shape_}, got {tuple(X.shape[1:])}: this model "
+                             f"takes {_inputs_in_words(self.input_shape_)}, these are "
+                             f"{_inputs_in_words(tuple(X.shape[1:]))}; score data of the kind it was fitted on")
         if not hasattr(self, "device_"):
             self.device_ = resolve_device(self.device)
         for m in self._modules().values():
