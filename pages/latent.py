@@ -151,10 +151,12 @@ cols = st.columns(8)
 for i, k in enumerate(shown):
     row = by_key.loc[k]
     with cols[i % 8]:
-        if samples.kind == "image":
-            st.image(sample_thumbnail(store, samples, pid, int(row["idx"])), width="stretch")
         label = row["label"] if isinstance(row["label"], str) else "unlabeled"
-        st.checkbox(label, value=True, key=f"keep-{run.id}-{k}", help=f"{k} · score {row['score']:.3g}")
+        if samples.kind == "image":  # the id under the picture, the label beside the tick (a narrow column)
+            st.image(sample_thumbnail(store, samples, pid, int(row["idx"])), caption=k, width="stretch")
+            st.checkbox(label, value=True, key=f"keep-{run.id}-{k}")
+        else:
+            st.checkbox(label, value=True, key=f"keep-{run.id}-{k}", help=f"{k} · score {row['score']:.3g}")
 keep = selection()
 
 b = st.columns(3)
