@@ -304,7 +304,8 @@ def test_score_reads_an_app_run_folder_and_refuses_what_is_not_a_model_in_one_li
     np.savez(tmp_path / "d.npz", X=rng.normal(size=(30, 3)))
     run = tmp_path / "runs" / "1"
     assert main(["fit", "--data", str(tmp_path / "d.npz"), "--method", "iforest", "--out", str(run / "model.pt")]) == 0
-    assert main(["score", "--model", str(run), "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "s.csv")]) == 0
+    assert main(["score", "--model", str(run), "--data", str(tmp_path / "d.npz"),
+                 "--out", str(tmp_path / "s.csv")]) == 0
     (tmp_path / "text.pt").write_text("not a model")
     (tmp_path / "cut.pt").write_bytes((run / "model.pt").read_bytes()[:500])
     for bad, why in (("text.pt", "not a plain weights file"), ("cut.pt", "is not a semiad model file"),
