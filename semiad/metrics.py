@@ -116,15 +116,19 @@ def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+NOT_A_BATCH = ("map", "import", "second-look")  # label sources that are no batch the ranking showed
+
+
 def progress_table(rounds: Any, labels: Any, sources: Sequence[str] | None = None) -> "Any":
     """Per-round table of a labeling session, from the label events alone (no ground truth needed).
 
     rounds: round number per labeled sample; labels: -1 anomaly / +1 normal per labeled sample (the
     current label); sources: the strategy or reason that queued each sample (a source containing
     "random" counts toward the audit slice). Columns: round, labels, anomalies, precision (of that
-    round's batch), cumulative labels / anomalies, and the anomaly rate estimated from the random
-    audit slices so far, with its 95% Wilson interval — the unbiased estimate of how common
-    anomalies are among samples nobody has looked at yet.
+    round's review batches: labels from the Latent map, an import or the second look are in the counts
+    but are no batch the ranking showed; NaN for a round of those alone), cumulative labels /
+    anomalies, and the anomaly rate estimated from the random audit slices so far, with its 95% Wilson
+    interval — the unbiased estimate of how common anomalies are among samples nobody has looked at yet.
     """
     import pandas as pd
 
@@ -137,16 +141,19 @@ def progress_table(rounds: Any, labels: Any, sources: Sequence[str] | None = Non
     audit = np.zeros(len(labels), dtype=bool) if sources is None else np.array(["random" in str(s) for s in sources])
     if len(audit) != len(labels):
         raise ValueError(f"sources has {len(audit)} entries but labels {labels.size}")
+    shown = np.ones(len(labels), dtype=bool) if sources is None else np.array([s not in NOT_A_BATCH for s in sources])
     rows = []
     cum_n = cum_a = audit_n = audit_a = 0
     for r in np.unique(rounds):
         sel = rounds == r
         n, a = int(sel.sum()), int((labels[sel] == -1).sum())
+        batch = sel & shown
+        precision = float((labels[batch] == -1).mean()) if batch.any() else float("nan")
         cum_n, cum_a = cum_n + n, cum_a + a
         audit_n += int(audit[sel].sum())
         audit_a += int((audit[sel] & (labels[sel] == -1)).sum())
         lo, hi = wilson_interval(audit_a, audit_n)
-        rows.append({"round": r.item(), "labels": n, "anomalies": a, "precision": a / n,
+        rows.append({"round": r.item(), "labels": n, "anomalies": a, "precision": precision,
                      "cum_labels": cum_n, "cum_anomalies": cum_a, "audit_labels": audit_n,
                      "audit_anomaly_rate": audit_a / audit_n if audit_n else float("nan"),
                      "audit_low": lo, "audit_high": hi})

@@ -65,6 +65,11 @@ def test_progress_table_without_ground_truth():
     assert t["audit_labels"].tolist() == [2, 4]
     assert t["audit_anomaly_rate"].tolist() == [0.0, 0.0]
     assert t["audit_low"].iloc[-1] == 0.0 and 0 < t["audit_high"].iloc[-1] < 1
+    # labels from the Latent map, an import or the second look count, but are no batch the ranking showed
+    t = metrics.progress_table([1, 1, 1, 2, 2], [-1, 1, -1, -1, -1],
+                               ["review:top", "review:top", "import", "map", "map"])
+    assert t["labels"].tolist() == [3, 2] and t["anomalies"].tolist() == [2, 2]
+    assert t["precision"].iloc[0] == 0.5 and np.isnan(t["precision"].iloc[1])
 
 
 def test_wilson_interval_known_value():
