@@ -77,8 +77,9 @@ def review_queue(store: Store, pid: int, run, strategy: str, n: int, skipped: li
     items, last = None, False
     if queue is not None and queue["for"] == want:
         current = store.current_labels(pid, queue["items"]["sample_id"])
-        items = queue["items"][[current.get(int(i)) is None and int(i) not in skipped
-                                for i in queue["items"]["sample_id"]]].reset_index(drop=True)
+        keep = np.array([current.get(int(i)) is None and int(i) not in skipped for i in queue["items"]["sample_id"]],
+                        dtype=bool)  # an array: an empty list would select no columns, not no rows
+        items = queue["items"].loc[keep].reset_index(drop=True)
         last = queue["last"]
     if items is None or not (len(items) >= n + LOOKAHEAD // 2 or (len(items) and last)):
         taken = list(skipped) if items is None else list(skipped) + items["sample_id"].tolist()
@@ -259,6 +260,12 @@ def handle_value() -> tuple[list[str], list[dict], str, dict | None]:
     return acked, errors, note, zoom
 
 
+def show_skipped() -> None:
+    """The button's callback: the skipped samples join the queue again (the browser is told by the epoch)."""
+    st.session_state[skipped_key] = []
+    st.session_state[f"_skip_epoch-{pid}"] += 1
+
+
 @st.fragment
 def labeling() -> None:
     """Everything a label changes: reruns alone on every press."""
@@ -273,10 +280,8 @@ def labeling() -> None:
     queue = review_queue(store, pid, run, strategy, per_page, st.session_state[skipped_key], since)
     if queue.empty:
         st.success("Every sample of this project is labeled or skipped. Retrain, or clear the skips.")
-        if st.session_state[skipped_key] and st.button("Show skipped samples again"):
-            st.session_state[skipped_key] = []
-            st.session_state[f"_skip_epoch-{pid}"] += 1
-            st.rerun(scope="fragment")
+        if st.session_state[skipped_key]:
+            st.button("Show skipped samples again", key="show_skipped", on_click=show_skipped)
     idxs = queue["idx"].astype(int).tolist()
     maps = difference_maps(run, idxs)
     cards = []

@@ -191,3 +191,26 @@ def test_a_link_to_a_project_that_is_not_there_says_so(home):
         assert any(f"There is no project '{bad}' in this workspace" in w.value for w in at.warning)
         assert any("Open or create a project first" in i.value for i in at.info)
         assert "project" not in at.query_params
+
+
+def test_when_every_card_is_done_an_undo_or_the_skipped_bring_cards_back(home):
+    """An empty window of cards must not break the page: the undo of the last label, and the skipped
+    samples shown again, come back as cards (an empty window was indexed as no columns: KeyError)."""
+    store, pid = trained_project(home)
+    at = open_app(pid)
+    first = review_cards(at)[0]["sid"]
+    press(at, pid, {"op": "label", "sid": first, "label": "normal", "src": "review:top"})
+    rest = [int(i) for i in store.samples(pid)["sample_id"] if int(i) != first]
+    store.record_labels(pid, rest[:-3], "normal", "bob")  # everything else labeled (by bob), but three ...
+    press(at, pid, *[{"op": "skip", "sid": sid} for sid in rest[-3:]])  # ... skipped
+    assert not at.exception, at.exception
+    assert any("Every sample of this project is labeled or skipped" in s.value for s in at.success)
+    at.run()  # the window is empty now
+    press(at, pid, {"op": "undo", "target": None})  # reverts the page's own label (the press)
+    assert not at.exception, at.exception
+    assert [c["sid"] for c in review_cards(at)] == [first]
+    press(at, pid, {"op": "label", "sid": first, "label": "normal", "src": "review:top"})
+    at.run()
+    at.button(key="show_skipped").click().run()
+    assert not at.exception, at.exception
+    assert sorted(c["sid"] for c in review_cards(at)) == sorted(rest[-3:])
