@@ -85,8 +85,8 @@ def apply_requests(store, project_id: int, who: str, requests: list, skipped: li
     """Apply the component's pending requests in order, each at most once (the store keeps the
     tokens); skips go to `skipped` (this session's list). Returns (acknowledged tokens, refusals as
     {"t", "message"}, a note for the page). A request that cannot be read is acknowledged as refused.
-    Samples an undo without a target reverted (the browser did not know which) are added to the
-    front of `brought_back`, for the page to show first."""
+    Samples an undo reverted are added to the front of `brought_back`, for the page to show first (the
+    browser may not hold their cards any more: after a reload, or a new model's ranking)."""
     from state.store import StoreError
 
     known = {f"review:{s}" for s in strategies}
@@ -109,9 +109,9 @@ def apply_requests(store, project_id: int, who: str, requests: list, skipped: li
             elif op == "undo":
                 target = req.get("target") if isinstance(req.get("target"), str) else None
                 reverted = store.undo_last(project_id, who, token=t, target=target)
+                if brought_back is not None:  # first in the queue: this tab may no longer hold the card
+                    brought_back[:0] = [int(i) for i in reverted]  # (after a reload, or a new model's ranking)
                 if target is None:
-                    if brought_back is not None:
-                        brought_back[:0] = [int(i) for i in reverted]
                     note = (f"Undid your last label ({len(reverted)} sample(s))." if reverted
                             else "Nothing of yours to undo.")
             else:

@@ -20,6 +20,7 @@ from browser_util import (
     no_exception,
     open_project,
     review_root,
+    settle,
     shot,
     trained_project,
     wait_saved,
@@ -247,3 +248,22 @@ def test_closing_the_tab_with_presses_not_yet_saved_asks_first(server_factory, n
     asking.value.dismiss()  # stay on the page
     expect(review_root(page)).to_have_attribute("data-pending", "1")  # the press is still held
     assert not page.is_closed()
+
+
+def test_undo_after_a_reload_brings_the_card_back_to_the_front(server_factory, new_page):
+    """The tab remembers its presses across a reload, but no longer holds the card it moved past: the
+    server puts the card an undo reverted first in the queue."""
+    store, pid, page = open_review(server_factory, new_page, "gus")
+    focus_page(page)
+    first = on_screen(page)
+    page.keyboard.press("n")
+    wait_saved(page)
+    page.reload()
+    card_frame(page).locator("[data-testid='focusedCard']").wait_for()
+    settle(page)
+    assert on_screen(page) != first
+    focus_page(page)
+    page.keyboard.press("u")
+    expect(review_root(page)).to_have_attribute("data-focused", str(first))
+    wait_saved(page)
+    assert stored(store, pid) == [(first, "normal"), (first, "unlabeled")]

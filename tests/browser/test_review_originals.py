@@ -59,6 +59,11 @@ def test_focused_card_shows_the_original_and_zooms_to_full_resolution(server_fac
     shot(page, "review-originals-zoom")
     page.get_by_test_id("semiadZoom").click()
     expect(page.get_by_test_id("semiadZoom")).to_have_count(0)
+    # Escape closes it too, though the click on the picture left the keyboard focus in the card's frame
+    frame.locator("[data-testid='zoomOriginal']").click()
+    expect(page.get_by_test_id("semiadZoom").locator("img")).to_have_count(1)
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("semiadZoom")).to_have_count(0)
 
     # the model input is one click away
     frame.locator("[data-testid='view-input']").click()

@@ -187,9 +187,15 @@ function showZoom(src, text) {
     img.style.cssText = "max-width:none;max-height:none;display:block;margin:auto;";
     box.appendChild(img);
   }
-  const close = (e) => { if (e.type === "click" || e.key === "Escape") { closeZoom(); doc.removeEventListener("keydown", close); } };
+  // Escape from either document: a click on the card's picture leaves the keyboard focus in this frame
+  const close = (e) => {
+    if (e.type === "click" || e.key === "Escape") {
+      closeZoom(); doc.removeEventListener("keydown", close); document.removeEventListener("keydown", close);
+    }
+  };
   box.addEventListener("click", close);
   doc.addEventListener("keydown", close);
+  if (doc !== document) document.addEventListener("keydown", close);
   doc.body.appendChild(box);
 }
 
@@ -399,7 +405,8 @@ function onRender(args, theme) {
   if (args.note) S.note = args.note;
   for (const c of args.cards) {
     const old = S.cards.get(c.sid);
-    if (!old || old.thumb !== c.thumb || old.diff !== c.diff || old.rank !== c.rank) gridCache.delete(c.sid);
+    if (!old || old.thumb !== c.thumb || old.diff !== c.diff || old.rank !== c.rank || old.reason !== c.reason ||
+        old.score !== c.score) gridCache.delete(c.sid);
     S.cards.set(c.sid, old && old.view && !c.view && old.thumb === c.thumb ? Object.assign({}, c, { view: old.view }) : c);
   }
   S.order = args.cards.map((c) => c.sid);
