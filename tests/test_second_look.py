@@ -134,3 +134,15 @@ def test_review_page_second_look_on_a_table_and_before_both_kinds_are_labeled(ho
     assert not at.exception, at.exception
     first = next(m.value for m in at.markdown if "labeled **" in m.value)
     assert first.startswith("`s95` — labeled **normal**")
+
+
+def test_the_classifier_does_not_depend_on_the_latent_spaces_scale():
+    rng = np.random.default_rng(3)
+    Z = np.r_[rng.normal(0, 1, (40, 4)), rng.normal(3, 1, (10, 4))]
+    anomalous = np.r_[np.zeros(40, bool), np.ones(10, bool)]
+    anomalous[0] = True  # a slip among the normals
+    from semiad.second_look import disagreement
+
+    big, tiny = disagreement(Z, anomalous), disagreement(Z * 0.008, anomalous)  # a GANomaly-like scale
+    assert np.allclose(big["classifier"], tiny["classifier"], atol=1e-6)
+    assert tiny["classifier"].std() > 0.1 and tiny["classifier"][0] > 0.5
