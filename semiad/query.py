@@ -199,7 +199,9 @@ def mixed(scores: Any, labeled: Any, n: int, rng: np.random.Generator | None = N
 
     The random audit slice is drawn first, uniformly over everything unlabeled, so its anomaly
     share stays an unbiased estimate; then the others fill the rest in the order given, each
-    skipping what an earlier part took. `options` go to the parts (e.g. contamination=, top_fraction=).
+    skipping what an earlier part took. The parts are returned interleaved in proportion (each part
+    keeps its own order), so any stretch of the list holds the blend. `options` go to the parts (e.g.
+    contamination=, top_fraction=).
     """
     scores, labeled, embeddings = _check(scores, labeled, n, embeddings)
     weights = dict(MIXED_DEFAULT if weights is None else weights)
@@ -209,15 +211,18 @@ def mixed(scores: Any, labeled: Any, n: int, rng: np.random.Generator | None = N
     counts = _split(n, weights)
     order = (["random"] if "random" in counts else []) + [k for k in counts if k != "random"]
     taken = labeled.copy()
-    picks: list[Pick] = []
+    parts: list[list[Pick]] = []
     for name in order:
         if counts[name] == 0:
             continue
         part = select(name, scores, taken, counts[name], rng, embeddings=embeddings, **options)
         for i, _ in part:
             taken[i] = True
-        picks += part
-    return picks
+        parts.append(part)
+    # shown interleaved, so that every stretch of the list holds the blend: the audit slice is drawn
+    # first for its unbiasedness, not to fill the first cards
+    keyed = [((j + 0.5) / len(part), k, j) for k, part in enumerate(parts) for j in range(len(part))]
+    return [parts[k][j] for _, k, j in sorted(keyed)]
 
 
 _FUNCTIONS: dict[str, Callable[..., list[Pick]]] = {
