@@ -540,7 +540,7 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
 
             def read() -> pd.DataFrame:
                 header = pd.read_csv(path, sep=sep, nrows=0, encoding=encoding).columns
-                as_written = {c: str for c in header if str(c).strip().lower() == "id"}  # ids: 007 stays 007
+                as_written = {c: str for c in header if _is_id(c)}  # ids: 007 stays 007
                 return pd.read_csv(path, sep=sep, on_bad_lines="warn", encoding=encoding, dtype=as_written)
 
             try:
@@ -598,7 +598,7 @@ def _ragged_in_place(path: Path, sep: str, encoding: str, parsed: "pd.DataFrame"
     import pandas as pd
 
     columns = list(parsed.columns)
-    id_at = next((i for i, c in enumerate(columns) if str(c).strip().lower() == "id"), None)
+    id_at = next((i for i, c in enumerate(columns) if _is_id(c)), None)
 
     def in_place(fields: list[str]) -> list[str]:
         row = [_RAGGED] * len(columns)
@@ -627,10 +627,15 @@ def _decimal_comma(column: "pd.Series") -> "pd.Series":
     return swapped if swapped.notna().sum() == column.notna().sum() else column
 
 
+def _is_id(column: object) -> bool:
+    """Whether a CSV column names the rows: "id", in any case."""
+    return str(column).strip().lower() == "id"
+
+
 def _row_names(df, path: Path) -> tuple[list[str] | None, list[tuple[str, str]]]:
     """Pop the "id" column (any case) from `df`: the rows' names if its values are unique and present,
     else None and a note for the skipped list."""
-    found = [c for c in df.columns if str(c).strip().lower() == "id"]
+    found = [c for c in df.columns if _is_id(c)]
     if not found:
         return None, []
     values = df.pop(found[0])

@@ -126,8 +126,8 @@ def seed_everything(seed: int | None) -> None:
 
 
 def _inputs_in_words(shape: tuple[int, ...]) -> str:
-    """A sample's shape as a person names it: "21 values each (table columns or image features)" or
-    "28×28 gray images"."""
+    """A sample's shape as a person names it: "21 values each (table columns, or image features and
+    pixels)" or "28×28 gray images"."""
     if len(shape) == 3:
         return f"{shape[1]}×{shape[2]} {'gray' if shape[0] == 1 else 'colour'} images"
     return f"{shape[0]} values each (table columns, or image features and pixels)"
