@@ -112,6 +112,16 @@ def page_setup(outbox: bool = True) -> tuple[Store, ProjectInfo | None]:
 OUTBOX_KEY = "review_outbox"
 
 
+def skips_key(project_id: int) -> str:
+    """Session state: the samples this session skipped on Review (shared by the cards and the outbox)."""
+    return f"_skipped-{project_id}"
+
+
+def front_key(project_id: int) -> str:
+    """Session state: samples an undo brought back, for the Review queue to show first."""
+    return f"_front-{project_id}"
+
+
 def flush_review_outbox(store: Store) -> None:
     """Store the label requests the Review page had not seen acknowledged when it was left
     (`review_outbox`): nothing a key press asked for waits on a return to Review."""
@@ -122,8 +132,8 @@ def flush_review_outbox(store: Store) -> None:
     if isinstance(value, dict) and value.get("seq") != st.session_state.get("_outbox_seen"):
         st.session_state["_outbox_seen"] = value.get("seq")
         acked, errors = apply_outbox(store, value.get("outbox"),
-                                     lambda pid: st.session_state.setdefault(f"_skipped-{pid}", []),
-                                     lambda pid: st.session_state.setdefault(f"_front-{pid}", []))
+                                     lambda pid: st.session_state.setdefault(skips_key(pid), []),
+                                     lambda pid: st.session_state.setdefault(front_key(pid), []))
         st.session_state["_outbox_acked"] = acked
         for e in errors:
             st.warning(e["message"], icon=":material/error:")

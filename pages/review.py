@@ -18,11 +18,13 @@ from pages.common import (
     VIEW_ORIGINAL_PX,
     annotator,
     data_uri,
+    front_key,
     model_of,
     original_picture,
     require_project,
     sample_thumbnail,
     samples_of,
+    skips_key,
 )
 from pages.review_card import apply_requests, review_card, scope_of
 from semiad import defaults, query, represent, second_look
@@ -39,7 +41,7 @@ TABLE_COLUMNS = 12  # a table row's card shows this many columns, those furthest
 store, project = require_project(outbox=False)  # the cards send their own requests
 pid = project.id
 samples = samples_of(store, pid)
-skipped_key = f"_skipped-{pid}"
+skipped_key = skips_key(pid)
 st.session_state.setdefault(skipped_key, [])
 st.session_state.setdefault(f"_skip_epoch-{pid}", 0)
 
@@ -117,7 +119,7 @@ def dry_note(strategy: str, since_anomaly: int, found: int) -> str | None:
 def bring_back(run, items: pd.DataFrame) -> pd.DataFrame:
     """Samples an undo put back without the browser knowing which (its "u" with nothing of this
     tab's to revert) go first, once."""
-    back = st.session_state.pop(f"_front-{pid}", [])
+    back = st.session_state.pop(front_key(pid), [])
     if not back:
         return items
     rows = ranked_rows(store, run, list(dict.fromkeys(int(i) for i in back)), "your undo: back for another look")
@@ -244,7 +246,7 @@ def handle_value() -> tuple[list[str], list[dict], str, dict | None]:
     if isinstance(value, dict) and value.get("seq") != st.session_state.get(done_key):
         acked, errors, note = apply_requests(store, pid, annotator(), value.get("pending") or [],
                                              st.session_state[skipped_key], strategies=query.STRATEGIES,
-                                             brought_back=st.session_state.setdefault(f"_front-{pid}", []))
+                                             brought_back=st.session_state.setdefault(front_key(pid), []))
         st.session_state[f"_acked-{pid}"] = (acked, errors, "")
         st.session_state[done_key] = value.get("seq")
         ask = value.get("zoom")
