@@ -1,7 +1,7 @@
 """Review: the samples the model finds most anomalous; label them Normal / Anomalous / Skip.
 
 The cards and the keys live in one component (pages/review_card): the focused card answers
-n = normal, a = anomalous, s = skip, u = undo (your last label in this tab), and moves to the next
+n = normal, a = anomalous, s = skip, u = undo (your last label or skip in this tab), and moves to the next
 card in the browser at once. Every press is one request with its own token, applied by the store
 exactly once, with who and when. Only the labeling fragment below reruns on a press (counts, the
 queue window, disputes, recent labels); scores, model and reconstructions are cached. Below it, the

@@ -27,6 +27,20 @@ def _value(text: str) -> Any:
         return text
 
 
+def whole(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `least` (checked when the command line is read,
+    before any data is loaded)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+    return parse
+
+
 def key_values(items: Sequence[str]) -> dict[str, Any]:
     """KEY=VALUE items (--set) as a dict of literals (`_value`)."""
     out = {}
@@ -100,9 +114,9 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
                         "deep methods; the columns for tables), pixels = the inputs as loaded, features = "
                         "pretrained image features, features+pixels = both side by side")
     g.add_argument("--size", type=int, default=None, help="input size of the feature backbone in px (default 224)")
-    g.add_argument("--epochs", type=int, nargs=3, metavar=("PRETRAIN", "TRAIN", "FINETUNE"),
+    g.add_argument("--epochs", type=float, nargs=3, metavar=("PRETRAIN", "TRAIN", "FINETUNE"),
                    help="epochs of the first fit's pretraining and training, and of each warm-start fine-tune "
-                        "(numbers a method has no parameter for are ignored)")
+                        "(numbers a method has no parameter for are ignored; each within the Train page's range)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     g.add_argument("--set", dest="params", nargs="+", default=[], metavar="KEY=VALUE",
                    help="more detector parameters, e.g. --set eta=2 finetune_lr=1e-4")
@@ -122,11 +136,13 @@ def representation(args: argparse.Namespace, samples: Any) -> dict[str, Any]:
 def detector_params(args: argparse.Namespace, samples: Any, rep: dict[str, Any]) -> dict[str, Any]:
     """Constructor arguments: the app's defaults for this data and method (semiad.defaults), then
     --device/--seed/--epochs/--set. --epochs fills only the names the method has (a method without
-    AE pretraining ignores PRETRAIN); --set names are passed as given."""
+    AE pretraining ignores PRETRAIN); --set names are passed as given. Every setting the Train page shows
+    is held to its range there (`settings.check_params`): ValueError otherwise."""
     import inspect
 
     from semiad import defaults
     from semiad.detectors import registry
+    from semiad.settings import check_params
 
     params = defaults.method_params(args.method, samples.kind, rep, n_samples=len(samples),
                                     input_shape=samples.X.shape[1:])
@@ -136,7 +152,7 @@ def detector_params(args: argparse.Namespace, samples: Any, rep: dict[str, Any])
         given = dict(zip(("pretrain_epochs", "epochs", "finetune_epochs"), args.epochs))
         params.update({k: v for k, v in given.items() if k in accepted})
     params.update(key_values(args.params))
-    return params
+    return check_params(args.method, params)
 
 
 # ----- simulate ---------------------------------------------------------------------------------
@@ -153,8 +169,8 @@ def add_simulate(subparsers: Any) -> None:
     g = p.add_argument_group("loop")
     g.add_argument("--strategy", default=defaults.DEFAULT_STRATEGY, choices=list(query.STRATEGIES),
                    help=f"query strategy (default {defaults.DEFAULT_STRATEGY})")
-    g.add_argument("--rounds", type=int, default=10, help="labeling rounds (default 10)")
-    g.add_argument("--batch", type=int, default=20, help="labels per round (default 20)")
+    g.add_argument("--rounds", type=whole(0), default=10, help="labeling rounds (default 10)")
+    g.add_argument("--batch", type=whole(1), default=20, help="labels per round (default 20)")
     g.add_argument("--contamination", type=float, default=0.1,
                    help="expected anomaly share, for boundary (default 0.1)")
     g.add_argument("--mix", nargs="+", default=[], metavar="STRATEGY=WEIGHT",

@@ -24,8 +24,8 @@ from typing import Any
 from semiad.detectors import registry
 from semiad.detectors.base import Param
 
-__all__ = ["Param", "app_first_fit", "available", "default_fast", "default_hyper", "display_name", "fast_setting",
-           "params_of"]
+__all__ = ["Param", "app_first_fit", "available", "check_params", "default_fast", "default_hyper", "display_name",
+           "fast_setting", "params_of"]
 
 
 def available() -> list[str]:
@@ -41,6 +41,30 @@ def display_name(method: str) -> str:
 def params_of(method: str) -> list[Param]:
     """The settings the Train page shows for this method."""
     return list(registry()[method].app_settings)
+
+
+def check_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` with the method's settings held to what the Train page allows (the `Param` bounds and
+    options), whole numbers made ints where the setting is one; ValueError naming the setting otherwise.
+    Names the method does not show are passed as given."""
+    out = dict(params)
+    for p in params_of(method):
+        if p.name not in out:
+            continue
+        value = out[p.name]
+        if isinstance(p.default, bool) or isinstance(p.default, str):
+            if isinstance(p.default, str) and p.options and value not in p.options:
+                raise ValueError(f"{p.name}: {p.label} must be one of {', '.join(p.options)}, got {value!r}")
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{p.name}: {p.label} must be a number, got {value!r}")
+        if isinstance(p.default, int):
+            if value != int(value):
+                raise ValueError(f"{p.name}: {p.label} must be a whole number, got {value}")
+            value = out[p.name] = int(value)
+        if (p.min is not None and value < p.min) or (p.max is not None and value > p.max):
+            raise ValueError(f"{p.name}: {p.label} must be between {p.min:g} and {p.max:g}, got {value:g}")
+    return out
 
 
 def default_hyper(method: str, kind: str = "image", n_samples: int = 0,

@@ -214,3 +214,16 @@ def test_when_every_card_is_done_an_undo_or_the_skipped_bring_cards_back(home):
     at.button(key="show_skipped").click().run()
     assert not at.exception, at.exception
     assert sorted(c["sid"] for c in review_cards(at)) == sorted(rest[-3:])
+
+
+def test_an_unskip_request_puts_the_skipped_card_first_again(home):
+    """"u" right after "s" sends an unskip: the server forgets the skip and shows that card first."""
+    store, pid = trained_project(home)
+    at = open_app(pid)
+    first, second = [c["sid"] for c in review_cards(at)[:2]]
+    press(at, pid, {"op": "skip", "sid": first})
+    assert first not in [c["sid"] for c in review_cards(at)]
+    press(at, pid, {"op": "unskip", "sid": first})
+    assert not at.exception, at.exception
+    assert [c["sid"] for c in review_cards(at)][:2] == [first, second]
+    assert store.events(pid).empty

@@ -116,6 +116,25 @@ def test_parser_is_extensible_and_reports_bad_input(tmp_path, capsys):
     assert "no_such_option" in capsys.readouterr().err
 
 
+def test_settings_out_of_the_train_pages_range_are_refused_before_any_work(tmp_path, capsys):
+    """--epochs and --set are held to the ranges the Train page allows (one place: each method's Params);
+    --rounds / --batch when the command line is read. GANomaly's epochs may be fractions."""
+    from semiad.settings import check_params
+
+    for argv, said in ((["--method", "deepsad", "--epochs", "0", "1", "1"], "epochs: Deep SAD epochs must be between"),
+                       (["--set", "k=0"], "k: k nearest neighbours must be between 1 and 1000, got 0"),
+                       (["--set", "k=2.5"], "must be a whole number"),
+                       (["--set", "eta=fast"], "must be a number")):
+        assert main(["simulate", *argv, "--out", str(tmp_path)]) == 2
+        assert said in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["simulate", "--batch", "0", "--out", str(tmp_path)])
+    assert "--batch: must be at least 1, got 0" in capsys.readouterr().err
+    assert check_params("ganomaly", {"epochs": 0.5, "batch_size": 64.0}) == {"epochs": 0.5, "batch_size": 64}
+    assert check_params("deepsad", {"pretrain_epochs": 0, "unknown": -1}) == {"pretrain_epochs": 0, "unknown": -1}
+    assert not (tmp_path / "rounds.csv").exists()
+
+
 def test_cli_default_loop_ends_cleanly_when_everything_is_labeled(tmp_path, capsys):
     """The app's default loop on tables; 3 rounds × 40 labels a 100-row table to the end."""
     rng = np.random.default_rng(0)

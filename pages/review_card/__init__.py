@@ -14,8 +14,9 @@ request about the sample that was on screen:
   again after a while, which is harmless for the same reason.
 
 The value the page reads: {"pending": [request, ...], "seq": int, "zoom": {"sid": int, "n": int} | None}
-with request = {"t": token, "op": "label" | "skip" | "undo", "sid": sample id, "label": ..., "src": ...,
-"target": token of the label request an undo reverts, or None}.
+with request = {"t": token, "op": "label" | "skip" | "unskip" | "undo", "sid": sample id, "label": ..., "src": ...,
+"target": token of the label request an undo reverts, or None}. "u" sends "unskip" when the tab's last press
+was a skip (the card comes back), else "undo".
 """
 from __future__ import annotations
 
@@ -106,6 +107,12 @@ def apply_requests(store, project_id: int, who: str, requests: list, skipped: li
                 sid = int(req["sid"])
                 if sid not in skipped:
                     skipped.append(sid)
+            elif op == "unskip":  # "u" right after "s": the card comes back
+                sid = int(req["sid"])
+                if sid in skipped:
+                    skipped.remove(sid)
+                if brought_back is not None:
+                    brought_back[:0] = [sid]
             elif op == "undo":
                 target = req.get("target") if isinstance(req.get("target"), str) else None
                 reverted = store.undo_last(project_id, who, token=t, target=target)

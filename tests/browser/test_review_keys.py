@@ -3,8 +3,8 @@ pressed, at any pace (issue 12, items 1 and 3). The sidebar's job status polls t
 second throughout (a run_every fragment), so these presses also race its reruns.
 
 The expected event log is computed here from the queue order and the keys alone: n / a label the
-focused card and move on, s skips it (no event), u reverts this tab's latest label that is not
-undone yet (one undo event) and brings that card back to the front."""
+focused card and move on, s skips it (no event), u takes back this tab's latest press that is not
+taken back yet and brings that card back to the front: a label by one undo event, a skip by none."""
 from __future__ import annotations
 
 import time
@@ -46,7 +46,7 @@ class Model:
         self.order = list(order)
         self.front: list[int] = []
         self.done: set[int] = set()
-        self.history: list[int] = []
+        self.history: list[tuple[int, str]] = []  # (sample, key) of the labels and skips
         self.events: list[tuple[int, str]] = []
 
     def focused(self) -> int:
@@ -54,16 +54,17 @@ class Model:
 
     def press(self, key: str) -> None:
         if key == "u":
-            sid = self.history.pop()
+            sid, taken_back = self.history.pop()
             self.done.discard(sid)
             self.front = [sid] + [s for s in self.front if s != sid]
-            self.events.append((sid, "unlabeled"))
+            if taken_back in LABEL:
+                self.events.append((sid, "unlabeled"))
             return
         sid = self.focused()
         self.done.add(sid)
         self.front = [s for s in self.front if s != sid]
+        self.history.append((sid, key))
         if key in LABEL:
-            self.history.append(sid)
             self.events.append((sid, LABEL[key]))
 
 
@@ -267,3 +268,29 @@ def test_undo_after_a_reload_brings_the_card_back_to_the_front(server_factory, n
     expect(review_root(page)).to_have_attribute("data-focused", str(first))
     wait_saved(page)
     assert stored(store, pid) == [(first, "normal"), (first, "unlabeled")]
+
+
+def test_undo_right_after_a_skip_brings_the_skipped_card_back_and_writes_nothing(server_factory, new_page):
+    """"u" takes back the tab's last press: after "s" the skipped card is in focus again (and stays in the
+    queue after the page reruns), and the undo that follows reverts the label before it."""
+    store, pid, page = open_review(server_factory, new_page, "hal")
+    focus_page(page)
+    first = on_screen(page)
+    page.keyboard.press("a")
+    expect(review_root(page)).not_to_have_attribute("data-focused", str(first))
+    second = on_screen(page)
+    page.keyboard.press("s")
+    expect(review_root(page)).not_to_have_attribute("data-focused", str(second))
+    page.keyboard.press("u")
+    expect(review_root(page)).to_have_attribute("data-focused", str(second))
+    wait_saved(page)
+    page.reload()  # the server forgot the skip: the card is still first
+    card_frame(page).locator("[data-testid='focusedCard']").wait_for()
+    settle(page)
+    assert on_screen(page) == second
+    assert stored(store, pid) == [(first, "anomalous")]
+    focus_page(page)
+    page.keyboard.press("u")
+    expect(review_root(page)).to_have_attribute("data-focused", str(first))
+    wait_saved(page)
+    assert stored(store, pid) == [(first, "anomalous"), (first, "unlabeled")]

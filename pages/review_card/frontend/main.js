@@ -10,7 +10,7 @@ const S = {
   front: [],             // sids brought back by this tab's undo: shown first
   done: new Map(),       // sid -> "label" | "skip": handled in this tab, not shown again
   pending: [],           // requests not yet acknowledged by the server
-  history: [],           // this tab's label requests, newest last: what "u" reverts
+  history: [],           // this tab's label and skip requests, newest last: what "u" reverts
   seq: 0,
   scope: null,
   skipEpoch: null,
@@ -95,7 +95,9 @@ function press(op, sid, label) {
   S._keyTime = undefined;
   if (op === "undo") {
     const last = S.history.pop();
-    const req = { t: token(), op: "undo", target: last ? last.t : null };
+    // the last press was a skip: the card comes back (the server forgets the skip); else the last label
+    const req = last && last.op === "skip" ? { t: token(), op: "unskip", sid: last.sid }
+      : { t: token(), op: "undo", target: last ? last.t : null };
     if (last) {
       S.done.delete(last.sid);
       S.front = [last.sid].concat(S.front.filter((x) => x !== last.sid));
@@ -109,7 +111,8 @@ function press(op, sid, label) {
     }
     const card = S.cards.get(sid);
     const req = { t: token(), op: op, sid: sid, src: card.src };
-    if (op === "label") { req.label = label; S.history.push({ t: req.t, sid: sid }); }
+    if (op === "label") req.label = label;
+    S.history.push({ t: req.t, sid: sid, op: op });
     S.done.set(sid, op === "label" ? "label" : "skip");
     S.front = S.front.filter((x) => x !== sid);
     S.pending.push(req);
@@ -301,7 +304,7 @@ function focusedLayout(sid, c, pics, views) {
     info.appendChild(row);
   }
   info.appendChild(el("div", { class: "hint",
-    text: "Keys: n normal · a anomalous · s skip · u undo your last label in this tab." }));
+    text: "Keys: n normal · a anomalous · s skip · u undo your last label or skip in this tab." }));
   info.appendChild(statusLine());
   return el("div", { class: "card focused", "data-testid": "focusedCard", "data-sid": sid, "data-rank": c.rank,
                      "data-score": c.score, "data-key": c.key }, [pics, info]);
