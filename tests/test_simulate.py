@@ -121,7 +121,7 @@ def test_settings_out_of_the_train_pages_range_are_refused_before_any_work(tmp_p
     --rounds / --batch when the command line is read. GANomaly's epochs may be fractions."""
     from semiad.settings import check_params
 
-    for argv, said in ((["--method", "deepsad", "--epochs", "0", "1", "1"], "epochs: Deep SAD epochs must be between"),
+    for argv, said in ((["--method", "deepsad", "--epochs", "1", "0", "1"], "epochs: Deep SAD epochs must be between"),
                        (["--set", "k=0"], "k: k nearest neighbours must be between 1 and 1000, got 0"),
                        (["--set", "k=2.5"], "must be a whole number"),
                        (["--set", "eta=fast"], "must be a number")):
