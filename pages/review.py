@@ -143,7 +143,8 @@ def pictures(idx: int, view: bool) -> dict:
         if thumb is None:
             out = {"thumb": model_input, "pixel": True, "zoomable": False}
         else:
-            out = {"thumb": data_uri(thumb[0], thumb[1]), "input": model_input, "pixel": False, "zoomable": True}
+            small = max(thumb[2]) <= THUMB_ORIGINAL_PX // 2  # drawn at twice its size or more: pixels kept sharp
+            out = {"thumb": data_uri(thumb[0], thumb[1]), "input": model_input, "pixel": small, "zoomable": True}
             big = original_picture(samples, idx, VIEW_ORIGINAL_PX) if view else None
             if big is not None:
                 out["view"] = data_uri(big[0], big[1])

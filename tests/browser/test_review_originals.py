@@ -78,3 +78,27 @@ def test_focused_card_shows_the_original_and_zooms_to_full_resolution(server_fac
     expect(frame.locator("[data-testid='focusedCard'] .pic img").first).to_have_attribute(
         "src", re.compile(r"^data:image/jpeg"))
     no_exception(page)
+
+
+def test_small_originals_are_drawn_with_sharp_pixels_and_zoom_to_fill_the_window(server_factory, new_page, tmp_path):
+    """A folder of 28×28 pictures: the cards draw them pixel for pixel (no smoothing), and the zoom blows
+    the original up by a whole factor, where a large one stays at its own size (test above)."""
+    folder = photo_folder(tmp_path / "tiny", n=12, size=(28, 28))
+    server = server_factory()
+    pid = photo_project(server.home, folder)
+    server.start()
+    page = new_page()
+    open_project(page, server.url, "ed", pid)
+    frame = card_frame(page)
+    expect(frame.locator("[data-testid='focusedCard'] .pic img").first).to_have_class(re.compile(r"\bpixel\b"))
+    expect(frame.locator("[data-testid='gridCard'] .pic img").first).to_have_class(re.compile(r"\bpixel\b"))
+    frame.locator("[data-testid='zoomOriginal']").click()
+    zoom = page.get_by_test_id("semiadZoom")
+    expect(zoom).to_contain_text(re.compile(r"shown (\d+)× its size"))
+    factor = int(re.search(r"shown (\d+)×", zoom.inner_text()).group(1))
+    assert factor >= 20  # a 1400×1000 window
+    assert zoom.locator("img").evaluate("img => [img.naturalWidth, img.clientWidth]") == [28, 28 * factor]
+    shot(page, "review-small-original-zoom")
+    page.keyboard.press("Escape")
+    expect(zoom).to_have_count(0)
+    no_exception(page)

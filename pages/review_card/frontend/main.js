@@ -188,6 +188,18 @@ function showZoom(src, text) {
     img.src = src;
     img.alt = "original at full resolution";
     img.style.cssText = "max-width:none;max-height:none;display:block;margin:auto;";
+    // a small original (a 28×28 digit) is blown up by a whole factor to fill the window, its pixels kept
+    // sharp; a large one stays at its own size (scroll to see it all)
+    img.onload = () => {
+      const view = doc.defaultView || window;
+      const factor = Math.floor(Math.min((view.innerWidth - 32) / img.naturalWidth,
+                                         (view.innerHeight - 64) / img.naturalHeight));
+      if (factor > 1) {
+        img.style.width = img.naturalWidth * factor + "px";
+        img.style.imageRendering = "pixelated";
+        cap.textContent = text + " (shown " + factor + "× its size)";
+      }
+    };
     box.appendChild(img);
   }
   // Escape from either document: a click on the card's picture leaves the keyboard focus in this frame
