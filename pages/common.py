@@ -47,15 +47,18 @@ def annotator() -> str:
 
 
 def sidebar_identity() -> None:
-    """The annotator's name, asked once; kept in session state and the URL, so a reload remembers it."""
-    if not st.session_state.get("who"):
-        st.session_state["who"] = st.query_params.get("who", "")
-    name = st.text_input("Your name", value=st.session_state["who"], placeholder="who is labeling?",
+    """The annotator's name, asked once; kept in session state and the URL, so a reload remembers it.
+    The box is keyed: an unkeyed box whose starting value changes is a new widget to Streamlit, which
+    dropped a correction typed right after the first name (labels then went to the first one)."""
+    if "who_box" not in st.session_state:  # first run, or a run that did not draw the box
+        st.session_state["who_box"] = st.session_state.get("who") or st.query_params.get("who", "")
+    name = st.text_input("Your name", key="who_box", placeholder="who is labeling?",
                          help="Stored with every label you give.").strip()
-    if name != st.session_state["who"]:
-        st.session_state["who"] = name
+    st.session_state["who"] = name
     if name and st.query_params.get("who") != name:
         st.query_params["who"] = name
+    elif not name and "who" in st.query_params:  # a cleared name must not come back with a reload
+        del st.query_params["who"]
 
 
 # ----- navigation: every page runs inside app.py -------------------------------------------

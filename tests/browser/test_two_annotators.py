@@ -3,6 +3,8 @@ same project at the same time through the Review page; the store keeps every cli
 right name, and the page shows a sample the two disagree on as disputed, with both names."""
 from __future__ import annotations
 
+import re
+
 from browser_util import (
     card_button,
     card_frame,
@@ -87,3 +89,44 @@ def test_two_annotators_label_the_same_project_at_once(server_factory, new_page)
     # labels themselves even when two label transactions on one sample overlap.
     assert {lab: counts[lab] for lab in truth} == truth, (
         f"label counters {counts} disagree with the stored labels {truth} after concurrent labels")
+
+
+def test_a_name_corrected_at_once_is_the_name_stored_and_a_cleared_name_stays_cleared(server_factory, new_page):
+    """A typo fixed right after Enter: the box keeps the fix and the label is the fixed name's (the unkeyed
+    box was a new widget once its starting value changed, and dropped the fix: labels went to the typo)."""
+    from browser_util import enter_name, keyed_button, open_app, settle
+
+    server = server_factory()
+    pid = trained_project(server.home)
+    server.start()
+    page = new_page()
+    open_app(page, server.url)
+    box = page.get_by_label("Your name", exact=True)
+    box.fill("alcie")
+    box.press("Enter")
+    box.fill("alice")  # at once, before the page has run again
+    box.press("Enter")
+    settle(page)
+    expect(box).to_have_value("alice")
+    keyed_button(page, f"open-{pid}").click()
+    heading(page, "Review")
+    card_frame(page).locator("[data-testid='focusedCard']").wait_for()
+    settle(page)
+    expect(page.get_by_label("Your name", exact=True)).to_have_value("alice")
+    sid = focused_sample(page)
+    focus_page(page)
+    page.keyboard.press("n")
+    wait_saved(page)
+    ev = Store(home=server.home).events(pid)
+    assert list(zip(ev["sample_id"], ev["label"], ev["annotator"])) == [(sid, "normal", "alice")]
+    enter_name(page, "bob")  # another person takes over the tab
+    expect(page).to_have_url(re.compile(r"who=bob"))
+    box = page.get_by_label("Your name", exact=True)
+    box.fill("")  # and leaves: a reload must not bring a name back
+    box.press("Enter")
+    expect(page).not_to_have_url(re.compile(r"who="))
+    settle(page)
+    page.reload()
+    heading(page, "Review")
+    expect(page.get_by_label("Your name", exact=True)).to_have_value("")
+    no_exception(page)
