@@ -48,17 +48,23 @@ def annotator() -> str:
 
 def sidebar_identity() -> None:
     """The annotator's name, asked once; kept in session state and the URL, so a reload remembers it.
-    The box is keyed: an unkeyed box whose starting value changes is a new widget to Streamlit, which
-    dropped a correction typed right after the first name (labels then went to the first one)."""
-    if "who_box" not in st.session_state:  # first run, or a run that did not draw the box
-        st.session_state["who_box"] = st.session_state.get("who") or st.query_params.get("who", "")
-    name = st.text_input("Your name", key="who_box", placeholder="who is labeling?",
-                         help="Stored with every label you give.").strip()
-    st.session_state["who"] = name
+    The box is keyed and its edits are taken in a callback: an unkeyed box whose starting value changes is a
+    new widget to Streamlit, which dropped a correction typed right after the first name (labels then went
+    to the first one). "who" is the name; the box is drawn from it on every page."""
+    if "who" not in st.session_state:
+        st.session_state["who"] = st.query_params.get("who", "").strip()
+    st.session_state["who_box"] = st.session_state["who"]
+    st.text_input("Your name", key="who_box", on_change=_take_name, placeholder="who is labeling?",
+                  help="Stored with every label you give.")
+    name = st.session_state["who"]
     if name and st.query_params.get("who") != name:
         st.query_params["who"] = name
     elif not name and "who" in st.query_params:  # a cleared name must not come back with a reload
         del st.query_params["who"]
+
+
+def _take_name() -> None:
+    st.session_state["who"] = st.session_state["who_box"].strip()
 
 
 # ----- navigation: every page runs inside app.py -------------------------------------------
