@@ -48,6 +48,15 @@ STALE_AFTER = timedelta(seconds=90)  # a running job that has not reported for t
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
+
+def _not_undone(event: type[LabelEvent]):
+    """"This event's batch is not undone", as a correlated NOT EXISTS on the partial index of undo events:
+    each check is one index probe, where NOT IN (all undone batches) read the whole history every time.
+    (No project filter: batch ids are unique, and with one SQLite would pick the project index and read
+    the whole history.)"""
+    undo = aliased(LabelEvent)
+    return ~exists().where(undo.undoes == event.batch)
+
 class StoreError(ValueError):
     """A request the store refuses, with a message for the user."""
 
@@ -350,22 +359,24 @@ class Store:
                 Sample.project_id == project_id, Sample.id.in_(ids))).all())
 
     def labels_in_order(self, project_id: int, source_prefix: str = "") -> pd.DataFrame:
-        """Every sample that holds a label now, once, in the order its label was given: by its latest
-        event that is not an undo. With `source_prefix`, only those whose latest event's source starts
-        with it (e.g. "review"), filtered in the database: a project with 50,000 labels from the Latent
-        map need not ship them for a count of the Review labels. Columns: sample_id, label (the current
-        one), round, source."""
+        """Every sample that holds a label now, once, in the order its label was given, with the event
+        that gave it: the sample's latest event that is neither an undo nor undone (an undo restores the
+        label before, and its giver: the undoer only took their own back). With `source_prefix`, only
+        those whose giving event's source starts with it (e.g. "review"), filtered in the database: a
+        project with 50,000 labels from the Latent map need not ship them for a count of the Review
+        labels. Columns: sample_id, label (the current one), round, source, annotator, time."""
         latest = (select(func.max(LabelEvent.id).label("event_id"))
-                  .where(LabelEvent.project_id == project_id, LabelEvent.source != "undo")
+                  .where(LabelEvent.project_id == project_id, LabelEvent.source != "undo", _not_undone(LabelEvent))
                   .group_by(LabelEvent.sample_id).subquery())
-        query = (select(LabelEvent.sample_id, Sample.label, LabelEvent.round, LabelEvent.source)
+        query = (select(LabelEvent.sample_id, Sample.label, LabelEvent.round, LabelEvent.source, LabelEvent.annotator,
+                        LabelEvent.created_at)
                  .join(latest, LabelEvent.id == latest.c.event_id)
                  .join(Sample, Sample.id == LabelEvent.sample_id)
                  .where(Sample.label.is_not(None)))
         if source_prefix:
             query = query.where(LabelEvent.source.startswith(source_prefix, autoescape=True))
         rows = self._bulk_rows(query.order_by(LabelEvent.id))
-        return pd.DataFrame(rows, columns=["sample_id", "label", "round", "source"])
+        return pd.DataFrame(rows, columns=["sample_id", "label", "round", "source", "annotator", "time"])
 
     def current_round(self, project_id: int) -> int:
         """Rounds = finished training runs; labels carry the round the annotator was looking at."""
@@ -499,17 +510,9 @@ class Store:
             batch = uuid.uuid4().hex
             if token is not None and self._claim_token(s, project_id, token, annotator, "undo", None) is not None:
                 return []
-            # "not undone" as a correlated NOT EXISTS on the partial index of undo events: each check is
-            # one index probe, where NOT IN (all undone batches) read the whole history every time.
-            # (No project filter in these two: batch ids are unique, and with one SQLite would pick the
-            # project index and read the whole history.)
-            def not_undone(event: type[LabelEvent]):
-                undo = aliased(LabelEvent)
-                return ~exists().where(undo.undoes == event.batch)
-
             mine = select(LabelEvent.batch).where(
                 LabelEvent.project_id == project_id, LabelEvent.annotator == annotator,
-                LabelEvent.source != "undo", not_undone(LabelEvent))
+                LabelEvent.source != "undo", _not_undone(LabelEvent))
             if target is not None:
                 wrote = s.scalar(select(LabelRequest.batch).where(LabelRequest.token == target,
                                                                   LabelRequest.kind == "label"))
@@ -525,7 +528,7 @@ class Store:
             for event_id, sample_id in events:
                 relabeled = s.scalar(select(LabelEvent.id).where(
                     LabelEvent.project_id == project_id, LabelEvent.sample_id == sample_id,
-                    LabelEvent.id > event_id, LabelEvent.source != "undo", not_undone(LabelEvent)).limit(1))
+                    LabelEvent.id > event_id, LabelEvent.source != "undo", _not_undone(LabelEvent)).limit(1))
                 if relabeled is not None:  # labeled again since (maybe by someone else): leave it
                     continue
                 earlier = select(LabelEvent.label).where(
@@ -535,7 +538,7 @@ class Store:
                 changes.append((sample_id, before or "unlabeled"))
                 # the undoer's vote: what they said before and still stands, not a label someone else gave
                 said = s.scalar(earlier.where(LabelEvent.annotator == annotator, LabelEvent.source != "undo",
-                                              not_undone(LabelEvent)))
+                                              _not_undone(LabelEvent)))
                 votes[sample_id] = said or "unlabeled"
             if changes:
                 self._write_events(s, project_id, changes, annotator, "undo", batch, last, votes)

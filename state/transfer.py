@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from semiad.data import DataError, read_label_table
@@ -29,17 +30,20 @@ class TransferError(StoreError):
 # ----- export ---------------------------------------------------------------------------------
 
 def current_labels(store: Store, project_id: int) -> pd.DataFrame:
-    """One row per labeled sample with who gave its current label, when, and in which round."""
+    """One row per labeled sample with who gave its current label, when, and in which round (the event
+    that gave it: an undo restores the earlier label and its giver, `Store.labels_in_order`)."""
     samples = store.samples(project_id)
-    labeled = samples[samples["label"].notna()]
-    last = store.events(project_id).drop_duplicates("sample_id", keep="last").set_index("sample_id")
+    order = {sid: i for i, sid in enumerate(samples["sample_id"])}  # rows in the samples' order
+    given = store.labels_in_order(project_id)
+    given = given.iloc[np.argsort(given["sample_id"].map(order).to_numpy(), kind="stable")]
+    samples = samples.set_index("sample_id").loc[given["sample_id"]]
     out = pd.DataFrame({
-        "sample_id": labeled["key"].to_numpy(),
-        "path": labeled["path"].to_numpy(),
-        "label": labeled["label"].to_numpy(),
-        "annotator": labeled["sample_id"].map(last["annotator"]).to_numpy(),
-        "time": labeled["sample_id"].map(last["time"]).map(_iso).to_numpy(),
-        "round": labeled["sample_id"].map(last["round"]).astype("Int64").to_numpy(),
+        "sample_id": samples["key"].to_numpy(),
+        "path": samples["path"].to_numpy(),
+        "label": given["label"].to_numpy(),
+        "annotator": given["annotator"].to_numpy(),
+        "time": given["time"].map(_iso).to_numpy(),
+        "round": given["round"].astype("Int64").to_numpy(),
     })
     return out[LABEL_COLUMNS]
 

@@ -79,6 +79,29 @@ def test_export_has_one_row_per_labeled_sample_with_who_when_and_round(store, im
     assert {"sample_id", "annotator", "time", "round", "source", "batch", "undoes"} <= set(events.columns)
 
 
+def test_a_label_an_undo_restores_is_credited_to_whoever_gave_it(store, images):
+    """Alice says normal, Bob anomalous, Bob undoes: the label is Alice's again, with her time and source;
+    a map batch undone gives back the Review labels under it (the export and Progress read this)."""
+    pid = store.create_project("u", load_image_folder(images), source=str(images))
+    sid = store.samples(pid).set_index("key")["sample_id"]
+    a, b, c = sid["good/img1.png"], sid["good/img2.png"], sid["good/img3.png"]
+    store.record_label(pid, a, "normal", "alice", source="review:random")
+    store.record_label(pid, a, "anomalous", "bob", source="review:top")
+    store.undo_last(pid, "bob")
+    store.record_label(pid, b, "anomalous", "bob", source="review:top")
+    store.record_labels(pid, [b, c], "normal", "alice", source="map")
+    store.undo_last(pid, "alice")
+    given = store.labels_in_order(pid).set_index("sample_id")
+    assert given.loc[a, ["label", "annotator", "source"]].tolist() == ["normal", "alice", "review:random"]
+    assert given.loc[b, ["label", "annotator", "source"]].tolist() == ["anomalous", "bob", "review:top"]
+    assert c not in given.index
+    rows = current_labels(store, pid).set_index("sample_id")
+    assert rows.loc["good/img1.png", ["label", "annotator"]].tolist() == ["normal", "alice"]
+    assert rows.loc["good/img1.png", "time"] == history(store, pid)["time"].iloc[0]  # Alice's, not the undo's
+    assert rows.loc["good/img2.png", ["label", "annotator"]].tolist() == ["anomalous", "bob"]
+    assert list(rows.index) == ["good/img1.png", "good/img2.png"]  # in the samples' order
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_round_trip_export_new_project_import_gives_identical_labels(store, images, fmt):
     pid = labeled_project(store, images)
