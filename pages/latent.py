@@ -126,7 +126,11 @@ def label_selection(value: str) -> None:
 
 
 def undo() -> None:
-    n = len(store.undo_last(pid, annotator()))
+    try:
+        n = len(store.undo_last(pid, annotator()))
+    except StoreError as e:  # everything it labeled was labeled again since
+        st.session_state["_map_note"] = str(e)
+        return
     st.session_state["_map_note"] = f"Undid the last label of {n} sample(s)." if n else "Nothing of yours to undo."
 
 

@@ -502,7 +502,8 @@ class Store:
                   target: str | None = None) -> list[int]:
         """Revert this annotator's latest not-yet-undone batch with new events; returns the samples.
 
-        A sample labeled again after that batch (by anyone) keeps its newer label.
+        A sample labeled again after that batch (by anyone) keeps its newer label; when that is every
+        sample of the batch, nothing is written and StoreError says who labeled them since.
         With `target` (the token of one of this annotator's label requests) that request's batch is
         reverted instead of the latest one, if it is not undone yet. With a `token` the undo is
         applied at most once: a repeat returns [] and writes nothing."""
@@ -524,12 +525,13 @@ class Store:
                     s.commit()  # the request is done: it had nothing to undo
                 return []
             events = s.execute(select(LabelEvent.id, LabelEvent.sample_id).where(LabelEvent.batch == last)).all()
-            changes, votes = [], {}
+            changes, votes, since = [], {}, set()
             for event_id, sample_id in events:
-                relabeled = s.scalar(select(LabelEvent.id).where(
+                relabeled = s.scalar(select(LabelEvent.annotator).where(
                     LabelEvent.project_id == project_id, LabelEvent.sample_id == sample_id,
                     LabelEvent.id > event_id, LabelEvent.source != "undo", _not_undone(LabelEvent)).limit(1))
                 if relabeled is not None:  # labeled again since (maybe by someone else): leave it
+                    since.add(relabeled)
                     continue
                 earlier = select(LabelEvent.label).where(
                     LabelEvent.project_id == project_id, LabelEvent.sample_id == sample_id,
@@ -540,6 +542,10 @@ class Store:
                 said = s.scalar(earlier.where(LabelEvent.annotator == annotator, LabelEvent.source != "undo",
                                               _not_undone(LabelEvent)))
                 votes[sample_id] = said or "unlabeled"
+            if not changes:  # the token stays unclaimed: a repeat gets the same answer
+                what = "that sample was" if len(events) == 1 else f"all {len(events)} samples of that label were"
+                raise StoreError(f"Not undone: {what} labeled again since (by {', '.join(sorted(since))}), "
+                                 "and the newer label stands.")
             if changes:
                 self._write_events(s, project_id, changes, annotator, "undo", batch, last, votes)
                 if token is not None:

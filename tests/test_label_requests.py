@@ -77,6 +77,26 @@ def test_undo_cannot_target_someone_elses_press(store, project):
     assert store.samples(project).set_index("sample_id")["label"][a] == "normal"
 
 
+def test_an_undo_of_a_label_someone_has_changed_since_is_refused_with_their_name(store, project):
+    """Ann's label, then Bob's on the same sample: Ann's undo writes nothing and says why (the page shows
+    it and hides the card it had brought back); the token stays free, so a repeat gets the same answer."""
+    a, b = store.samples(project)["sample_id"][:2]
+    ta = tok()
+    store.record_label(project, a, "normal", "ann", token=ta)
+    store.record_label(project, a, "anomalous", "bob", token=tok())
+    u = tok()
+    for _ in range(2):
+        with pytest.raises(StoreError, match=r"Not undone: that sample was labeled again since \(by bob\)"):
+            store.undo_last(project, "ann", token=u, target=ta)
+    assert store.applied_tokens([u]) == set()
+    with pytest.raises(StoreError, match="by bob"):
+        store.undo_last(project, "ann")  # no target: the same latest label
+    store.record_labels(project, [a, b], "normal", "ann", source="map")  # a batch half relabeled since
+    store.record_label(project, b, "anomalous", "bob")
+    assert store.undo_last(project, "ann") == [a]  # the half still hers is reverted
+    assert [(s, lab) for s, lab, _ in history(store, project)][-1] == (a, "anomalous")
+
+
 def test_an_undo_with_nothing_to_undo_is_still_a_done_request(store, project):
     a = store.samples(project)["sample_id"][0]
     u = tok()

@@ -124,6 +124,6 @@ def apply_requests(store, project_id: int, who: str, requests: list, skipped: li
             else:
                 raise StoreError(f"unknown request {op!r}")
         except (StoreError, KeyError, TypeError, ValueError) as e:
-            errors.append({"t": t, "message": f"Not saved: {e}"})
+            errors.append({"t": t, "message": str(e) if op == "undo" else f"Not saved: {e}"})
         acked.append(t)
     return acked, errors, note

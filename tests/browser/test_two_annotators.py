@@ -130,3 +130,34 @@ def test_a_name_corrected_at_once_is_the_name_stored_and_a_cleared_name_stays_cl
     heading(page, "Review")
     expect(page.get_by_label("Your name", exact=True)).to_have_value("")
     no_exception(page)
+
+
+def test_an_undo_after_someone_else_relabeled_the_sample_says_so_and_leaves_their_label(server_factory, new_page):
+    """Alice says normal, Bob then anomalous on the same card, Alice presses u: nothing is written, her tab
+    says why and does not show the card as unlabeled again (it did, silently, and a key there replaced
+    Bob's label)."""
+    server = server_factory()
+    pid = trained_project(server.home)
+    server.start()
+    alice, bob = new_page(), new_page()
+    open_project(alice, server.url, "alice", pid)
+    open_project(bob, server.url, "bob", pid)
+    sid = focused_sample(alice)
+    assert focused_sample(bob) == sid
+    focus_page(alice)
+    alice.keyboard.press("n")
+    wait_saved(alice)
+    focus_page(bob)
+    bob.keyboard.press("a")
+    wait_saved(bob)
+    focus_page(alice)
+    alice.keyboard.press("u")
+    status = card_frame(alice).get_by_test_id("reviewStatus")
+    expect(status).to_contain_text("Not undone: that sample was labeled again since (by bob)")
+    assert focused_sample(alice) != sid
+    wait_saved(alice)
+    ev = Store(home=server.home).events(pid)
+    assert list(zip(ev["sample_id"], ev["label"], ev["annotator"])) == [(sid, "normal", "alice"),
+                                                                         (sid, "anomalous", "bob")]
+    shot(alice, "undo-after-someone-else")
+    no_exception(alice)

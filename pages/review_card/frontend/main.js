@@ -11,6 +11,7 @@ const S = {
   done: new Map(),       // sid -> "label" | "skip": handled in this tab, not shown again
   pending: [],           // requests not yet acknowledged by the server
   history: [],           // this tab's label and skip requests, newest last: what "u" reverts
+  undid: new Map(),      // undo token -> the sid it brought back
   seq: 0,
   scope: null,
   skipEpoch: null,
@@ -99,6 +100,7 @@ function press(op, sid, label) {
     const req = last && last.op === "skip" ? { t: token(), op: "unskip", sid: last.sid }
       : { t: token(), op: "undo", target: last ? last.t : null };
     if (last) {
+      if (req.op === "undo") S.undid.set(req.t, last.sid);  // a refused undo hides the card again
       S.done.delete(last.sid);
       S.front = [last.sid].concat(S.front.filter((x) => x !== last.sid));
     }
@@ -408,6 +410,12 @@ function onRender(args, theme) {
     if (S.seenErrors && S.seenErrors.has(err.t)) continue;
     (S.seenErrors = S.seenErrors || new Set()).add(err.t);
     S.errors.push(err.message);
+    // a refused undo (the sample was labeled again since) takes back the card it brought back
+    if (S.undid.has(err.t)) {
+      const sid = S.undid.get(err.t);
+      S.done.set(sid, "label");
+      S.front = S.front.filter((x) => x !== sid);
+    }
     // a refused label puts its card back in front
     const h = S.history.findIndex((x) => x.t === err.t);
     if (h >= 0) {
