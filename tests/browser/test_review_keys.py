@@ -294,3 +294,29 @@ def test_undo_right_after_a_skip_brings_the_skipped_card_back_and_writes_nothing
     expect(review_root(page)).to_have_attribute("data-focused", str(first))
     wait_saved(page)
     assert stored(store, pid) == [(first, "anomalous"), (first, "unlabeled")]
+
+
+def test_the_card_on_screen_stays_when_a_new_models_ranking_arrives(server_factory, new_page):
+    """A run finishes while the person looks at a card: that card stays in focus until answered (the new
+    ranking used to replace it at once, and a key pressed just then landed on the new first card)."""
+    store, pid, page = open_review(server_factory, new_page, "ivy")
+    focus_page(page)
+    for key in "nnnn":
+        page.keyboard.press(key)
+    wait_saved(page)
+    held = on_screen(page)
+    first_run = store.latest_done_run(pid).id
+    rid = store.request_run(pid, "iforest", {"hyper": {}}, "test")  # another method: another first card
+    deadline = time.monotonic() + 240
+    while store.latest_done_run(pid).id == first_run and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert store.latest_done_run(pid).id == rid
+    expect(page.get_by_text(f"run {rid} (fresh model)", exact=False)).to_be_visible(timeout=60_000)  # the page has it
+    settle(page)
+    new_first = initial_order(store, pid)[0]
+    assert new_first != held  # else this test could not tell
+    assert on_screen(page) == held
+    page.keyboard.press("a")
+    expect(review_root(page)).to_have_attribute("data-focused", str(new_first))
+    wait_saved(page)
+    assert stored(store, pid)[-1] == (held, "anomalous")

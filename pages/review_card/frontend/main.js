@@ -395,8 +395,12 @@ function onRender(args, theme) {
     if (S.skipEpoch !== null) for (const [sid, what] of Array.from(S.done.entries())) if (what === "skip") S.done.delete(sid);
     S.skipEpoch = args.skip_epoch;
   }
-  if (S.run !== args.run) {  // another model's ranking: cards brought back by undo take their place in it
-    if (S.run !== undefined && S.run !== null) S.front = [];
+  if (S.run !== args.run) {  // another model's ranking: cards brought back by undo take their place in it,
+    // but the card on screen stays until it is answered (a key pressed as the ranking arrives is meant for it)
+    if (S.run !== undefined && S.run !== null) {
+      const held = S.focusedSid;
+      S.front = held !== null && held !== undefined && S.cards.has(held) && !S.done.has(held) ? [held] : [];
+    }
     S.run = args.run;
   }
   S.args = args;
