@@ -243,15 +243,17 @@ def read_labels(path: Path, ids: Sequence[str], left_out: Collection[str] = ()) 
     such in the error."""
     import numpy as np
 
-    from semiad.data import read_label_table
+    from semiad.data import known_id, read_label_table
 
     table = read_label_table(path)
     position = {str(k): i for i, k in enumerate(ids)}
     y = np.zeros(len(ids), dtype=np.int64)
-    for key, word in zip(table["sample_id"], table["label"]):
-        if key not in position:
-            why = "was left out of the data (it cannot be used)" if key in left_out else "is not a sample of the data"
-            raise ValueError(f"{path.name}: id {key!r} {why}")
+    for written, word in zip(table["sample_id"], table["label"]):
+        key = known_id(written, position)
+        if key is None:
+            left = known_id(written, left_out) is not None
+            why = "was left out of the data (it cannot be used)" if left else "is not a sample of the data"
+            raise ValueError(f"{path.name}: id {written!r} {why}")
         if word not in SEMI_TARGET:
             raise ValueError(f"{path.name}: label {word!r} for {key!r} is not normal/anomalous or +1/-1")
         y[position[key]] = SEMI_TARGET[word]
@@ -286,8 +288,9 @@ def run_fit(args: argparse.Namespace) -> int:
     X = model_inputs(args, samples, rep)
     det.fit(X, y)
     det.save(args.out)
-    labeled = 0 if y is None else int((y != 0).sum())
-    print(f"fitted {args.method} on {len(samples)} samples ({labeled} labeled) of {samples.name}; wrote {args.out}")
+    normal, anomalous = (0, 0) if y is None else (int((y == 1).sum()), int((y == -1).sum()))
+    print(f"fitted {args.method} on {len(samples)} samples ({normal + anomalous} labeled: {normal} normal, "
+          f"{anomalous} anomalous) of {samples.name}; wrote {args.out}")
     return 0
 
 

@@ -13,7 +13,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Container, Sequence
 
 import numpy as np
 
@@ -540,8 +540,7 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
 
             def read() -> pd.DataFrame:
                 header = pd.read_csv(path, sep=sep, nrows=0, encoding=encoding).columns
-                as_written = {c: str for c in header if _is_id(c)}  # ids: 007 stays 007
-                return pd.read_csv(path, sep=sep, on_bad_lines="warn", encoding=encoding, dtype=as_written)
+                return pd.read_csv(path, sep=sep, on_bad_lines="warn", encoding=encoding, **_id_as_written(header))
 
             try:
                 df = read()
@@ -606,7 +605,8 @@ def _ragged_in_place(path: Path, sep: str, encoding: str, parsed: "pd.DataFrame"
             row[id_at] = fields[id_at]
         return row
 
-    df = pd.read_csv(path, sep=sep, encoding=encoding, engine="python", on_bad_lines=in_place)
+    df = pd.read_csv(path, sep=sep, encoding=encoding, engine="python", on_bad_lines=in_place,
+                     **_id_as_written(columns))
     rows = np.flatnonzero(df.eq(_RAGGED).any(axis=1).to_numpy())
     for c in df.columns:  # the columns as the first reading typed them, the marks as gaps
         column = df[c].mask(df[c].eq(_RAGGED))
@@ -630,6 +630,18 @@ def _decimal_comma(column: "pd.Series") -> "pd.Series":
 def _is_id(column: object) -> bool:
     """Whether a CSV column names the rows: "id", in any case."""
     return str(column).strip().lower() == "id"
+
+
+# pandas' own words for a missing value (its read_csv default), kept for every column but the id column
+_MISSING = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
+            "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+
+
+def _id_as_written(header) -> dict:
+    """read_csv options that keep the id column's values as written: 007 stays 007, and NA (Namibia), null
+    or None are ids, not missing values; the other columns read missing values as pandas does."""
+    return {"dtype": {c: str for c in header if _is_id(c)}, "keep_default_na": False,
+            "na_values": {c: list(_MISSING) for c in header if not _is_id(c)}}
 
 
 def _row_names(df, path: Path) -> tuple[list[str] | None, list[tuple[str, str]]]:
@@ -723,13 +735,20 @@ def read_label_table(data: bytes | str | Path, name: str | None = None) -> "pd.D
         raise DataError(f"{name}: needs a sample_id and a label column (found {found})")
 
     def text(v) -> str:
-        return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v).strip()
+        return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
 
-    said = [text(v).lower() for v in table[columns["label"]]]
-    if ({"0", "1"} & set(said)) and "-1" not in said:
+    said = [text(v).strip().lower() for v in table[columns["label"]]]
+    if "1" in said and "-1" not in said:  # 0 alone (no label) beside words or +1 is clear
         raise DataError(f"{name}: labels 0 and 1 are ambiguous (as ground truth 1 is an anomaly, as a "
                         "semi-target a normal sample): write normal and anomalous, or the semi-targets +1 and -1")
+    # ids as written (a file name may begin with a space); `known_id` forgives spaces around them
     return pd.DataFrame({"sample_id": table[id_col].map(text), "label": [LABEL_WORDS.get(w, w) for w in said]})
+
+
+def known_id(key: str, known: Container[str]) -> str | None:
+    """The data's id that a labels file's `key` names: as written, else without the spaces around it (a
+    hand-written "a.png, normal"); None when neither is an id of the data."""
+    return key if key in known else key.strip() if key.strip() in known else None
 
 
 # what a labels file may say, and what it means: the app's words, or the semi-targets (+1 / −1 / 0); an

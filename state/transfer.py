@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from semiad.data import DataError, read_label_table
+from semiad.data import DataError, known_id, read_label_table
 from state.models import LABELS
 from state.store import Store, StoreError
 
@@ -169,7 +169,7 @@ def import_labels(store: Store, project_id: int, table: pd.DataFrame, annotator:
     report = ImportReport()
     wanted: dict[str, str] = {}
     for row, (key, label) in enumerate(zip(table["sample_id"], table["label"]), start=2):  # row 1 = header
-        if not key:
+        if not key.strip():
             report.bad.append((f"row {row}", "no sample id"))
         elif label not in (*LABELS, "unlabeled"):
             report.bad.append((f"row {row}", f"label must be one of {', '.join(LABELS)}, not {label!r}"))
@@ -177,11 +177,13 @@ def import_labels(store: Store, project_id: int, table: pd.DataFrame, annotator:
             wanted[key] = label
     # a sample whose last row says unlabeled (an undo in a history export) has no label in this file
     wanted = {k: lab for k, lab in wanted.items() if lab != "unlabeled"}
-    ids = store.sample_ids(project_id, wanted)
-    report.unknown = [k for k in wanted if k not in ids]
+    ids = store.sample_ids(project_id, set(wanted) | {k.strip() for k in wanted})
+    named = {k: known_id(k, ids) for k in wanted}
+    report.unknown = [k for k, known in named.items() if known is None]
     current = store.samples(project_id).set_index("sample_id")["label"]
-    changes = {ids[k]: lab for k, lab in wanted.items() if k in ids and current.get(ids[k]) != lab}
-    report.unchanged = sum(1 for k in wanted if k in ids) - len(changes)
+    found = {ids[named[k]]: lab for k, lab in wanted.items() if named[k] is not None}
+    changes = {sid: lab for sid, lab in found.items() if current.get(sid) != lab}
+    report.unchanged = len(found) - len(changes)
     if changes:
         report.batch = store.record_label_changes(project_id, changes, annotator, source=source)
         report.recorded = len(changes)

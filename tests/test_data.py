@@ -248,6 +248,18 @@ def test_a_csv_id_column_names_the_rows_and_is_not_a_feature(tmp_path):
         ("v.csv column id", "no id on 2 row(s), the first row 1: rows are named row-0, row-1, … instead")]
 
 
+def test_csv_ids_that_pandas_would_read_as_missing_are_ids(tmp_path):
+    """Country codes: NA is Namibia. NA, null or None in the id column are ids (all the rows lost their ids,
+    and an import into a re-sorted copy then put labels on other rows); in a feature column NA is a gap."""
+    (tmp_path / "c.csv").write_text("id,a,b\nUS,1,2\nNA,3,4\nnull,5,6\nNone,7,8\n007,9,NA\nFR,n/a,1\n")
+    s = load_csv(tmp_path / "c.csv")
+    assert s.ids == ["US", "NA", "null", "None"] and s.X.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]]
+    assert not any("column id" in what for what, _ in s.skipped)  # the ids are used, two rows have gaps
+    (tmp_path / "r.csv").write_text("id,a,b\nUS,1,2\nNA,3,4\nFR,5,6,7\nnull,5,6\n")  # a ragged line kept in place
+    r = load_csv(tmp_path / "r.csv")
+    assert r.input_ids == ["US", "NA", "FR", "null"] and r.ids == ["US", "NA", "null"]
+
+
 def test_a_csv_column_with_no_value_in_any_row_is_left_out_and_named(tmp_path):
     (tmp_path / "t.csv").write_text("a,empty,b,name\n1,,2,x\n3,,4,y\n5,,6,z\n")
     s = load_csv(tmp_path / "t.csv")

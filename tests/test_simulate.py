@@ -155,7 +155,7 @@ def test_fit_then_score_tomorrows_batch(tmp_path, capsys):
     pd.DataFrame({"id": ["row-195", "row-3"], "label": ["anomalous", "normal"]}).to_csv(tmp_path / "l.csv", index=False)
     assert main(["fit", "--data", str(tmp_path / "today.npz"), "--labels", str(tmp_path / "l.csv"),
                  "--device", "cpu", "--out", str(tmp_path / "m.pt")]) == 0
-    assert "(2 labeled)" in capsys.readouterr().out
+    assert "(2 labeled:" in capsys.readouterr().out
     new = np.r_[rng.normal(size=(5, 3)), [[6.0, 6.0, 6.0]]]
     np.savez(tmp_path / "tomorrow.npz", X=new)
     assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "tomorrow.npz"),
@@ -172,7 +172,7 @@ def test_fit_then_score_tomorrows_batch(tmp_path, capsys):
                                                  {"sample_id": "row-3", "label": "normal", "annotator": "ann"}]))
     assert main(["fit", "--data", str(tmp_path / "today.npz"), "--labels", str(tmp_path / "l.json"),
                  "--device", "cpu", "--out", str(tmp_path / "m3.pt")]) == 0
-    assert "(2 labeled)" in capsys.readouterr().out
+    assert "(2 labeled:" in capsys.readouterr().out
 
 
 def test_score_writes_every_input_sample_even_those_it_cannot_score(tmp_path, capsys):
@@ -290,7 +290,7 @@ def test_score_matches_a_tables_columns_by_name_and_keeps_ids_as_written(tmp_pat
     pd.DataFrame({"id": ["007"], "label": ["anomalous"]}).to_csv(tmp_path / "l.csv", index=False)
     assert main(["fit", "--data", str(tmp_path / "today.csv"), "--labels", str(tmp_path / "l.csv"), "--method",
                  "iforest", "--out", str(tmp_path / "m.pt")]) == 0
-    assert "(1 labeled)" in capsys.readouterr().out
+    assert "(1 labeled: 0 normal, 1 anomalous)" in capsys.readouterr().out
     assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "today.csv"),
                  "--out", str(tmp_path / "s.csv")]) == 0
     same = pd.read_csv(tmp_path / "s.csv", dtype={"id": str})
@@ -315,7 +315,12 @@ def test_labels_0_and_1_are_refused_as_ambiguous_and_semi_targets_are_read(tmp_p
     pd.DataFrame({"id": ["row-1", "row-2", "row-3"], "label": [1, -1, 0]}).to_csv(tmp_path / "pm.csv", index=False)
     assert main(["fit", "--data", str(tmp_path / "d.npz"), "--labels", str(tmp_path / "pm.csv"),
                  "--method", "iforest", "--out", str(tmp_path / "m.pt")]) == 0
-    assert "(2 labeled)" in capsys.readouterr().out
+    assert "(2 labeled: 1 normal, 1 anomalous)" in capsys.readouterr().out
+    # words with 0 for "no label", and ids with spaces around them (a hand-written file), are read
+    (tmp_path / "words.csv").write_text("id,label\nrow-1,normal\n row-2 ,anomalous\nrow-3,0\nrow-4,+1\n")
+    assert main(["fit", "--data", str(tmp_path / "d.npz"), "--labels", str(tmp_path / "words.csv"),
+                 "--method", "iforest", "--out", str(tmp_path / "m.pt")]) == 0
+    assert "(3 labeled: 2 normal, 1 anomalous)" in capsys.readouterr().out
 
 
 def test_score_reads_an_app_run_folder_and_refuses_what_is_not_a_model_in_one_line(tmp_path, capsys):

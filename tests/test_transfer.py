@@ -237,3 +237,24 @@ def test_a_labels_file_may_be_separated_and_encoded_as_the_data_csvs(store, imag
     assert (report.recorded, report.bad) == (2, [])
     labels = labels_by_key(store, pid)
     assert labels["bad/img0.png"] == "anomalous" and labels["good/img1.png"] == "normal"
+
+
+def test_a_file_name_that_begins_with_a_space_comes_back_to_its_sample(store, tmp_path):
+    """An image named " leading space.png" is exported as written and imported onto itself (the reader
+    stripped ids, so it was "unknown"); a hand-written id with spaces around it still finds its sample."""
+    root = tmp_path / "imgs"
+    (root / " folder").mkdir(parents=True)
+    for name in (" leading space.png", " folder/inner.png", "plain.png"):
+        Image.fromarray(np.full((10, 10), len(name) * 7, np.uint8)).save(root / name)
+    pid = store.create_project("a", load_image_folder(root), source=str(root))
+    sid = store.samples(pid).set_index("key")["sample_id"]
+    store.record_labels(pid, [sid[" leading space.png"], sid[" folder/inner.png"]], "anomalous", "ann")
+    store.record_label(pid, sid["plain.png"], "normal", "ann")
+    (tmp_path / "out.csv").write_text(to_csv(current_labels(store, pid)))
+    other = store.create_project("b", load_image_folder(root), source=str(root))
+    report = import_labels(store, other, read_labels(tmp_path / "out.csv"), "ann")
+    assert (report.recorded, report.unknown, report.bad) == (3, [], [])
+    assert labels_by_key(store, other) == labels_by_key(store, pid)
+    (tmp_path / "hand.csv").write_text("sample_id,label\n plain.png ,anomalous\n")
+    report = import_labels(store, other, read_labels(tmp_path / "hand.csv"), "ann")
+    assert (report.recorded, report.unknown) == (1, []) and labels_by_key(store, other)["plain.png"] == "anomalous"
