@@ -63,8 +63,11 @@ if kind.startswith("Table") and source.lower().endswith(".csv"):
         options["label_column"] = label_col.strip()
 
 default_name = f"digits-{len(projects) + 1}" if kind.startswith("Bundled") else (Path(source).stem if source else "")
-# keyed by its default too: typing a path after the page first drew still proposes that folder's name
-name = st.text_input("Project name", value=default_name, key=f"new_name-{kind}-{default_name}")
+# the proposed name is the box's placeholder, never its value: a name typed while the path box's change was still
+# on its way was replaced by the folder's name when the box was drawn anew with it
+typed = st.text_input("Project name", key=f"new_name-{kind}", placeholder=default_name or "name of the project",
+                      help="Left empty: the name shown in grey (the data's file or folder name).")
+name = typed.strip() or default_name
 
 
 if st.button("Create project and train", type="primary", key="create"):

@@ -329,3 +329,24 @@ def test_the_project_name_follows_the_folder_typed_after_the_page_drew(app, tmp_
     from state.store import Store
 
     assert [p.name for p in Store(home=tmp_path / "workspace").projects()] == ["scans"]
+
+
+def test_a_project_name_typed_before_the_path_arrives_is_kept_and_an_empty_one_is_the_files(app, tmp_path):
+    """The folder's name is only proposed (the box's placeholder): a name typed in the same rerun as the path
+    is the project's (the box was drawn anew with the folder's name, and the typed one was lost)."""
+    from state.store import Store
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "arr.npz", X=rng.normal(size=(40, 3)))
+    app.radio(key="new_kind").set_value("Table (.npz, .csv or .mat)").run()
+    app.text_input(key="new_path").input(str(tmp_path / "arr.npz"))
+    app.text_input(key="new_name-Table (.npz, .csv or .mat)").input("my table")  # before the page runs again
+    at = app.button(key="create").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    at.switch_page("pages/home.py").run()
+    at.radio(key="new_kind").set_value("Table (.npz, .csv or .mat)").run()
+    at.text_input(key="new_path").input(str(tmp_path / "arr.npz")).run()
+    assert at.text_input(key="new_name-Table (.npz, .csv or .mat)").placeholder == "arr"
+    at.text_input(key="new_name-Table (.npz, .csv or .mat)").input("").run()
+    at.button(key="create").click().run()
+    assert sorted(p.name for p in Store(home=tmp_path / "workspace").projects()) == ["arr", "my table"]
