@@ -387,6 +387,8 @@ def show_second_look() -> None:
                           "space. A slip of the key on an anomaly hides it for good: it is never shown again, "
                           "and the model learns that such samples are normal."):
         return
+    if "_second_look_note" in st.session_state:
+        st.warning(st.session_state.pop("_second_look_note"))
     kept = store.project_setting(pid, "second_look_kept", {})
     listed = second_look_listed(store.label_counts(pid)["events"], kept)
     if listed is None:
@@ -410,12 +412,26 @@ def show_second_look() -> None:
                              f"nearest labeled samples are {other}; your other labels make it {row.classifier:.0%} "
                              f"{other}.")
             sid = int(row.sample_id)
-            if cols[2].button(f"Make it {other}", key=f"second_look_change-{pid}-{sid}", disabled=not who):
-                store.record_label(pid, sid, other, who, source="second-look")
-                st.rerun()
-            if cols[3].button(f"Keep {label}", key=f"second_look_keep-{pid}-{sid}", disabled=not who):
-                store.set_project_setting(pid, "second_look_kept", {**kept, str(sid): label})
-                st.rerun()
+            # callbacks, keyed by the label shown too: a click on a list drawn before someone changed the label
+            # still runs (a button the next run does not draw loses its click) and acts only while that label stands
+            cols[2].button(f"Make it {other}", key=f"second_look_change-{pid}-{sid}-{label}", disabled=not who,
+                           on_click=second_look_act, args=(sid, label, who, "change"))
+            cols[3].button(f"Keep {label}", key=f"second_look_keep-{pid}-{sid}-{label}", disabled=not who,
+                           on_click=second_look_act, args=(sid, label, who, "keep"))
+
+
+def second_look_act(sid: int, listed: str, who: str, act: str) -> None:
+    """A second-look button: change the label to the other one, or keep it off the list, if the sample still
+    carries the label the list showed; else say so."""
+    now = store.current_labels(pid, [sid]).get(sid)
+    if now != listed:
+        st.session_state["_second_look_note"] = (f"Not changed: that sample's label is {now or 'gone'} now (someone "
+                                                 "changed it since the list was drawn).")
+    elif act == "change":
+        store.record_label(pid, sid, "normal" if listed == "anomalous" else "anomalous", who, source="second-look")
+    else:
+        kept = store.project_setting(pid, "second_look_kept", {})
+        store.set_project_setting(pid, "second_look_kept", {**kept, str(sid): listed})
 
 
 labeling()

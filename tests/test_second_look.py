@@ -85,7 +85,7 @@ def test_review_page_second_look_changes_or_keeps_a_label(home):
     assert not any("your other labels lean anomalous on" in c.value for c in at.caption)
     first = next(m.value for m in at.markdown if "labeled **" in m.value)
     assert first.startswith(f"`{table['key'].iloc[anomalies[0]]}` — labeled **normal**")
-    at.button(key=f"second_look_change-{pid}-{slip}").click().run()
+    at.button(key=f"second_look_change-{pid}-{slip}-normal").click().run()
     assert not at.exception, at.exception
     assert store.current_labels(pid, [slip]) == {slip: "anomalous"}
     last = store.events(pid, last=1).iloc[0]
@@ -96,12 +96,22 @@ def test_review_page_second_look_changes_or_keeps_a_label(home):
     listed = [m.value for m in at.markdown if "labeled **" in m.value]
     assert not any(v.startswith(f"`{table['key'].iloc[anomalies[0]]}` — labeled **normal**") for v in listed)
     head = next(b for b in at.button if b.key.startswith(f"second_look_keep-{pid}-"))
-    kept = int(head.key.rsplit("-", 1)[1])
+    kept = int(head.key.split("-")[2])
     head.click().run()
-    assert kept not in [int(b.key.rsplit("-", 1)[1]) for b in at.button
-                        if b.key.startswith(f"second_look_keep-{pid}-")]
+    assert kept not in [int(b.key.split("-")[2]) for b in at.button if b.key.startswith(f"second_look_keep-{pid}-")]
     assert str(kept) in store.project_setting(pid, "second_look_kept")
     assert store.label_counts(pid)["events"] == 1 + len(anomalies) - 1 + len(normals) + 1  # keeping writes no label
+
+    # a list drawn before someone else changed a label: its buttons change nothing, and say why
+    button = next(b for b in at.button if b.key.startswith(f"second_look_change-{pid}-"))
+    sid, shown = int(button.key.split("-")[2]), button.key.split("-")[3]
+    other = "normal" if shown == "anomalous" else "anomalous"
+    store.record_label(pid, sid, other, "bob")  # in another browser, meanwhile
+    events = store.label_counts(pid)["events"]
+    button.click().run()
+    assert not at.exception, at.exception
+    assert store.label_counts(pid)["events"] == events and store.current_labels(pid, [sid]) == {sid: other}
+    assert any(f"that sample's label is {other} now" in w.value for w in at.warning)
 
 
 def test_review_page_second_look_on_a_table_and_before_both_kinds_are_labeled(home, tmp_path):

@@ -60,7 +60,7 @@ def test_a_slip_of_the_key_is_listed_for_a_second_look_and_put_right(server_fact
     page.get_by_text("Second look at your labels", exact=True).click()
     expect(page.get_by_text("Labeled normal, but your other labels lean anomalous", exact=False)).to_be_visible()
     settle(page)
-    change = keyed_button(page, f"second_look_change-{pid}-{slip}")
+    change = keyed_button(page, f"second_look_change-{pid}-{slip}-normal")
     expect(change).to_be_visible()
     key = store.samples(pid).set_index("sample_id")["key"][slip]
     lines = page.locator("[data-testid='stMarkdownContainer']")
@@ -69,7 +69,7 @@ def test_a_slip_of_the_key_is_listed_for_a_second_look_and_put_right(server_fact
     first_normal.scroll_into_view_if_needed()
     shot(page, "second-look-listed")
     change.click()
-    expect(keyed_button(page, f"second_look_change-{pid}-{slip}")).to_have_count(0)
+    expect(keyed_button(page, f"second_look_change-{pid}-{slip}-normal")).to_have_count(0)
     settle(page)
     no_exception(page)
     page.get_by_text("Labeled normal, but your other labels lean anomalous", exact=False).scroll_into_view_if_needed()
