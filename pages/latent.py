@@ -95,14 +95,33 @@ st.caption(f"{kind} of round {run.round} (run {run.id}). {info.message()} {cue} 
 nonce_key = f"_map_nonce-{pid}"
 st.session_state.setdefault(nonce_key, 0)
 chart_key = f"map-{run.id}-{st.session_state[nonce_key]}"
-st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("box", "lasso"), width="stretch")
-
 by_key = table.set_index("key")
+# Streamlit names a chart by its figure as well as its key: a figure drawn anew (a label given by anyone, in
+# any tab, recolours a point) is a new chart without the selection. So the selection is held here and drawn
+# into the figure; it goes when the person selects again, labels it, clears it, or a new run's map comes.
+held_key = f"_map_held-{pid}"
+held = st.session_state.get(held_key)
+if held is not None and held[0] != chart_key:
+    st.session_state.pop(held_key)
+    held = None
+if held is not None:
+    drawn = {k: i for i, k in enumerate(fig.data[0].customdata[:, 0])}
+    fig.data[0].selectedpoints = [drawn[k] for k in held[1] if k in drawn]
+st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("box", "lasso"), width="stretch")
+now = [k for k in selected_ids(st.session_state.get(chart_key)) if k in by_key.index]
+if now and (held is None or now != held[1]):
+    st.session_state[held_key] = (chart_key, now)
 
 
 def selected() -> list[str]:
-    """The keys of the samples selected on the map."""
-    return [k for k in selected_ids(st.session_state.get(chart_key)) if k in by_key.index]
+    """The keys of the samples selected on the map (held across a redrawn figure)."""
+    held = st.session_state.get(held_key)
+    return list(held[1]) if held is not None and held[0] == chart_key else []
+
+
+def clear_selection() -> None:
+    st.session_state.pop(held_key, None)
+    st.session_state[nonce_key] += 1  # a new chart key: the chart's own selection goes too
 
 
 def selection() -> list[str]:
@@ -169,3 +188,4 @@ b[0].button(f"Label all {len(keep)} normal", key="map_normal", on_click=label_se
 b[1].button(f"Label all {len(keep)} anomalous", key="map_anomalous", on_click=label_selection, args=("anomalous",),
             type="primary", disabled=not keep)
 undo_button(b[2])
+st.button("Clear the selection", key="map_clear", on_click=clear_selection)

@@ -1,6 +1,7 @@
 """The Latent map page: a lasso selection (injected as Streamlit would report it) labels samples."""
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 
@@ -116,3 +117,32 @@ def test_a_map_left_running_by_a_dead_worker_is_queued_again(home):
     gone.wait()
     assert store.claim_next_map(f"{socket.gethostname()}:{gone.pid}").id == first
     assert store.requeue_dead_maps() == [first] and store.map_request(first).status == "queued"
+
+
+def test_the_selection_outlives_a_figure_redrawn_by_someone_elses_label(home):
+    """Bob labels on Review while Alice looks at her selection: the figure is drawn anew (a point changes
+    colour) and Streamlit makes it a new chart with no selection. The selection is held by the page and
+    drawn into the figure; Label all still labels it; Clear the selection lets it go."""
+    store, pid = trained_project(home)
+    run = store.latest_done_run(pid)
+    at = open_app(pid, "pages/latent.py")
+    keys = store.samples(pid)["key"].tolist()[:5]
+    at.session_state[f"map-{run.id}-0"] = selection(keys, as_dict=True)
+    at.run()
+    assert at.subheader[0].value == "5 selected"
+    sid = store.samples(pid).set_index("key")["sample_id"]
+    store.record_label(pid, int(sid[keys[4]]), "normal", "bob")  # meanwhile, in another browser
+    at.session_state[f"map-{run.id}-0"] = selection([], as_dict=True)  # what the new chart reports
+    at.run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "5 selected"
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(figure["data"][0]["selectedpoints"]) == 5  # drawn as selected
+    at.checkbox(key=f"keep-{run.id}-{keys[0]}").uncheck().run()
+    at.button(key="map_anomalous").click().run()
+    assert sorted(store.events(pid).query("annotator == 'alice'")["key"]) == sorted(keys[1:])
+    at.session_state[f"map-{run.id}-1"] = selection(keys[:2], as_dict=True)  # a new selection on the new chart
+    at.run()
+    assert at.subheader[0].value == "2 selected"
+    at.button(key="map_clear").click().run()
+    assert not at.subheader
