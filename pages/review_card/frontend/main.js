@@ -395,6 +395,15 @@ function onRender(args, theme) {
     if (S.skipEpoch !== null) for (const [sid, what] of Array.from(S.done.entries())) if (what === "skip") S.done.delete(sid);
     S.skipEpoch = args.skip_epoch;
   }
+  if (S.strategy !== undefined && S.strategy !== args.strategy) {
+    // a strategy picked in "Show next" leaves the keyboard in its box, where n and a would type a search:
+    // give the keys back to the cards
+    try {
+      const a = window.parent.document.activeElement;
+      if (a && a.closest && a.closest("[data-testid='stSelectbox']")) a.blur();
+    } catch (e) { /* not same-origin */ }
+  }
+  S.strategy = args.strategy;
   if (S.run !== args.run) {  // another model's ranking: cards brought back by undo take their place in it,
     // but the card on screen stays until it is answered (a key pressed as the ranking arrives is meant for it)
     if (S.run !== undefined && S.run !== null) {
