@@ -253,6 +253,7 @@ def _read_image(path: Path, size: int, color: bool) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = pixel_limit()
             with Image.open(path) as im:
                 im = _upright_8bit(im)
                 if im.mode in ("RGBA", "LA", "P", "PA"):
@@ -261,7 +262,7 @@ def _read_image(path: Path, size: int, color: bool) -> np.ndarray:
                     im = Image.alpha_composite(background, im)
                 im = im.convert("RGB" if color else "L").resize((size, size), Image.Resampling.BILINEAR)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataError("image too large (decompression bomb limit)") from e
+        raise DataError(too_large()) from e
     except Image.UnidentifiedImageError as e:
         raise DataError("not an image PIL can read") from e
     except (OSError, SyntaxError, ValueError) as e:
@@ -757,6 +758,22 @@ LABEL_WORDS = {"normal": "normal", "anomalous": "anomalous", "anomaly": "anomalo
                "": "unlabeled", "+1": "normal", "1": "normal", "-1": "anomalous", "0": "unlabeled"}
 
 
+def pixel_limit() -> int:
+    """The most pixels an image file may have: Pillow's guard against decompression bombs (half its
+    "bomb" size, 89 million), or SEMIAD_MAX_IMAGE_PIXELS for larger scans."""
+    import os
+
+    try:
+        return int(os.environ.get("SEMIAD_MAX_IMAGE_PIXELS", "") or 89_478_485)
+    except ValueError:
+        raise DataError("SEMIAD_MAX_IMAGE_PIXELS must be a whole number of pixels") from None
+
+
+def too_large() -> str:
+    return (f"image too large: over {pixel_limit() / 1e6:.0f} million pixels, the guard against decompression "
+            "bombs (SEMIAD_MAX_IMAGE_PIXELS raises it)")
+
+
 def confined(path: str | Path, root: str | Path | None = None) -> Path:
     """`path` resolved (symlinks followed); refused with DataError unless it lies inside `root`
     (default: the SEMIAD_DATA_ROOT environment variable; no root = any local path)."""
@@ -786,6 +803,7 @@ def picture_of_file(path: str | Path, max_px: int | None = None,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = pixel_limit()
             with Image.open(path) as im:
                 # EXIF orientations 5-8 turn the picture a quarter: the upright size, without decoding it
                 size = im.size[::-1] if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else im.size
@@ -798,7 +816,7 @@ def picture_of_file(path: str | Path, max_px: int | None = None,
                 if max_px is not None and max(im.size) > max_px:
                     im.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataError(f"{path.name}: image too large (decompression bomb limit)") from e
+        raise DataError(f"{path.name}: {too_large()}") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path.name}: unreadable image ({e})") from e
     buf = io.BytesIO()
