@@ -291,7 +291,7 @@ def labeling() -> None:
     for pos, row in enumerate(queue.itertuples(index=False)):
         card = {"sid": int(row.sample_id), "key": str(row.key), "rank": int(row.rank), "score": f"{row.score:.4g}",
                 "reason": str(row.reason),
-                "src": "review:random" if query.is_audit(str(row.reason)) else f"review:{strategy}"}
+                "src": "review:random" if query.is_audit(str(row.reason)) else f"review:{strategy}", "round": run.round}
         if samples.kind == "image":
             card.update(pictures(int(row.idx), view=pos < VIEW_AHEAD))
             if int(row.idx) in maps:

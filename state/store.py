@@ -392,9 +392,11 @@ class Store:
         return self.record_label_changes(project_id, {int(i): label for i in sample_ids}, annotator, source)
 
     def record_label_changes(self, project_id: int, labels: dict[int, str], annotator: str,
-                             source: str = "review", token: str | None = None) -> str:
+                             source: str = "review", token: str | None = None, seen_round: int | None = None) -> str:
         """Give each sample its own label, all in one transaction and one batch (an import: one undo
-        reverts it); returns the batch id.
+        reverts it); returns the batch id. The events' round is the number of finished runs, or
+        `seen_round` where that is lower: the round whose ranking showed the card (a press applied after
+        the next model finished was still given on the card of the one before).
 
         With a `token` (one per key press or click, made by the browser) the request is applied at
         most once: a second call with the same token writes nothing and returns the first call's
@@ -415,15 +417,16 @@ class Store:
                 if earlier is not None:
                     return earlier[0] or ""
             for start in range(0, len(changes), 5000):  # under the databases' bound-parameter limits
-                self._write_events(s, project_id, changes[start:start + 5000], annotator, source, batch, None)
+                self._write_events(s, project_id, changes[start:start + 5000], annotator, source, batch, None,
+                                   seen_round=seen_round)
             s.commit()
         return batch
 
     def record_label(self, project_id: int, sample_id: int, label: str, annotator: str, source: str = "review",
-                     token: str | None = None) -> str:
+                     token: str | None = None, seen_round: int | None = None) -> str:
         if label not in LABELS:
             raise StoreError(f"label must be one of {LABELS}, not {label!r}")
-        return self.record_label_changes(project_id, {int(sample_id): label}, annotator, source, token)
+        return self.record_label_changes(project_id, {int(sample_id): label}, annotator, source, token, seen_round)
 
     def applied_tokens(self, tokens: Iterable[str]) -> set[str]:
         """Which of these request tokens the store has applied already."""
@@ -457,9 +460,11 @@ class Store:
         return None
 
     def _write_events(self, s: Session, project_id: int, changes: list[tuple[int, str]], annotator: str,
-                      source: str, batch: str, undoes: str | None, votes: dict[int, str] | None = None) -> None:
+                      source: str, batch: str, undoes: str | None, votes: dict[int, str] | None = None,
+                      seen_round: int | None = None) -> None:
         """Write `changes` (sample, new label) as events by `annotator`; `votes`: what the annotator now
-        says of each sample, where that is not the new label (an undo restores labels others gave)."""
+        says of each sample, where that is not the new label (an undo restores labels others gave);
+        `seen_round`: see record_label_changes."""
         ids = [i for i, _ in changes]
         # A write first: SQLite takes its write lock here (its driver starts the transaction at the first
         # write), so the labels read below cannot change before this transaction commits; on PostgreSQL
@@ -478,6 +483,8 @@ class Store:
         if missing:
             raise StoreError(f"{len(missing)} sample(s) are not in project {project_id}: {sorted(missing)[:5]}")
         rnd = int(found[0][2] or 0)
+        if isinstance(seen_round, int) and not isinstance(seen_round, bool) and 0 <= seen_round < rnd:
+            rnd = seen_round
         before = [lab for _, lab, _ in found]
         after = [None if lab == "unlabeled" else lab for _, lab in changes]
         d_normal = after.count("normal") - before.count("normal")

@@ -28,7 +28,9 @@ def test_label_two_samples_then_retrain_and_see_the_new_round(home):
     at = open_app(pid)
     assert [m.value for m in at.metric][:4] == ["1", "0", "0", "198"]
     cards = review_cards(at)
-    press(at, pid, {"op": "label", "sid": cards[0]["sid"], "label": "anomalous", "src": "review:top"})
+    assert cards[0]["round"] == 1  # the browser sends it back with the press: the round the card was shown in
+    press(at, pid, {"op": "label", "sid": cards[0]["sid"], "label": "anomalous", "src": "review:top",
+                    "round": cards[0]["round"]})
     press(at, pid, {"op": "label", "sid": cards[1]["sid"], "label": "normal", "src": "review:top"})
     assert [m.value for m in at.metric][:4] == ["1", "1", "1", "196"]
     assert cards[0]["sid"] not in [c["sid"] for c in review_cards(at)]

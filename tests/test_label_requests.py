@@ -97,6 +97,21 @@ def test_an_undo_of_a_label_someone_has_changed_since_is_refused_with_their_name
     assert [(s, lab) for s, lab, _ in history(store, project)][-1] == (a, "anomalous")
 
 
+def test_a_press_applied_after_the_next_model_finished_keeps_the_round_of_the_card(store, project):
+    """The card came from round 1's ranking; the press reached the store after round 2 finished: the event
+    says round 1 (what the annotator was looking at). A round from the future, or none, is the store's."""
+    a, b, c = store.samples(project)["sample_id"][:3]
+    for _ in range(2):
+        run = store.request_run(project, "iforest", {}, "test")
+        assert store.claim_next_run("w").id == run
+        store.finish_run(run, "done")
+    assert store.current_round(project) == 2
+    store.record_label(project, a, "normal", "ann", token=tok(), seen_round=1)
+    store.record_label(project, b, "normal", "ann", token=tok(), seen_round=7)
+    store.record_label(project, c, "normal", "ann", token=tok())
+    assert store.events(project)["round"].tolist() == [1, 2, 2]
+
+
 def test_an_undo_with_nothing_to_undo_is_still_a_done_request(store, project):
     a = store.samples(project)["sample_id"][0]
     u = tok()

@@ -15,6 +15,7 @@ request about the sample that was on screen:
 
 The value the page reads: {"pending": [request, ...], "seq": int, "zoom": {"sid": int, "n": int} | None}
 with request = {"t": token, "op": "label" | "skip" | "unskip" | "undo", "sid": sample id, "label": ..., "src": ...,
+"round": the round whose ranking showed the card,
 "target": token of the label request an undo reverts, or None}. "u" sends "unskip" when the tab's last press
 was a skip (the card comes back), else "undo".
 """
@@ -104,7 +105,8 @@ def apply_requests(store, project_id: int, who: str, requests: list, skipped: li
         try:
             if op == "label":
                 source = req.get("src") if req.get("src") in known else "review"
-                store.record_label(project_id, int(req["sid"]), str(req.get("label")), who, source=source, token=t)
+                store.record_label(project_id, int(req["sid"]), str(req.get("label")), who, source=source, token=t,
+                                   seen_round=req.get("round"))
             elif op == "skip":
                 sid = int(req["sid"])
                 if sid not in skipped:

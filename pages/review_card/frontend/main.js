@@ -112,7 +112,7 @@ function press(op, sid, label) {
       return;
     }
     const card = S.cards.get(sid);
-    const req = { t: token(), op: op, sid: sid, src: card.src };
+    const req = { t: token(), op: op, sid: sid, src: card.src, round: card.round };
     if (op === "label") req.label = label;
     S.history.push({ t: req.t, sid: sid, op: op });
     S.done.set(sid, op === "label" ? "label" : "skip");
