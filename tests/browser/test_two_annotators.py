@@ -25,13 +25,19 @@ from playwright.sync_api import expect
 from state.store import Store
 
 
-def test_two_annotators_label_the_same_project_at_once(server_factory, new_page):
+def alice_and_bob(server_factory, new_page):
+    """A trained project on a running server, open on Review in two browsers: (server, pid, alice, bob)."""
     server = server_factory()
     pid = trained_project(server.home)
     server.start()
     alice, bob = new_page(), new_page()
     open_project(alice, server.url, "alice", pid)
     open_project(bob, server.url, "bob", pid)
+    return server, pid, alice, bob
+
+
+def test_two_annotators_label_the_same_project_at_once(server_factory, new_page):
+    server, pid, alice, bob = alice_and_bob(server_factory, new_page)
     clicks: list[tuple[str, int, str]] = []  # (who, sample id, label) of every click, in no set order
 
     # Both see the same focused sample; both press a key for it at the same moment, disagreeing.
@@ -136,12 +142,7 @@ def test_an_undo_after_someone_else_relabeled_the_sample_says_so_and_leaves_thei
     """Alice says normal, Bob then anomalous on the same card, Alice presses u: nothing is written, her tab
     says why and does not show the card as unlabeled again (it did, silently, and a key there replaced
     Bob's label)."""
-    server = server_factory()
-    pid = trained_project(server.home)
-    server.start()
-    alice, bob = new_page(), new_page()
-    open_project(alice, server.url, "alice", pid)
-    open_project(bob, server.url, "bob", pid)
+    server, pid, alice, bob = alice_and_bob(server_factory, new_page)
     sid = focused_sample(alice)
     assert focused_sample(bob) == sid
     focus_page(alice)
