@@ -386,8 +386,10 @@ def _truth(values, path: Path, what: str) -> np.ndarray:
             other = sorted({str(w) for w in words[~known]})
             raise DataError(f"{path.name}: {what} holds {', '.join(map(repr, other[:5]))}; ground truth must "
                             "be numbers (non-zero = anomaly) or words such as anomalous / normal, yes / no")
+    # the convention is read from the numbers given: a blank, a word or a NaN beside −1 and +1 is no 0
+    plus_minus = set(np.unique(numbers.dropna().to_numpy())) == {-1, 1}
     numbers = numbers.fillna(0).to_numpy()
-    flagged = numbers == -1 if set(np.unique(numbers)) == {-1, 1} else numbers != 0
+    flagged = numbers == -1 if plus_minus else numbers != 0
     return (anomalous | flagged).astype(np.int8)
 
 

@@ -176,6 +176,11 @@ def test_csv_ground_truth_in_words_and_other_separators(tmp_path):
         assert s.X.tolist() == [[1.5, 2], [3, 4]] and s.truth.tolist() == [0, 1] and s.columns == ["a", "b"]
     (tmp_path / "pm.csv").write_text("a,truth\n1,1\n2,-1\n3,1\n")  # scikit-learn's outlier convention
     assert load_csv(tmp_path / "pm.csv", label_column="truth").truth.tolist() == [0, 1, 0]
+    # a blank, a word or a NaN beside -1 / +1 keeps the convention (it made every +1 an anomaly)
+    (tmp_path / "pmb.csv").write_text("a,truth\n1,1\n2,-1\n3,\n4,normal\n5,1\n")
+    assert load_csv(tmp_path / "pmb.csv", label_column="truth").truth.tolist() == [0, 1, 0, 0, 0]
+    np.savez(tmp_path / "pmn.npz", X=np.zeros((3, 2)), y=np.array([1.0, np.nan, -1.0]))
+    assert load_npz(tmp_path / "pmn.npz").truth.tolist() == [0, 0, 1]
     # a .npz's y the same way: text there made every sample an anomaly (y != 0)
     np.savez(tmp_path / "w.npz", X=np.zeros((3, 2)), y=np.array(["normal", "anomaly", "normal"]))
     assert load_npz(tmp_path / "w.npz").truth.tolist() == [0, 1, 0]
