@@ -72,7 +72,7 @@ def _load_dataset(args: argparse.Namespace) -> Any:
         return data.load_digits(normal=args.normal, anomaly_fraction=args.anomaly_fraction,
                                 seed=getattr(args, "seed", 0))
     path = Path(args.data)
-    if path.is_dir() and any(path.glob("*-images-idx3-ubyte*")):
+    if data.is_mnist_folder(path):
         return data.load_mnist(path, normal=args.normal, split=args.split, anomaly_fraction=args.anomaly_fraction,
                                seed=getattr(args, "seed", 0))
     if path.is_dir():

@@ -221,6 +221,12 @@ def load_mnist(folder: str | Path, normal: Sequence[int] = (0,), split: str = "t
     )
 
 
+def is_mnist_folder(path: Path) -> bool:
+    """A folder holding MNIST's idx image files, named train-images-idx3-ubyte(.gz) or, as Kaggle ships
+    them, train-images.idx3-ubyte."""
+    return path.is_dir() and (any(path.glob("*-images-idx3-ubyte*")) or any(path.glob("*-images.idx3-ubyte*")))
+
+
 def _find(folder: Path, stem: str) -> Path:
     for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx")):
         if (folder / name).is_file():
@@ -677,7 +683,7 @@ def load(source: str | Path | None = None, **options) -> SampleSet:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     if path.is_dir():
-        if any(path.glob("*-images-idx3-ubyte*")):
+        if is_mnist_folder(path):
             return load_mnist(path, **options)
         return load_image_folder(path, **options)
     suffix = path.suffix.lower()

@@ -50,6 +50,20 @@ def test_mnist_idx_test_split_with_normal_class_choice():
         load_mnist(MNIST, split="valid")
 
 
+def test_an_mnist_folder_with_kaggles_dot_names_is_mnist(tmp_path):
+    """train-images.idx3-ubyte, as Kaggle ships MNIST, is recognised like train-images-idx3-ubyte."""
+    import struct
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 30), ("t10k", 20)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        (tmp_path / f"{split}-images.idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, n, 28, 28) + images.tobytes())
+        labels = np.arange(n, dtype=np.uint8) % 10
+        (tmp_path / f"{split}-labels.idx1-ubyte").write_bytes(struct.pack(">II", 0x801, n) + labels.tobytes())
+    s = load(tmp_path, normal=(1,), split="test")
+    assert s.X.shape[1:] == (1, 28, 28) and set(np.array(s.classes)[s.truth == 0]) == {"1"}
+
+
 def test_mnist_folder_without_idx_files(tmp_path):
     with pytest.raises(DataError, match="no t10k-images-idx3-ubyte"):
         load_mnist(tmp_path)

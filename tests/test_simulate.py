@@ -130,6 +130,11 @@ def test_settings_out_of_the_train_pages_range_are_refused_before_any_work(tmp_p
     with pytest.raises(SystemExit):
         main(["simulate", "--batch", "0", "--out", str(tmp_path)])
     assert "--batch: must be at least 1, got 0" in capsys.readouterr().err
+    for device, said in (("foo", "say auto, cpu or cuda"), ("cuda:0", "no CUDA GPU is available here")):
+        if device.startswith("cuda") and __import__("torch").cuda.is_available():
+            continue
+        assert main(["simulate", "--method", "deepsad", "--device", device, "--out", str(tmp_path)]) == 2
+        assert f"device {device!r}: {said}" in capsys.readouterr().err
     assert check_params("ganomaly", {"epochs": 0.5, "batch_size": 64.0}) == {"epochs": 0.5, "batch_size": 64}
     assert check_params("deepsad", {"pretrain_epochs": 0, "unknown": -1}) == {"pretrain_epochs": 0, "unknown": -1}
     assert not (tmp_path / "rounds.csv").exists()

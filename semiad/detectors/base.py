@@ -106,9 +106,17 @@ def stop_between_operations(should_stop: StopFn | None) -> Iterator[None]:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
+    """"auto" (the GPU when there is one), "cpu", "cuda" or "cuda:N"; ValueError in words otherwise (a typo,
+    or a GPU asked for where none is), not torch's RuntimeError deep inside a fit."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        found = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {str(device)!r}: say auto, cpu or cuda (cuda:N for one GPU of several)") from None
+    if found.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r}: no CUDA GPU is available here; use cpu or auto")
+    return found
 
 
 # Torch's global generator is shared by every thread of the process: a fit seeds it and builds its
