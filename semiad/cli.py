@@ -200,9 +200,19 @@ def model_inputs(args: argparse.Namespace, samples: Any, rep: dict[str, Any]) ->
                                   originals=samples.originals, progress=progress)
 
 
+def writable(out: Path, folder: bool) -> None:
+    """Refuse an --out that cannot be written, before any work: a folder where a file is to be written,
+    or a file where a folder is (it failed after the fit, with a traceback)."""
+    if folder and out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: a file is there; simulate writes a folder")
+    if not folder and out.is_dir():
+        raise ValueError(f"--out {out}: a folder is there; give the file's path")
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     from semiad.simulate import simulate
 
+    writable(args.out, folder=True)
     samples = load_dataset(args)
     if samples.truth is None:
         print(f"{samples.name}: no ground truth, so there is nothing for the oracle to answer with", file=sys.stderr)
@@ -276,6 +286,7 @@ def add_fit(subparsers: Any) -> None:
 def run_fit(args: argparse.Namespace) -> int:
     from semiad.detectors import make
 
+    writable(args.out, folder=False)
     samples = load_dataset(args)
     y = None
     if args.labels:
@@ -311,6 +322,7 @@ def run_score(args: argparse.Namespace) -> int:
     from semiad import represent
     from semiad.detectors import BaseDetector
 
+    writable(args.out, folder=False)
     det = BaseDetector.load(args.model, device=args.device)
     samples = match_columns(load_dataset(args), getattr(det, "columns_", None))
     rep = represent.check(getattr(det, "representation_", None) or {"kind": "pixels"},

@@ -135,6 +135,11 @@ def test_settings_out_of_the_train_pages_range_are_refused_before_any_work(tmp_p
             continue
         assert main(["simulate", "--method", "deepsad", "--device", device, "--out", str(tmp_path)]) == 2
         assert f"device {device!r}: {said}" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("x")
+    for argv in (["simulate", "--out", str(tmp_path / "a_file")], ["fit", "--out", str(tmp_path)],
+                 ["score", "--model", str(tmp_path / "m.pt"), "--out", str(tmp_path)]):
+        assert main(argv) == 2
+        assert "--out " in capsys.readouterr().err
     assert check_params("ganomaly", {"epochs": 0.5, "batch_size": 64.0}) == {"epochs": 0.5, "batch_size": 64}
     assert check_params("deepsad", {"pretrain_epochs": 0, "unknown": -1}) == {"pretrain_epochs": 0, "unknown": -1}
     assert not (tmp_path / "rounds.csv").exists()
