@@ -302,8 +302,7 @@ def labeling() -> None:
         cards.append(card)
     review_card(key=CARD_KEY, cards=cards, acked=acked, errors=errors, per_page=per_page, per_row=per_row,
                 who=annotator(), scope=scope_of(store.url, pid, annotator()),
-                skip_epoch=st.session_state[f"_skip_epoch-{pid}"], run=run.id, strategy=strategy, zoom=zoom,
-                note=note)
+                skip_epoch=st.session_state[f"_skip_epoch-{pid}"], run=run.id, zoom=zoom, note=note)
 
     disputed = store.disputes(pid)
     if disputed:

@@ -71,16 +71,14 @@ def apply_outbox(store, outbox: Any, skipped_of, brought_back_of) -> tuple[list[
 
 def review_card(*, key: str, cards: list[dict[str, Any]], acked: list[str], errors: list[dict[str, str]],
                 per_page: int, per_row: int, who: str, scope: str,
-                skip_epoch: int, run: int, strategy: str = "", zoom: dict[str, Any] | None = None,
-                note: str = "") -> Any:
+                skip_epoch: int, run: int, zoom: dict[str, Any] | None = None, note: str = "") -> Any:
     """Draw the component; returns its value (see the module docstring). `cards` in queue order, each
     {"sid", "key", "rank", "score", "reason", "src", "thumb", "view"?, "input"?, "diff"?, "recon"?,
     "zoomable"}; pictures are data URIs. `scope` names the project and annotator (the browser keeps
-    unsent requests per scope across a reload of the component). A change of `strategy` takes the keyboard back
-    from the "Show next" box."""
+    unsent requests per scope across a reload of the component)."""
     return _component(key=key, default=None, cards=cards, acked=acked, errors=errors,
                       per_page=per_page, per_row=per_row, who=who, scope=scope, skip_epoch=skip_epoch,
-                      run=run, strategy=strategy, zoom=zoom, note=note)
+                      run=run, zoom=zoom, note=note)
 
 
 def apply_requests(store, project_id: int, who: str, requests: list, skipped: list[int],

@@ -142,13 +142,21 @@ function typing(el) {
 }
 function onKey(e) {
   if (!document.getElementById("root") || (window.frameElement && !window.frameElement.isConnected)) {
-    try { window.parent.document.removeEventListener("keydown", onKey); } catch (err) { /* gone */ }
+    try { window.parent.document.removeEventListener("keydown", onKey, true); } catch (err) { /* gone */ }
     return;
   }
   if (e.repeat || e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
   const k = (e.key || "").toLowerCase();
   if (!(k in KEYS)) return;
-  if (typing(e.target) || typing(e.target && e.target.ownerDocument && e.target.ownerDocument.activeElement)) return;
+  // a closed "Show next" box keeps the keyboard after a pick: its letters are the cards' (typing a search
+  // there opened the list and labeled nothing); an open list, and every other text field, keep theirs
+  const chooser = e.target && e.target.closest && e.target.closest("[data-testid='stSelectbox']");
+  if (chooser && e.target.getAttribute("aria-expanded") !== "true") {
+    e.stopPropagation();
+    e.target.blur();
+  } else if (typing(e.target) || typing(e.target && e.target.ownerDocument && e.target.ownerDocument.activeElement)) {
+    return;
+  }
   if (zoomOpen()) return;
   e.preventDefault();
   // the key's time on this frame's clock (the event may come from the parent document)
@@ -158,7 +166,8 @@ function onKey(e) {
   press(op, op === "undo" ? null : S.focusedSid, label);
 }
 document.addEventListener("keydown", onKey);
-try { window.parent.document.addEventListener("keydown", onKey); } catch (e) { /* not same-origin: keys in the card only */ }
+// on the page: in the capture phase, before the page's own widgets see the key (see the chooser in onKey)
+try { window.parent.document.addEventListener("keydown", onKey, true); } catch (e) { /* not same-origin: keys in the card only */ }
 
 // ----- zoom: the original at full resolution, over the whole page ----------------------------------
 function zoomOpen() {
@@ -395,15 +404,6 @@ function onRender(args, theme) {
     if (S.skipEpoch !== null) for (const [sid, what] of Array.from(S.done.entries())) if (what === "skip") S.done.delete(sid);
     S.skipEpoch = args.skip_epoch;
   }
-  if (S.strategy !== undefined && S.strategy !== args.strategy) {
-    // a strategy picked in "Show next" leaves the keyboard in its box, where n and a would type a search:
-    // give the keys back to the cards
-    try {
-      const a = window.parent.document.activeElement;
-      if (a && a.closest && a.closest("[data-testid='stSelectbox']")) a.blur();
-    } catch (e) { /* not same-origin */ }
-  }
-  S.strategy = args.strategy;
   if (S.run !== args.run) {  // another model's ranking: cards brought back by undo take their place in it,
     // but the card on screen stays until it is answered (a key pressed as the ranking arrives is meant for it)
     if (S.run !== undefined && S.run !== null) {
