@@ -14,7 +14,15 @@ import streamlit as st
 from pages.common import annotator, model_of, require_project, run_label, samples_of
 from semiad import defaults as data_defaults
 from semiad import represent
-from semiad.settings import available, default_fast, default_hyper, display_name, fast_setting, params_of
+from semiad.settings import (
+    available,
+    check_params,
+    default_fast,
+    default_hyper,
+    display_name,
+    fast_setting,
+    params_of,
+)
 from state.store import JobBusy, StoreError
 from state.worker import AUTO_RETRAIN, labels_since
 
@@ -83,12 +91,20 @@ with st.expander("Settings", expanded=False):
         elif isinstance(p.default, str):
             choice = value if value in p.options else p.default
             hyper[p.name] = col.selectbox(p.label, p.options, index=p.options.index(choice), key=key, help=p.help)
+        # no bounds on the boxes themselves: a value out of range stayed in a bounded box, in red, while the run
+        # quietly trained with the previous one; the range is checked below and said in words
         elif isinstance(p.default, int):
-            hyper[p.name] = int(col.number_input(p.label, min_value=int(p.min), max_value=int(p.max),
-                                                 value=int(value), step=1, key=key, help=p.help))
+            hyper[p.name] = int(col.number_input(p.label, value=int(value), step=1, key=key,
+                                                 help=f"{p.help} ({p.min:g}–{p.max:g})".lstrip(" ")))
         else:
-            hyper[p.name] = float(col.number_input(p.label, min_value=float(p.min), max_value=float(p.max),
-                                                   value=float(value), format="%g", key=key, help=p.help))
+            hyper[p.name] = float(col.number_input(p.label, value=float(value), format="%g", key=key,
+                                                   help=f"{p.help} ({p.min:g}–{p.max:g})".lstrip(" ")))
+try:
+    hyper = check_params(method, hyper)
+    out_of_range = None
+except ValueError as e:
+    out_of_range = str(e)
+    st.error(f"Not trainable as set: {out_of_range}. Change it under Settings.")
 if fast:
     hyper.update(fast_setting(method))
 
@@ -114,7 +130,8 @@ def queue_run() -> None:
         st.session_state["_train_note"] = ("error", str(e))
 
 
-st.button("Retrain" if warm else "Train a fresh model", type="primary", key="retrain", disabled=busy,
+st.button("Retrain" if warm else "Train a fresh model", type="primary", key="retrain",
+          disabled=busy or out_of_range is not None,
           on_click=queue_run, help="Queues a run for the background worker; the page stays usable.")
 if "_train_note" in st.session_state:
     kind, text = st.session_state.pop("_train_note")

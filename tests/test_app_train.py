@@ -180,3 +180,22 @@ def test_history_shows_the_first_ranking_the_run_used_not_only_the_one_asked_for
     history = next(d.value for d in at.dataframe if "first ranking" in d.value.columns)
     assert history["first ranking"].tolist() == ["kNN among the features"]
     assert "prior=iforest" in history["settings"].iloc[0]
+
+
+def test_a_setting_out_of_its_range_is_said_and_trains_nothing(home):
+    """3000 pretraining epochs (the range is 0–1000): the page says so and the button waits; before, the box
+    kept 3000 in red while the run quietly trained with the previous value."""
+    store, pid = trained_project(home)
+    at = open_app(pid, "pages/train.py")
+    at.radio(key="train_mode-deepsad").set_value("a fresh model").run()
+    at.number_input(key="hp-deepsad-pixels-pretrain_epochs").set_value(3000).run()
+    assert not at.exception, at.exception
+    assert any("pretrain_epochs: Autoencoder pretraining epochs must be between 0 and 1000, got 3000" in e.value
+               for e in at.error)
+    assert at.button(key="retrain").disabled
+    runs = len(store.runs(pid))
+    at.number_input(key="hp-deepsad-pixels-pretrain_epochs").set_value(1000).run()
+    assert not at.error and not at.button(key="retrain").disabled
+    at.button(key="retrain").click().run()
+    assert len(store.runs(pid)) == runs + 1
+    assert store.runs(pid)[-1].params["hyper"]["pretrain_epochs"] == 1000
