@@ -8,6 +8,7 @@ import streamlit as st
 
 from pages.common import annotator, require_project
 from state import transfer
+from state.store import StoreError
 
 store, project = require_project()
 st.title("Export")
@@ -40,7 +41,8 @@ st.subheader("Import labels")
 st.caption("A CSV or JSON file with `sample_id` and `label` columns (normal / anomalous, or the semi-targets "
            "+1 / -1), like the export above; a later row for a sample wins, and a last row that says unlabeled "
            "(an undo in the full history) leaves the sample as it is. Each label is recorded as an event by "
-           "you, with source “import”; Undo reverts the import.")
+           "you, with source “import”; one undo reverts the whole import (the button below it, while this page is "
+           "open).")
 
 
 def import_upload() -> None:
@@ -61,6 +63,19 @@ def import_upload() -> None:
     else:
         st.session_state["_import_note"] = ("warning" if report.unknown or report.bad else "success",
                                             report.summary())
+        if report.batch:
+            st.session_state["_import_batch"] = report.batch
+
+
+def undo_import() -> None:
+    """The Undo button's callback: reverts the import (its batch), leaving labels given since as they are."""
+    try:
+        n = len(store.undo_last(project.id, annotator(), batch_id=st.session_state.pop("_import_batch", None)))
+    except StoreError as e:
+        st.session_state["_import_note"] = ("warning", str(e))
+    else:
+        st.session_state["_import_note"] = ("success", f"Undid the import: {n} label(s) reverted." if n
+                                            else "Nothing to undo: the import is undone already.")
 
 
 upload = st.file_uploader("Labels file", type=["csv", "json"], key="import_file")
@@ -68,3 +83,5 @@ st.button("Import", key="import_go", type="primary", on_click=import_upload, dis
 if "_import_note" in st.session_state:
     kind, text = st.session_state.pop("_import_note")
     {"warning": st.warning, "error": st.error, "success": st.success}[kind](text)
+if "_import_batch" in st.session_state:
+    st.button("Undo this import", key="import_undo", on_click=undo_import)

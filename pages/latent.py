@@ -146,11 +146,14 @@ def label_selection(value: str) -> None:
 
 def undo() -> None:
     try:
-        n = len(store.undo_last(pid, annotator()))
+        undone = store.undo_last(pid, annotator())
     except StoreError as e:  # everything it labeled was labeled again since
         st.session_state["_map_note"] = str(e)
         return
-    st.session_state["_map_note"] = f"Undid the last label of {n} sample(s)." if n else "Nothing of yours to undo."
+    # your last label may be one given on Review: name it, so the person knows what was taken back
+    named = f": {table.set_index('sample_id').loc[undone[0], 'key']}" if len(undone) == 1 else ""
+    st.session_state["_map_note"] = (f"Undid the last label of {len(undone)} sample(s){named}." if undone
+                                     else "Nothing of yours to undo.")
 
 
 def undo_button(where) -> None:

@@ -506,14 +506,14 @@ class Store:
             s.execute(update(Sample).where(Sample.id.in_(group)).values(label=lab))
 
     def undo_last(self, project_id: int, annotator: str, token: str | None = None,
-                  target: str | None = None) -> list[int]:
+                  target: str | None = None, batch_id: str | None = None) -> list[int]:
         """Revert this annotator's latest not-yet-undone batch with new events; returns the samples.
 
         A sample labeled again after that batch (by anyone) keeps its newer label; when that is every
         sample of the batch, nothing is written and StoreError says who labeled them since.
         With `target` (the token of one of this annotator's label requests) that request's batch is
-        reverted instead of the latest one, if it is not undone yet. With a `token` the undo is
-        applied at most once: a repeat returns [] and writes nothing."""
+        reverted instead of the latest one, if it is not undone yet; so is the batch `batch_id` (an import's).
+        With a `token` the undo is applied at most once: a repeat returns [] and writes nothing."""
         with self.session() as s:
             batch = uuid.uuid4().hex
             if token is not None and self._claim_token(s, project_id, token, annotator, "undo", None) is not None:
@@ -521,9 +521,9 @@ class Store:
             mine = select(LabelEvent.batch).where(
                 LabelEvent.project_id == project_id, LabelEvent.annotator == annotator,
                 LabelEvent.source != "undo", _not_undone(LabelEvent))
-            if target is not None:
-                wrote = s.scalar(select(LabelRequest.batch).where(LabelRequest.token == target,
-                                                                  LabelRequest.kind == "label"))
+            if target is not None or batch_id is not None:
+                wrote = batch_id or s.scalar(select(LabelRequest.batch).where(LabelRequest.token == target,
+                                                                              LabelRequest.kind == "label"))
                 last = s.scalar(mine.where(LabelEvent.batch == wrote).limit(1)) if wrote else None
             else:
                 last = s.scalar(mine.order_by(LabelEvent.id.desc()).limit(1))

@@ -64,6 +64,10 @@ def test_a_tick_taken_off_just_before_the_click_is_left_out_and_undo_stays_after
     at.button(key="map_undo").click().run()  # ... and its undo is still at hand
     assert store.label_counts(pid)["anomalous"] == 0
     assert at.info[0].value == "Undid the last label of 4 sample(s)."
+    sid = store.samples(pid).set_index("key")["sample_id"]
+    store.record_label(pid, int(sid[keys[3]]), "anomalous", "alice")  # a label given on Review, say
+    at.button(key="map_undo").click().run()
+    assert at.info[0].value == f"Undid the last label of 1 sample(s): {keys[3]}."  # named: it was not the map's
 
 
 def test_umap_map_is_cached_per_run_and_recomputed_after_a_new_run(home):

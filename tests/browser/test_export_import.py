@@ -48,3 +48,11 @@ def test_an_imported_file_is_stored_exactly_and_shown_at_once(server_factory, ne
     assert sorted(got["sample_id"]) == sorted(keys[:4])
     no_exception(page)
     shot(page, "export-import")
+
+    store.record_label(pid, int(store.samples(pid).set_index("key")["sample_id"][keys[0]]), "normal", "fay")
+    page.get_by_role("button", name="Undo this import").click()  # one undo, here; the label given since stays
+    expect(page.get_by_text("Undid the import: 3 label(s) reverted.")).to_be_visible()
+    labels = store.samples(pid).set_index("key")["label"]
+    assert labels[keys[0]] == "normal" and labels[keys[1:5]].isna().all()
+    expect(page.get_by_role("button", name="Undo this import")).to_have_count(0)
+    no_exception(page)
