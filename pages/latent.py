@@ -85,11 +85,13 @@ y = store.semi_targets(pid)
 centre = center_position(coords, table["score"].to_numpy()) if run.method == "deepsad" else None
 fig, info = scatter_figure(coords, keys, color_by, scores=table["score"].to_numpy(), labels=y,
                            truth=samples.truth, center=centre)
-cue = {"deepsad": "Colour = distance to the centre c (Deep SAD score); the ring marks the centre region.",
-       "ganomaly": "Colour = latent mismatch ‖z − ẑ‖² (GANomaly score).",
-       "fusion": "Map of the model's input space (PCA of the pretrained features, or of the columns); colour = "
-                 "the fused score, 0–1 (its pool percentile)."}.get(run.method, "")
-st.caption(f"{kind} of round {run.round} (run {run.id}). {info.message()} {cue} "
+score_cue = {"deepsad": "Colour = distance to the centre c (Deep SAD score); the ring marks the centre region.",
+             "ganomaly": "Colour = latent mismatch ‖z − ẑ‖² (GANomaly score).",
+             "fusion": "Colour = the fused score, 0–1 (its pool percentile)."}.get(run.method, "")
+space = (" The map is laid out from the model's input space (the pretrained features or the columns, reduced by "
+         "PCA)." if run.method == "fusion" else "")
+st.caption(f"{kind} of round {run.round} (run {run.id}). {info.message()}{space} "
+           f"{score_cue if color_by == 'score' else ''} Labeled samples are drawn larger, with an outline. "
            "Drag to lasso (or pick box select in the toolbar) to select samples.")
 
 nonce_key = f"_map_nonce-{pid}"
