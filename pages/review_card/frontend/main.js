@@ -254,7 +254,8 @@ function features(rows) {  // a table row: [name, value, z] of the columns furth
 }
 function meta(card) {
   return el("div", { class: "meta" }, [
-    el("b", { text: "#" + card.rank }), document.createTextNode(" · score " + card.score), el("br"),
+    // the place in the whole ranking (labeled samples included); the reason below gives it among the unlabeled
+    el("b", { text: "#" + card.rank }), document.createTextNode(" in the ranking · score " + card.score), el("br"),
     el("code", { text: card.key }), el("br"),
     el("span", { class: "reason", text: card.reason }),
   ]);
