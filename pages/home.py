@@ -36,8 +36,9 @@ kind = st.radio("Data", ["Bundled digits (scikit-learn)", "MNIST-format folder",
 options: dict = {}
 source = ""
 if kind.startswith("Bundled"):
-    st.caption("1,797 handwritten 8×8 digits that ship with scikit-learn, shown at 28×28. Pick the normal "
-               "digit(s); the others become ~10% hidden anomalies to find.")
+    st.caption("The handwritten 8×8 digits that ship with scikit-learn, shown at 28×28. Pick the normal "
+               "digit(s): the project holds every image of them (about 180 each) and, as ~10% of the pool, images "
+               "of the other digits: the hidden anomalies to find.")
 if kind.startswith("Bundled") or kind.startswith("MNIST"):
     options["normal"] = st.multiselect("Normal digit(s) / class(es)", list(range(10)), default=[0], key="new_normal")
     options["anomaly_fraction"] = st.slider("Share of anomalies", 0.01, 0.3, 0.1, 0.01, key="new_frac")
