@@ -192,7 +192,11 @@ else:
             "settings": ", ".join(f"{k}={v}" for k, v in r.params.get("hyper", {}).items()),
             "message": r.error or r.message,
         })
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+    history = pd.DataFrame(rows)
+    for column in ("round", "AUC (ground truth)", "seconds"):  # blank, not "None", for a run that did not finish
+        if column in history:
+            history[column] = pd.to_numeric(history[column], errors="coerce")
+    st.dataframe(history, hide_index=True, width="stretch",
                  column_config={"AUC (ground truth)": st.column_config.NumberColumn(format="%.3f")})
 
 
