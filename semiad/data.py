@@ -778,8 +778,8 @@ def pixel_limit() -> int:
 
 
 def too_large() -> str:
-    return (f"image too large: over {pixel_limit() / 1e6:.0f} million pixels, the guard against decompression "
-            "bombs (SEMIAD_MAX_IMAGE_PIXELS raises it)")
+    return (f"image too large: over {pixel_limit():,} pixels, the guard against decompression bombs "
+            "(SEMIAD_MAX_IMAGE_PIXELS raises it)")
 
 
 def confined(path: str | Path, root: str | Path | None = None) -> Path:

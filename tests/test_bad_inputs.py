@@ -76,11 +76,12 @@ def test_each_bad_image_is_named_with_its_reason_and_the_good_one_loads(tmp_path
     assert reasons["truncated.png"].startswith("unreadable image (image file is truncated")
     assert reasons["zero.png"] == "empty file"
     assert reasons["text.jpg"] == "not an image PIL can read"
-    assert reasons["bomb.png"] == "image too large (decompression bomb limit)"
+    assert reasons["bomb.png"].startswith("image too large: over 89,478,485 pixels, the guard against")
 
 
 def test_decompression_bomb_warning_and_error_thresholds(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setenv("SEMIAD_MAX_IMAGE_PIXELS", "1000")  # the loader sets Pillow's limit from it
     good_png(tmp_path / "small.png", size=(30, 30))  # 900 pixels: under the limit
     good_png(tmp_path / "warn.png", size=(40, 40))  # 1,600: PIL only warns; semiad refuses it
     good_png(tmp_path / "error.png", size=(50, 50))  # 2,500 > 2 × limit: PIL raises
@@ -93,8 +94,11 @@ def test_decompression_bomb_warning_and_error_thresholds(tmp_path, monkeypatch):
         warnings.simplefilter("error")  # and no warning leaks out of the loader
         s = load_image_folder(tmp_path)
     assert s.ids == ["small.png"]
-    assert dict(s.skipped) == {"warn.png": "image too large (decompression bomb limit)",
-                               "error.png": "image too large (decompression bomb limit)"}
+    too_large = "image too large: over 1,000 pixels, the guard against decompression bombs " \
+                "(SEMIAD_MAX_IMAGE_PIXELS raises it)"
+    assert dict(s.skipped) == {"warn.png": too_large, "error.png": too_large}
+    monkeypatch.setenv("SEMIAD_MAX_IMAGE_PIXELS", "3000")  # a user with large scans raises it
+    assert load_image_folder(tmp_path).ids == ["error.png", "small.png", "warn.png"]
 
 
 def test_16_bit_rgba_palette_images_are_read_right(tmp_path):

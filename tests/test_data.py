@@ -288,14 +288,3 @@ def test_a_csv_column_with_no_value_in_any_row_is_left_out_and_named(tmp_path):
     with pytest.raises(DataError, match=r"u.csv: no numeric columns \(2 column\(s\) hold no value\)"):
         load_csv(tmp_path / "u.csv")
 
-
-def test_an_image_over_the_pixel_limit_is_skipped_with_the_limit_and_the_way_to_raise_it(tmp_path, monkeypatch):
-    Image.fromarray(np.zeros((3000, 3000), np.uint8)).save(tmp_path / "scan.png")  # 9 million pixels
-    Image.fromarray(np.zeros((30, 30), np.uint8)).save(tmp_path / "small.png")
-    monkeypatch.setenv("SEMIAD_MAX_IMAGE_PIXELS", "4000000")
-    s = load_image_folder(tmp_path)
-    assert s.ids == ["small.png"]
-    assert s.skipped == [("scan.png", "image too large: over 4 million pixels, the guard against decompression "
-                                      "bombs (SEMIAD_MAX_IMAGE_PIXELS raises it)")]
-    monkeypatch.setenv("SEMIAD_MAX_IMAGE_PIXELS", "10000000")
-    assert load_image_folder(tmp_path).ids == ["scan.png", "small.png"]
