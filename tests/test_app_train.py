@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from state.worker import AUTO_RETRAIN
-from tests.conftest import open_app, trained_project
+from tests.conftest import open_app, trained_project, wait_for
 
 
 def test_cancel_shows_the_run_as_cancelling_at_once(home):
@@ -198,4 +198,7 @@ def test_a_setting_out_of_its_range_is_said_and_trains_nothing(home):
     assert not at.error and not at.button(key="retrain").disabled
     at.button(key="retrain").click().run()
     assert len(store.runs(pid)) == runs + 1
-    assert store.runs(pid)[-1].params["hyper"]["pretrain_epochs"] == 1000
+    queued = store.runs(pid)[-1]
+    assert queued.params["hyper"]["pretrain_epochs"] == 1000
+    store.cancel_run(queued.id)  # 1000 epochs in this process's worker would outlast the test (and slow the rest)
+    wait_for(lambda: store.active_run(pid) is None, at)
