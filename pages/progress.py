@@ -103,6 +103,11 @@ if runs:
                    f"average time to discovery {summary['atd']:.0f} samples ({summary['atd_share']:.1%})")
 
 st.subheader("Per round")
-st.dataframe(per_round, hide_index=True, width="stretch")
+# headings in words on the page; the CSV keeps the column names a script reads
+HEADINGS = {"labels": "labels given", "anomalies": "anomalies among them", "precision": "batch precision",
+            "cum_labels": "labels so far", "cum_anomalies": "anomalies so far", "audit_labels": "audit labels so far",
+            "audit_anomaly_rate": "audit anomaly rate", "audit_low": "rate, 95% low", "audit_high": "rate, 95% high"}
+st.dataframe(per_round, hide_index=True, width="stretch",
+             column_config={k: st.column_config.Column(v) for k, v in HEADINGS.items() if k in per_round})
 st.download_button("Download CSV", per_round.to_csv(index=False), f"{project.name}-progress.csv", "text/csv",
                    key="progress_csv")

@@ -174,7 +174,7 @@ def score_summary(scores: Any, labels: Any) -> "Any":
     if scores.shape != labels.shape:
         raise ValueError(f"scores has {scores.size} entries but labels {labels.size}")
     rows = []
-    for name, value in (("normal", 1), ("anomaly", -1), ("unlabeled", 0)):
+    for name, value in (("normal", 1), ("anomalous", -1), ("unlabeled", 0)):
         s = scores[labels == value]
         q = np.quantile(s, [0.0, 0.25, 0.5, 0.75, 1.0]) if len(s) else [float("nan")] * 5
         rows.append({"label": name, "count": int(len(s)), "mean": float(s.mean()) if len(s) else float("nan"),

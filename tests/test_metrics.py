@@ -80,7 +80,7 @@ def test_wilson_interval_known_value():
 def test_score_summary_per_label():
     s = metrics.score_summary([0.1, 0.2, 0.9, 0.8, 0.5], [1, 1, -1, -1, 0]).set_index("label")
     assert s.loc["normal", "count"] == 2 and s.loc["normal", "median"] == pytest.approx(0.15)
-    assert s.loc["anomaly", "min"] == 0.8 and s.loc["unlabeled", "max"] == 0.5
+    assert s.loc["anomalous", "min"] == 0.8 and s.loc["unlabeled", "max"] == 0.5
 
 
 def test_screening_curves_by_hand():
