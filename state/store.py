@@ -48,7 +48,6 @@ STALE_AFTER = timedelta(seconds=90)  # a running job that has not reported for t
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
-
 def _not_undone(event: type[LabelEvent]):
     """"This event's batch is not undone", as a correlated NOT EXISTS on the partial index of undo events:
     each check is one index probe, where NOT IN (all undone batches) read the whole history every time.
@@ -56,6 +55,7 @@ def _not_undone(event: type[LabelEvent]):
     the whole history.)"""
     undo = aliased(LabelEvent)
     return ~exists().where(undo.undoes == event.batch)
+
 
 class StoreError(ValueError):
     """A request the store refuses, with a message for the user."""
@@ -553,10 +553,9 @@ class Store:
                 what = "that sample was" if len(events) == 1 else f"all {len(events)} samples of that label were"
                 raise StoreError(f"Not undone: {what} labeled again since (by {', '.join(sorted(since))}), "
                                  "and the newer label stands.")
-            if changes:
-                self._write_events(s, project_id, changes, annotator, "undo", batch, last, votes)
-                if token is not None:
-                    s.execute(update(LabelRequest).where(LabelRequest.token == token).values(batch=batch))
+            self._write_events(s, project_id, changes, annotator, "undo", batch, last, votes)
+            if token is not None:
+                s.execute(update(LabelRequest).where(LabelRequest.token == token).values(batch=batch))
             s.commit()
         return [i for i, _ in changes]
 
