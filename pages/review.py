@@ -415,20 +415,20 @@ def show_second_look() -> None:
             # callbacks, keyed by the label shown too: a click on a list drawn before someone changed the label
             # still runs (a button the next run does not draw loses its click) and acts only while that label stands
             cols[2].button(f"Make it {other}", key=f"second_look_change-{pid}-{sid}-{label}", disabled=not who,
-                           on_click=second_look_act, args=(sid, label, who, "change"))
+                           on_click=second_look_act, args=(sid, label, who, other))
             cols[3].button(f"Keep {label}", key=f"second_look_keep-{pid}-{sid}-{label}", disabled=not who,
-                           on_click=second_look_act, args=(sid, label, who, "keep"))
+                           on_click=second_look_act, args=(sid, label, who, None))
 
 
-def second_look_act(sid: int, listed: str, who: str, act: str) -> None:
-    """A second-look button: change the label to the other one, or keep it off the list, if the sample still
-    carries the label the list showed; else say so."""
+def second_look_act(sid: int, listed: str, who: str, change_to: str | None) -> None:
+    """A second-look button: change the label to `change_to`, or (None) keep it off the list, if the sample
+    still carries the label the list showed; else say so."""
     now = store.current_labels(pid, [sid]).get(sid)
     if now != listed:
         st.session_state["_second_look_note"] = (f"Not changed: that sample's label is {now or 'gone'} now (someone "
                                                  "changed it since the list was drawn).")
-    elif act == "change":
-        store.record_label(pid, sid, "normal" if listed == "anomalous" else "anomalous", who, source="second-look")
+    elif change_to is not None:
+        store.record_label(pid, sid, change_to, who, source="second-look")
     else:
         kept = store.project_setting(pid, "second_look_kept", {})
         store.set_project_setting(pid, "second_look_kept", {**kept, str(sid): listed})

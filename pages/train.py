@@ -91,14 +91,12 @@ with st.expander("Settings", expanded=False):
         elif isinstance(p.default, str):
             choice = value if value in p.options else p.default
             hyper[p.name] = col.selectbox(p.label, p.options, index=p.options.index(choice), key=key, help=p.help)
-        # no bounds on the boxes themselves: a value out of range stayed in a bounded box, in red, while the run
-        # quietly trained with the previous one; the range is checked below and said in words
-        elif isinstance(p.default, int):
-            hyper[p.name] = int(col.number_input(p.label, value=int(value), step=1, key=key,
-                                                 help=f"{p.help} ({p.min:g}–{p.max:g})".lstrip(" ")))
-        else:
-            hyper[p.name] = float(col.number_input(p.label, value=float(value), format="%g", key=key,
-                                                   help=f"{p.help} ({p.min:g}–{p.max:g})".lstrip(" ")))
+        else:  # no bounds on the box itself: a value out of range stayed in a bounded box, in red, while the run
+            # quietly trained with the previous one; the range is checked below and said in words
+            whole = isinstance(p.default, int)  # an int value makes an int box (step 1)
+            hyper[p.name] = col.number_input(p.label, value=int(value) if whole else float(value), key=key,
+                                             format=None if whole else "%g",
+                                             help=f"{p.help} ({p.min:g}–{p.max:g})".lstrip())
 try:
     hyper = check_params(method, hyper)
     out_of_range = None

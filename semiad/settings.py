@@ -52,9 +52,9 @@ def check_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
         if p.name not in out:
             continue
         value = out[p.name]
-        if isinstance(p.default, bool) or isinstance(p.default, str):
-            if isinstance(p.default, str) and p.options and value not in p.options:
-                raise ValueError(f"{p.name}: {p.label} must be one of {', '.join(p.options)}, got {value!r}")
+        if isinstance(p.default, str) and p.options and value not in p.options:
+            raise ValueError(f"{p.name}: {p.label} must be one of {', '.join(p.options)}, got {value!r}")
+        if isinstance(p.default, (bool, str)):
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{p.name}: {p.label} must be a number, got {value!r}")
