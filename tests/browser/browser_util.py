@@ -84,6 +84,12 @@ def review_root(page: Page):
     return card_frame(page).locator("#root")
 
 
+def cards_ready(page: Page) -> None:
+    """Wait until Review shows its focused card and the page's run is over (after opening or reloading it)."""
+    card_frame(page).locator("[data-testid='focusedCard']").wait_for(timeout=WAIT_MS)
+    settle(page)
+
+
 def cards(page: Page) -> list[tuple[int, str, str]]:
     """Review cards in page order as (rank, score, sample key), the focused card first."""
     card_frame(page).locator("[data-testid='focusedCard']").wait_for(timeout=WAIT_MS)
@@ -173,8 +179,7 @@ def open_project(page: Page, url: str, who: str, project_id: int) -> None:
     enter_name(page, who)
     keyed_button(page, f"open-{project_id}").click()
     heading(page, "Review")
-    card_frame(page).locator("[data-testid='focusedCard']").wait_for(timeout=WAIT_MS)
-    settle(page)
+    cards_ready(page)
     no_exception(page)
 
 

@@ -12,6 +12,7 @@ import time
 import numpy as np
 from browser_util import (
     card_frame,
+    cards_ready,
     expect_counts,
     focus_page,
     focused_sample,
@@ -260,8 +261,7 @@ def test_undo_after_a_reload_brings_the_card_back_to_the_front(server_factory, n
     page.keyboard.press("n")
     wait_saved(page)
     page.reload()
-    card_frame(page).locator("[data-testid='focusedCard']").wait_for()
-    settle(page)
+    cards_ready(page)
     assert on_screen(page) != first
     focus_page(page)
     page.keyboard.press("u")
@@ -285,8 +285,7 @@ def test_undo_right_after_a_skip_brings_the_skipped_card_back_and_writes_nothing
     expect(review_root(page)).to_have_attribute("data-focused", str(second))
     wait_saved(page)
     page.reload()  # the server forgot the skip: the card is still first
-    card_frame(page).locator("[data-testid='focusedCard']").wait_for()
-    settle(page)
+    cards_ready(page)
     assert on_screen(page) == second
     assert stored(store, pid) == [(first, "anomalous")]
     focus_page(page)

@@ -25,18 +25,23 @@ def photo_project(home: Path, folder: Path) -> int:
     return pid
 
 
+def open_photos(server_factory, new_page, folder: Path, who: str):
+    """A project on `folder`, trained, on a running server, open on Review as `who`: (page, the cards' frame)."""
+    server = server_factory()
+    pid = photo_project(server.home, folder)
+    server.start()
+    page = new_page()
+    open_project(page, server.url, who, pid)
+    return page, card_frame(page)
+
+
 def natural_size(locator) -> tuple[int, int]:
     return tuple(locator.evaluate("img => [img.naturalWidth, img.naturalHeight]"))
 
 
 def test_focused_card_shows_the_original_and_zooms_to_full_resolution(server_factory, new_page, tmp_path):
     folder = photo_folder(tmp_path / "photos", n=12, size=(640, 480))
-    server = server_factory()
-    pid = photo_project(server.home, folder)
-    server.start()
-    page = new_page()
-    open_project(page, server.url, "dana", pid)
-    frame = card_frame(page)
+    page, frame = open_photos(server_factory, new_page, folder, "dana")
 
     main = frame.locator("[data-testid='focusedCard'] .pic img").first
     expect(main).to_have_attribute("src", re.compile(r"^data:image/jpeg"))
@@ -84,12 +89,7 @@ def test_small_originals_are_drawn_with_sharp_pixels_and_zoom_to_fill_the_window
     """A folder of 28×28 pictures: the cards draw them pixel for pixel (no smoothing), and the zoom blows
     the original up by a whole factor, where a large one stays at its own size (test above)."""
     folder = photo_folder(tmp_path / "tiny", n=12, size=(28, 28))
-    server = server_factory()
-    pid = photo_project(server.home, folder)
-    server.start()
-    page = new_page()
-    open_project(page, server.url, "ed", pid)
-    frame = card_frame(page)
+    page, frame = open_photos(server_factory, new_page, folder, "ed")
     expect(frame.locator("[data-testid='focusedCard'] .pic img").first).to_have_class(re.compile(r"\bpixel\b"))
     expect(frame.locator("[data-testid='gridCard'] .pic img").first).to_have_class(re.compile(r"\bpixel\b"))
     frame.locator("[data-testid='zoomOriginal']").click()

@@ -100,7 +100,7 @@ def test_two_annotators_label_the_same_project_at_once(server_factory, new_page)
 def test_a_name_corrected_at_once_is_the_name_stored_and_a_cleared_name_stays_cleared(server_factory, new_page):
     """A typo fixed right after Enter: the box keeps the fix and the label is the fixed name's (the unkeyed
     box was a new widget once its starting value changed, and dropped the fix: labels went to the typo)."""
-    from browser_util import enter_name, keyed_button, open_app, settle
+    from browser_util import cards_ready, enter_name, keyed_button, open_app, settle
 
     server = server_factory()
     pid = trained_project(server.home)
@@ -116,8 +116,7 @@ def test_a_name_corrected_at_once_is_the_name_stored_and_a_cleared_name_stays_cl
     expect(box).to_have_value("alice")
     keyed_button(page, f"open-{pid}").click()
     heading(page, "Review")
-    card_frame(page).locator("[data-testid='focusedCard']").wait_for()
-    settle(page)
+    cards_ready(page)
     expect(page.get_by_label("Your name", exact=True)).to_have_value("alice")
     sid = focused_sample(page)
     focus_page(page)
