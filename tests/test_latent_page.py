@@ -20,21 +20,29 @@ def selection(keys: list[str], as_dict: bool) -> dict:
     return {"selection": {"points": points, "point_indices": list(range(len(keys))), "box": [], "lasso": []}}
 
 
+def map_with_selection(home, n: int, as_dict: bool = True):
+    """A trained project's Latent map with its first `n` samples lasso-selected (as Streamlit reports a
+    selection): (store, pid, run, the app, the selected keys)."""
+    store, pid = trained_project(home)
+    run = store.latest_done_run(pid)
+    at = open_app(pid, "pages/latent.py")
+    keys = store.samples(pid)["key"].tolist()[:n]
+    at.session_state[f"map-{run.id}-0"] = selection(keys, as_dict)
+    at.run()
+    return store, pid, run, at, keys
+
+
 def chart_key(at: AppTest) -> str:
     return next(k for k in at.session_state.filtered_state if str(k).startswith("map-"))
 
 
 @pytest.mark.parametrize("as_dict", [True, False])
 def test_lasso_selection_labels_every_selected_sample_in_one_batch(home, as_dict):
-    store, pid = trained_project(home)
-    at = open_app(pid, "pages/latent.py")
+    store, pid, run, at, keys = map_with_selection(home, 5, as_dict)
     assert any("PCA" in c.value for c in at.caption)  # UMAP off in tests: PCA map shown
-    keys = store.samples(pid)["key"].tolist()[:5]
-    at.session_state[f"map-{store.latest_done_run(pid).id}-0"] = selection(keys, as_dict)
-    at.run()
     assert not at.exception
     assert at.subheader[0].value == "5 selected"
-    at.checkbox(key=f"keep-{store.latest_done_run(pid).id}-{keys[0]}").uncheck().run()  # deselect one
+    at.checkbox(key=f"keep-{run.id}-{keys[0]}").uncheck().run()  # deselect one
     at.button(key="map_anomalous").click().run()
     assert not at.exception
     events = store.events(pid)
@@ -47,12 +55,7 @@ def test_a_tick_taken_off_just_before_the_click_is_left_out_and_undo_stays_after
     """A quick person unticks a picture and clicks before the untick's rerun has drawn the page
     again: the click arrives with the untick, and the button's callback must read it (not the
     previous run's list of ticked pictures)."""
-    store, pid = trained_project(home)
-    run = store.latest_done_run(pid)
-    at = open_app(pid, "pages/latent.py")
-    keys = store.samples(pid)["key"].tolist()[:6]
-    at.session_state[f"map-{run.id}-0"] = selection(keys, as_dict=True)
-    at.run()
+    store, pid, run, at, keys = map_with_selection(home, 6)
     assert at.button(key="map_anomalous").label == "Label all 6 anomalous"
     at.checkbox(key=f"keep-{run.id}-{keys[1]}").uncheck()
     at.checkbox(key=f"keep-{run.id}-{keys[4]}").uncheck()
@@ -127,12 +130,7 @@ def test_the_selection_outlives_a_figure_redrawn_by_someone_elses_label(home):
     """Bob labels on Review while Alice looks at her selection: the figure is drawn anew (a point changes
     colour) and Streamlit makes it a new chart with no selection. The selection is held by the page and
     drawn into the figure; Label all still labels it; Clear the selection lets it go."""
-    store, pid = trained_project(home)
-    run = store.latest_done_run(pid)
-    at = open_app(pid, "pages/latent.py")
-    keys = store.samples(pid)["key"].tolist()[:5]
-    at.session_state[f"map-{run.id}-0"] = selection(keys, as_dict=True)
-    at.run()
+    store, pid, run, at, keys = map_with_selection(home, 5)
     assert at.subheader[0].value == "5 selected"
     sid = store.samples(pid).set_index("key")["sample_id"]
     store.record_label(pid, int(sid[keys[4]]), "normal", "bob")  # meanwhile, in another browser
