@@ -6,6 +6,7 @@ name in `SampleSet.skipped`; a source with nothing usable raises `DataError`.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import re
@@ -13,7 +14,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Container, Sequence
+from typing import TYPE_CHECKING, Any, Container, Iterator, Sequence
 
 import numpy as np
 
@@ -257,16 +258,13 @@ def _read_image(path: Path, size: int, color: bool) -> np.ndarray:
     if path.stat().st_size == 0:
         raise DataError("empty file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = pixel_limit()
-            with Image.open(path) as im:
-                im = _upright_8bit(im)
-                if im.mode in ("RGBA", "LA", "P", "PA"):
-                    im = im.convert("RGBA")
-                    background = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                    im = Image.alpha_composite(background, im)
-                im = im.convert("RGB" if color else "L").resize((size, size), Image.Resampling.BILINEAR)
+        with _open_image(path) as im:
+            im = _upright_8bit(im)
+            if im.mode in ("RGBA", "LA", "P", "PA"):
+                im = im.convert("RGBA")
+                background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(background, im)
+            im = im.convert("RGB" if color else "L").resize((size, size), Image.Resampling.BILINEAR)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise DataError(too_large()) from e
     except Image.UnidentifiedImageError as e:
@@ -766,6 +764,19 @@ LABEL_WORDS = {"normal": "normal", "anomalous": "anomalous", "anomaly": "anomalo
                "": "unlabeled", "+1": "normal", "1": "normal", "-1": "anomalous", "0": "unlabeled"}
 
 
+@contextlib.contextmanager
+def _open_image(path: Path) -> "Iterator[Any]":
+    """Image.open with Pillow's decompression-bomb warning raised as an error, at `pixel_limit` (the
+    callers turn either into DataError(too_large()))."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        Image.MAX_IMAGE_PIXELS = pixel_limit()
+        with Image.open(path) as im:
+            yield im
+
+
 def pixel_limit() -> int:
     """The most pixels an image file may have: Pillow's guard against decompression bombs (half its
     "bomb" size, 89 million), or SEMIAD_MAX_IMAGE_PIXELS for larger scans."""
@@ -809,20 +820,17 @@ def picture_of_file(path: str | Path, max_px: int | None = None,
 
     path = Path(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = pixel_limit()
-            with Image.open(path) as im:
-                # EXIF orientations 5-8 turn the picture a quarter: the upright size, without decoding it
-                size = im.size[::-1] if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else im.size
-                suffix = path.suffix.lower()
-                if max_px is None and suffix in BROWSER_TYPES and path.stat().st_size <= max_bytes:
-                    return path.read_bytes(), BROWSER_TYPES[suffix], size
-                im = _upright_8bit(im)
-                alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-                im = im.convert("RGBA" if alpha else ("L" if im.mode in ("L", "1") else "RGB"))
-                if max_px is not None and max(im.size) > max_px:
-                    im.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
+        with _open_image(path) as im:
+            # EXIF orientations 5-8 turn the picture a quarter: the upright size, without decoding it
+            size = im.size[::-1] if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else im.size
+            suffix = path.suffix.lower()
+            if max_px is None and suffix in BROWSER_TYPES and path.stat().st_size <= max_bytes:
+                return path.read_bytes(), BROWSER_TYPES[suffix], size
+            im = _upright_8bit(im)
+            alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+            im = im.convert("RGBA" if alpha else ("L" if im.mode in ("L", "1") else "RGB"))
+            if max_px is not None and max(im.size) > max_px:
+                im.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise DataError(f"{path.name}: {too_large()}") from e
     except (OSError, SyntaxError, ValueError) as e:
