@@ -13,7 +13,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from semiad.data import DataError, known_id, read_label_table
@@ -32,14 +31,13 @@ class TransferError(StoreError):
 def current_labels(store: Store, project_id: int) -> pd.DataFrame:
     """One row per labeled sample with who gave its current label, when, and in which round (the event
     that gave it: an undo restores the earlier label and its giver, `Store.labels_in_order`)."""
+    given = store.labels_in_order(project_id).set_index("sample_id")
     samples = store.samples(project_id)
-    order = {sid: i for i, sid in enumerate(samples["sample_id"])}  # rows in the samples' order
-    given = store.labels_in_order(project_id)
-    given = given.iloc[np.argsort(given["sample_id"].map(order).to_numpy(), kind="stable")]
-    samples = samples.set_index("sample_id").loc[given["sample_id"]]
+    labeled = samples[samples["sample_id"].isin(given.index)]  # rows in the samples' order
+    given = given.loc[labeled["sample_id"]]
     out = pd.DataFrame({
-        "sample_id": samples["key"].to_numpy(),
-        "path": samples["path"].to_numpy(),
+        "sample_id": labeled["key"].to_numpy(),
+        "path": labeled["path"].to_numpy(),
         "label": given["label"].to_numpy(),
         "annotator": given["annotator"].to_numpy(),
         "time": given["time"].map(_iso).to_numpy(),
