@@ -5,6 +5,10 @@ reported figure.
 
     python -m bench.retrain_click --method fusion deepsad ganomaly --repeat 3
 
+With `--maps` the worker computes the UMAP maps too, as the app's does: every run queues its map as it
+finishes, so each click lands while that map is being computed (`--data` takes another source, e.g. a
+table of 6,435 rows, where a map takes long enough to matter).
+
 Each method starts as a new project would (the Projects page's first run for the default method, the
 Train page's defaults otherwise: `semiad.settings.app_first_fit` with the method's default
 representation), so the first fit of Fusion includes computing the digits' image features.
@@ -20,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from semiad import defaults
-from semiad.data import load_digits
+from semiad.data import load, load_digits
 from semiad.settings import app_first_fit
 from state.ranking import next_batch
 from state.store import Store
@@ -29,16 +33,16 @@ from state.worker import Worker
 POLL_S = 1.0  # the page's job-status fragment interval
 
 
-def measure(method: str, repeat: int) -> dict:
+def measure(method: str, repeat: int, maps: bool = False, source: Path | None = None) -> dict:
     store = Store(home=tempfile.mkdtemp(prefix="semiad-bench-"))
-    digits = load_digits()
-    pid = store.create_project(method, digits, source="digits")
+    digits = load(source) if source else load_digits()
+    pid = store.create_project(method, digits, source=str(source or "digits"))
     rep = defaults.representation_for(digits.kind, method, digits.X.shape[1:])
     # GANomaly with its fast setting, so the first fit stays short (and the run records fast=True)
     params = app_first_fit(method, digits.kind, len(digits), digits.X.shape[1:],
                            fast=True if method == "ganomaly" else None, representation=rep)
     hyper = params["hyper"]
-    worker = Worker(store, maps=False, poll_s=0.1).start()
+    worker = Worker(store, maps=maps, poll_s=0.1).start()
     t0 = time.perf_counter()
     store.request_run(pid, method, params, "bench")
     while store.latest_done_run(pid) is None:
@@ -60,7 +64,8 @@ def measure(method: str, repeat: int) -> dict:
         clicks.append(time.perf_counter() - t0)
     worker.stop()
     last = store.latest_done_run(pid)
-    return {"method": method, "hyper": hyper, "n_samples": int(len(ids)), "first_fit_s": round(first, 2),
+    return {"method": method, "source": str(source or "digits"), "maps": maps, "hyper": hyper,
+            "n_samples": int(len(ids)), "first_fit_s": round(first, 2),
             "retrain_s": [round(c, 2) for c in clicks], "retrain_median_s": round(float(np.median(clicks)), 2),
             "to_screen_s": round(float(np.median(clicks)) + POLL_S, 2), "auc_after": last.metrics.get("auc"),
             "device": last.metrics.get("device")}
@@ -70,9 +75,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--method", nargs="+", default=[defaults.DEFAULT_METHOD, "deepsad", "ganomaly"])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--maps", action="store_true", help="the worker computes each run's UMAP map, as the app's does")
+    ap.add_argument("--data", type=Path, help="another source than the bundled digits (any file semiad loads)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    rows = [measure(m, args.repeat) for m in args.method]
+    rows = [measure(m, args.repeat, args.maps, args.data) for m in args.method]
     for r in rows:
         print(f"{r['method']:9s} first fit {r['first_fit_s']:6.1f} s  retrain click → ranking "
               f"{r['retrain_median_s']:5.2f} s (+{POLL_S:.0f} s poll = {r['to_screen_s']:.2f} s)  "

@@ -120,7 +120,7 @@ class MapRequest(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     params: Mapped[str] = mapped_column(Text)  # JSON UMAP settings, keys sorted
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | done | failed | skipped
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -800,11 +800,12 @@ class Store:
         claimed = self._claim_oldest(MapRequest, worker=worker, started_at=utcnow())
         return None if claimed is None else self.map_request(claimed)
 
-    def finish_map(self, map_id: int, error: str | None = None) -> None:
-        """The worker is done with a map request: done, or failed with `error`."""
+    def finish_map(self, map_id: int, error: str | None = None, skipped: bool = False) -> None:
+        """The worker is done with a map request: done, failed with `error`, or skipped (`error` says why)."""
+        status = "skipped" if skipped else "failed" if error else "done"
         with self.session() as s:
             s.execute(update(MapRequest).where(MapRequest.id == map_id).values(
-                status="failed" if error else "done", error=error, finished_at=utcnow()))
+                status=status, error=error, finished_at=utcnow()))
             s.commit()
 
     def requeue_dead_maps(self, host: str | None = None) -> list[int]:

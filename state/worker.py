@@ -1,5 +1,6 @@
-"""The job worker: takes queued runs from the store, trains, scores, projects, writes results; and
-the UMAP maps the Latent map page asks for (`Store.request_map`), when no run is queued.
+"""The job worker: takes queued runs from the store, trains, scores, projects, writes results; and,
+on a thread of its own, the UMAP maps the Latent map page asks for (`Store.request_map`), so that a
+retrain never waits behind a map (a map of 70k points takes minutes).
 
 One worker thread per app server (started by app.py), or its own process against the same
 database (`python -m state.worker`), e.g. on a GPU machine. Pages never train; they queue a run
@@ -20,7 +21,7 @@ import time
 import traceback
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -240,7 +241,8 @@ class Worker:
         self.auto_retrain = auto_retrain  # queue projects' auto-retrain runs when idle (the loop, not run_once)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # the runs' thread
+        self._threads: list[threading.Thread] = []  # it, and the maps' thread when maps are on
 
     def start(self) -> "Worker":
         interrupted = self.store.interrupt_dead_runs()
@@ -249,8 +251,13 @@ class Worker:
         requeued = self.store.requeue_dead_maps()
         if requeued:
             log.warning("queued the maps %s again", requeued)
-        self._thread = threading.Thread(target=self._loop, name="semiad-worker", daemon=True)
-        self._thread.start()
+        self._thread = threading.Thread(target=self._loop, args=(self._runs_once,), name="semiad-worker", daemon=True)
+        self._threads = [self._thread]
+        if self.maps:
+            self._threads.append(threading.Thread(target=self._loop, args=(self.map_once,), name="semiad-maps",
+                                                  daemon=True))
+        for thread in self._threads:
+            thread.start()
         Worker.running.add(self)
         if self.maps:
             threading.Thread(target=_warm_up_umap, name="semiad-umap-warmup", daemon=True).start()
@@ -258,8 +265,8 @@ class Worker:
 
     def stop(self, timeout: float | None = None) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     @classmethod
     def stop_all(cls, timeout: float | None = 30) -> None:
@@ -270,10 +277,15 @@ class Worker:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _loop(self) -> None:
+    def _runs_once(self) -> bool:
+        """A queued run, else (auto-retrain on) queue the runs projects are due: whether there was work."""
+        return self.run_once() or (self.auto_retrain and bool(queue_auto_retrains(self.store)))
+
+    def _loop(self, job: Callable[[], bool]) -> None:
+        """Do `job` until stopped, waiting `poll_s` whenever it found nothing to do."""
         while not self._stop.is_set():
             try:
-                if not self.run_once() and not (self.auto_retrain and queue_auto_retrains(self.store)):
+                if not job():
                     self._stop.wait(self.poll_s)
             except Exception:  # the loop must outlive any single bad job or database hiccup
                 log.exception("worker loop error")
@@ -295,11 +307,10 @@ class Worker:
                 log.exception("cancel poll or heartbeat for run %s failed", run_id)
 
     def run_once(self) -> bool:
-        """Run the next queued job, if any: a training run, else (with maps on) a requested map;
-        returns whether there was one."""
+        """Run the next queued training run, if any; returns whether there was one."""
         run = self.store.claim_next_run(self.name)
         if run is None:
-            return self.maps and self.map_once()
+            return False
         log.info("run %s: %s on project %s", run.id, run.method, run.project_id)
         beating, cancel = threading.Event(), threading.Event()
         threading.Thread(target=self._watch, args=(run.id, beating, cancel), name="semiad-heartbeat",
@@ -317,18 +328,25 @@ class Worker:
             return True
         finally:
             beating.set()
-        if self.maps:  # the new model's map with the default settings: the next job, unless a run is queued
+        if self.maps:  # the new model's map with the default settings, for the maps' thread
             self.store.request_map(run.id, default_map_params())
         return True
 
     def map_once(self) -> bool:
-        """Compute the next requested map, if any (`project_map`); returns whether there was one."""
+        """Compute the next requested map, if any (`project_map`); returns whether there was one. A
+        map of a run that is no longer its project's latest model is skipped: the Latent map page
+        shows the latest model only (and its map is seeded from the newest earlier map there is)."""
         job = self.store.claim_next_map(self.name)
         if job is None:
             return False
+        run = self.store.run(job.run_id)
+        latest = self.store.latest_done_run(run.project_id)
+        if latest is not None and latest.id != run.id:
+            self.store.finish_map(job.id, error=f"run {latest.id} is newer", skipped=True)
+            return True
         log.info("map %s of run %s: %s", job.id, job.run_id, job.params)
         try:
-            project_map(self.store, self.store.run(job.run_id), job.params)
+            project_map(self.store, run, job.params)
         except Exception as e:
             log.exception("map %s of run %s failed", job.id, job.run_id)
             self.store.finish_map(job.id, error="".join(traceback.format_exception_only(e)).strip())

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from semiad import embed
+from state.store import Store
 from state.worker import Worker, default_map_params, map_version, project_map
 from tests.conftest import open_app, trained_project
 
@@ -113,6 +114,59 @@ def test_a_map_the_page_asks_for_is_computed_by_the_worker(home, monkeypatch):
     at.run()
     assert not at.exception
     assert any(c.value.startswith(f"UMAP of round {run.round}") for c in at.caption)
+
+
+def table_project(store, name: str, n: int) -> tuple[int, object]:
+    """A project on a random table with a first IsolationForest model (trained here, in a second)."""
+    from semiad.data import SampleSet
+
+    X = np.random.default_rng(n).normal(size=(n, 16)).astype(np.float32)
+    pid = store.create_project(name, SampleSet([f"r{i}" for i in range(n)], X, "tabular", name), source=name)
+    store.request_run(pid, "iforest", {"hyper": {}}, "setup")
+    assert Worker(store, maps=False).run_once()
+    return pid, store.latest_done_run(pid)
+
+
+def test_a_retrain_does_not_wait_behind_a_map_being_computed(home):
+    """Maps have their own thread: a run queued while a long map is computed trains at once."""
+    import time
+
+    store = Store(home=home)
+    big, big_run = table_project(store, "big", 5000)
+    small, _ = table_project(store, "small", 200)
+    job = store.request_map(big_run.id, default_map_params())
+    worker = Worker(store, poll_s=0.05).start()
+    try:
+        deadline = time.monotonic() + 60
+        while store.map_request(job).status == "queued" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        store.request_run(small, "iforest", {"hyper": {}, "warm_start": True}, "alice",
+                          parent_id=store.latest_done_run(small).id)
+        while len([r for r in store.runs(small) if r.status == "done"]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [r.status for r in store.runs(small)] == ["done", "done"]
+        assert store.map_request(job).status == "running"  # the run did not wait for the map
+        while store.map_request(job).active and time.monotonic() < deadline + 120:
+            time.sleep(0.1)
+    finally:
+        worker.stop(timeout=120)
+    assert store.map_request(job).status == "done"
+
+
+def test_a_map_of_a_model_a_newer_run_replaced_is_skipped(home):
+    store = Store(home=home)
+    pid, run1 = table_project(store, "t", 200)
+    old = store.request_map(run1.id, default_map_params())
+    store.request_run(pid, "iforest", {"hyper": {}, "warm_start": True}, "alice", parent_id=run1.id)
+    assert Worker(store, maps=False).run_once()
+    run2 = store.latest_done_run(pid)
+    new = store.request_map(run2.id, default_map_params())
+    worker = Worker(store)
+    assert worker.map_once() and store.map_request(old).status == "skipped"
+    assert store.map_request(old).error == f"run {run2.id} is newer"
+    assert embed.ProjectionCache(store.run_files(run1).maps).get(map_version(run1), "umap", default_map_params(),
+                                                                  ids=store.samples(pid)["key"].tolist()) is None
+    assert worker.map_once() and store.map_request(new).status == "done"
 
 
 def test_a_map_left_running_by_a_dead_worker_is_queued_again(home):
