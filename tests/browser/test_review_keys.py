@@ -335,3 +335,30 @@ def test_keys_label_again_right_after_a_strategy_is_picked(server_factory, new_p
     settle(page)
     expect(page.get_by_role("listbox")).to_have_count(0)  # the key opened no search in the box
     no_exception(page)
+
+
+def test_a_key_with_no_card_left_says_it_labeled_nothing(server_factory, new_page):
+    """Once the queue is answered, a key labels nothing, and the page says so instead of staying silent."""
+    from semiad.data import SampleSet
+    from state.worker import Worker
+
+    server = server_factory()
+    store = Store(home=server.home)
+    X = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    pid = store.create_project("six rows", SampleSet([f"r{i}" for i in range(6)], X, "tabular", "six"), source="six")
+    store.request_run(pid, "iforest", {"hyper": {}}, "setup")
+    assert Worker(store, maps=False).run_once()
+    server.start()
+    page = new_page()
+    open_project(page, server.url, "erin", pid)
+    focus_page(page)
+    for _ in range(6):
+        page.keyboard.press("n")
+        time.sleep(0.3)
+    expect(card_frame(page).get_by_test_id("reviewEmpty")).to_have_text("Nothing left to show in this queue.")
+    wait_saved(page)
+    page.keyboard.press("a")
+    expect(card_frame(page).get_by_test_id("reviewStatus")).to_have_text(
+        "That key labeled nothing: no card is left in this queue.")
+    shot(page, "review-queue-answered")
+    assert store.events(pid)["label"].tolist() == ["normal"] * 6

@@ -109,6 +109,9 @@ function press(op, sid, label) {
   } else {
     if (sid === null || sid === undefined || !S.cards.has(sid) || S.done.has(sid)) {
       window.reviewIgnored += 1;  // no card on screen (the next ones are still loading): nothing to label
+      S.note = "That key labeled nothing: " + (a.cards.length ? "the next cards are still loading." :
+        "no card is left in this queue.");
+      render();
       return;
     }
     const card = S.cards.get(sid);
