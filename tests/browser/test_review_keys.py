@@ -11,12 +11,15 @@ import time
 
 import numpy as np
 from browser_util import (
+    card_button,
     card_frame,
     cards_ready,
     expect_counts,
+    focus_button,
     focus_page,
     focused_sample,
     go,
+    grid_samples,
     heading,
     no_exception,
     open_project,
@@ -24,6 +27,7 @@ from browser_util import (
     settle,
     shot,
     trained_project,
+    wait_focused_changes,
     wait_saved,
 )
 from playwright.sync_api import expect
@@ -362,3 +366,44 @@ def test_a_key_with_no_card_left_says_it_labeled_nothing(server_factory, new_pag
         "That key labeled nothing: no card is left in this queue.")
     shot(page, "review-queue-answered")
     assert store.events(pid)["label"].tolist() == ["normal"] * 6
+
+
+def double_click(page, button, gap_s: float) -> None:
+    """Two presses of the mouse at one place, as a person's double-click (each a click of its own)."""
+    box = button.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    time.sleep(gap_s)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def test_a_double_click_labels_only_the_card_clicked(server_factory, new_page):
+    """The second click of a double-click lands on the card that just moved into the answered one's place:
+    it must label nothing (before: it labeled that unseen card)."""
+    store, pid, page = open_review(server_factory, new_page, "dora")
+    meant = []
+    for gap in (0.15, 0.25):
+        sid = grid_samples(page)[0]
+        meant.append((sid, "normal"))
+        double_click(page, card_button(page, sid, "Normal"), gap)
+        expect(card_frame(page).locator(f"[data-testid='gridCard'][data-sid='{sid}']")).to_have_count(0)
+        time.sleep(1.0)
+    for gap in (0.15, 0.25):
+        sid = focused_sample(page)
+        meant.append((sid, "anomalous"))
+        double_click(page, focus_button(page, "Anomalous"), gap)
+        wait_focused_changes(page, sid)
+        time.sleep(1.0)
+    sid = focused_sample(page)
+    meant.append((sid, "normal"))
+    focus_button(page, "Normal").dblclick()  # the browser's own double-click (its second click has detail 2)
+    wait_focused_changes(page, sid)
+    expect(card_frame(page).get_by_test_id("reviewStatus")).to_contain_text("A second click right after the first")
+    time.sleep(1.0)
+    nxt = focused_sample(page)
+    focus_button(page, "Normal").click()  # a click a second later answers the next card as usual
+    wait_focused_changes(page, nxt)
+    meant.append((nxt, "normal"))
+    wait_saved(page)
+    events = store.events(pid)
+    assert list(zip(events["sample_id"].astype(int), events["label"])) == meant

@@ -263,8 +263,22 @@ function meta(card) {
     el("span", { class: "reason", text: card.reason }),
   ]);
 }
+// A click this soon after the previous one is a double-click's second: the card under the pointer has just
+// moved into the place of the one answered (the grid closes up, the focused card is replaced), so it was
+// never looked at. Such a click answers nothing.
+const DOUBLE_CLICK_MS = 400;
+let lastClick = -Infinity;
 function button(text, key, cls, onclick, testid) {
-  const b = el("button", { class: cls || null, "data-testid": testid, title: key ? "shortcut: " + key : null, onclick: onclick },
+  const guarded = (e) => {
+    const now = performance.now();
+    const second = e.detail > 1 || now - lastClick < DOUBLE_CLICK_MS;
+    lastClick = now;
+    if (!second) { onclick(); return; }
+    S.note = "A second click right after the first was ignored (a double-click): the card under it had just " +
+      "moved in. Click again to answer it.";
+    render();
+  };
+  const b = el("button", { class: cls || null, "data-testid": testid, title: key ? "shortcut: " + key : null, onclick: guarded },
                [document.createTextNode(text)]);
   if (key) b.appendChild(el("kbd", { text: key }));
   return b;
