@@ -126,11 +126,18 @@ def clear_selection() -> None:
     st.session_state[nonce_key] += 1  # a new chart key: the chart's own selection goes too
 
 
+def unlabeled(key: str) -> bool:
+    """Whether a sample starts ticked: a bulk label is for the unlabeled; a labeled sample (an anomaly found
+    earlier, say) changes only when its own tick is put back, one picture at a time."""
+    return not isinstance(by_key.loc[key, "label"], str)
+
+
 def selection() -> list[str]:
     """The selected samples' keys, less those unticked, read from the session state when called: a
     button's callback runs before the script, with the ticks sent along with the click (a tick taken
-    off just before the click is not in the previous run's list)."""
-    return [k for i, k in enumerate(selected()) if i >= MAX_GRID or st.session_state.get(f"keep-{run.id}-{k}", True)]
+    off just before the click is not in the previous run's list). Beyond the pictures shown, the unlabeled."""
+    return [k for i, k in enumerate(selected())
+            if (st.session_state.get(f"keep-{run.id}-{k}", unlabeled(k)) if i < MAX_GRID else unlabeled(k))]
 
 
 def label_selection(value: str) -> None:
@@ -174,7 +181,10 @@ st.subheader(f"{len(picked)} selected")
 shown = picked[:MAX_GRID]
 if len(picked) > MAX_GRID:
     st.caption(f"Showing the first {MAX_GRID} pictures; labeling applies to all {len(picked)} "
-               "selected samples except those you untick.")
+               "selected samples except those you untick and those labeled already.")
+done = sum(not unlabeled(k) for k in shown)
+if done:
+    st.caption(f"{done} of the pictures below are labeled already and start unticked: tick one to change its label.")
 cols = st.columns(8)
 for i, k in enumerate(shown):
     row = by_key.loc[k]
@@ -182,9 +192,9 @@ for i, k in enumerate(shown):
         label = row["label"] if isinstance(row["label"], str) else "unlabeled"
         if samples.kind == "image":  # the id under the picture, the label beside the tick (a narrow column)
             st.image(sample_thumbnail(store, samples, pid, int(row["idx"])), caption=k, width="stretch")
-            st.checkbox(label, value=True, key=f"keep-{run.id}-{k}")
+            st.checkbox(label, value=unlabeled(k), key=f"keep-{run.id}-{k}")
         else:
-            st.checkbox(label, value=True, key=f"keep-{run.id}-{k}", help=f"{k} · score {row['score']:.3g}")
+            st.checkbox(label, value=unlabeled(k), key=f"keep-{run.id}-{k}", help=f"{k} · score {row['score']:.3g}")
 keep = selection()
 
 b = st.columns(3)

@@ -74,6 +74,28 @@ def test_a_tick_taken_off_just_before_the_click_is_left_out_and_undo_stays_after
     assert at.info[0].value == f"Undid the last label of 1 sample(s): {keys[3]}."  # named: it was not the map's
 
 
+def test_samples_labeled_already_start_unticked_so_a_bulk_label_leaves_them_as_they_are(home):
+    store, pid = trained_project(home)
+    run = store.latest_done_run(pid)
+    keys = store.samples(pid)["key"].tolist()[:6]
+    sid = store.samples(pid).set_index("key")["sample_id"]
+    store.record_labels(pid, [int(sid[k]) for k in keys[1:3]], "anomalous", "bob")  # found earlier
+    at = open_app(pid, "pages/latent.py")
+    at.session_state[f"map-{run.id}-0"] = selection(keys, True)
+    at.run()
+    assert not at.exception
+    assert [at.checkbox(key=f"keep-{run.id}-{k}").value for k in keys] == [True, False, False, True, True, True]
+    assert any(c.value.startswith("2 of the pictures below are labeled already") for c in at.caption)
+    at.button(key="map_normal").click().run()
+    labels = store.samples(pid).set_index("key")["label"]
+    assert labels[keys].tolist() == ["normal", "anomalous", "anomalous", "normal", "normal", "normal"]
+    at.session_state[f"map-{run.id}-1"] = selection(keys[:3], True)  # a tick put back changes that one
+    at.run()
+    at.checkbox(key=f"keep-{run.id}-{keys[1]}").check()
+    at.button(key="map_normal").click().run()
+    assert store.samples(pid).set_index("key")["label"][keys[:3]].tolist() == ["normal", "normal", "anomalous"]
+
+
 def test_umap_map_is_cached_per_run_and_recomputed_after_a_new_run(home):
     store, pid = trained_project(home)
     run1 = store.latest_done_run(pid)
