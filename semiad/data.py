@@ -567,6 +567,7 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
         raise DataError(f"{path.name}: empty file") from e
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise DataError(f"{path.name}: not a well-formed CSV ({str(e).strip()})") from e
+    df = _without_trailing_blank_rows(df)
     if df.empty:
         raise DataError(f"{path.name}: no data rows")
     y = None
@@ -574,21 +575,37 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
         if label_column not in df.columns:
             raise DataError(f"{path.name}: no column named {label_column!r}")
         y = _truth(df.pop(label_column), path, f"column {label_column!r}")
-    names, id_notes = _row_names(df, path)
+    names = _row_names(df, path)
     if sep != ",":  # where the comma separates nothing it may be the decimal mark (1,5), as Excel writes it
         df = df.apply(_decimal_comma)
     numeric = df.apply(pd.to_numeric, errors="coerce")
     empty = [c for c in df.columns if df[c].isna().all()]  # it would leave every row with a missing value
     text = [c for c in df.columns if numeric[c].isna().all() and c not in empty]
     numeric = numeric.drop(columns=text + empty)
+    for c in numeric.columns:  # a word in a column of numbers: the row is skipped, and the note says why
+        words = df[c].notna().to_numpy() & numeric[c].isna().to_numpy()
+        for i in np.flatnonzero(words):
+            if i not in notes and str(df[c].iat[i]).strip():
+                notes[int(i)] = ("", f"{df[c].iat[i]!r} in column {c!r} is not a number")
     if numeric.shape[1] == 0:
         held = f" ({len(empty)} column(s) hold no value)" if empty else ""
         raise DataError(f"{path.name}: no numeric columns{held}")
     s = _table(numeric.to_numpy(dtype=np.float64), y, path, columns=[str(c) for c in numeric.columns], names=names,
                notes=notes)
-    s.skipped = (id_notes + [(f"{path.name} column {c}", "not numeric") for c in text]
+    s.skipped = ([(f"{path.name} column {c}", "not numeric") for c in text]
                  + [(f"{path.name} column {c}", "no value in any row") for c in empty] + unplaced + s.skipped)
     return s
+
+
+def _without_trailing_blank_rows(df: "pd.DataFrame") -> "pd.DataFrame":
+    """The table less the rows at its end with no value in any field (a spreadsheet saved as CSV often
+    ends in a line of separators alone): they are no samples."""
+    import pandas as pd
+
+    end = len(df)
+    while end and all(pd.isna(v) or not str(v).strip() for v in df.iloc[end - 1]):
+        end -= 1
+    return df.iloc[:end]
 
 
 _RAGGED = "\x00ragged"  # marks the fields of a line that could not be read (never in a text file's data)
@@ -651,24 +668,27 @@ def _id_as_written(header) -> dict:
             "na_values": {c: list(_MISSING) for c in header if not _is_id(c)}}
 
 
-def _row_names(df, path: Path) -> tuple[list[str] | None, list[tuple[str, str]]]:
-    """Pop the "id" column (any case) from `df`: the rows' names if its values are unique and present,
-    else None and a note for the skipped list."""
+def _row_names(df, path: Path) -> list[str] | None:
+    """Pop the "id" column (any case) from `df`: the rows' names, or None when there is no such column.
+    Ids must name every row once: a repeated or missing id is refused with its data rows (counted from 1
+    below the header), since rows named by their place instead would not match the labels given on them
+    once the file is fixed."""
     found = [c for c in df.columns if _is_id(c)]
     if not found:
-        return None, []
+        return None
     values = df.pop(found[0])
     names = [str(v).strip() for v in values]
     missing = np.flatnonzero(values.isna().to_numpy() | (np.array(names) == ""))
+    fix = f"fix the file, or rename the column {found[0]!r} to load it without ids (rows named row-0, row-1, …)"
+    if len(missing):
+        rows = ", ".join(str(i + 1) for i in missing[:5]) + (f", … ({len(missing)} in all)" if len(missing) > 5 else "")
+        raise DataError(f"{path.name}: no id on data row {rows}: {fix}")
     row_of: dict[str, int] = {}
-    why = f"no id on {len(missing)} row(s), the first row {missing[0]}" if len(missing) else ""
     for i, name in enumerate(names):
-        if not why and name in row_of:
-            why = f"id {name!r} is on rows {row_of[name]} and {i}"
-        row_of.setdefault(name, i)
-    if why:
-        return None, [(f"{path.name} column {found[0]}", f"{why}: rows are named row-0, row-1, … instead")]
-    return names, []
+        if name in row_of:
+            raise DataError(f"{path.name}: id {name!r} is on data rows {row_of[name] + 1} and {i + 1}: {fix}")
+        row_of[name] = i
+    return names
 
 
 def load(source: str | Path | None = None, **options) -> SampleSet:

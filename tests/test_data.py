@@ -258,13 +258,30 @@ def test_a_csv_id_column_names_the_rows_and_is_not_a_feature(tmp_path):
     (tmp_path / "t.csv").write_text("ID,a,b\nx1,1,2\nx2,3,\nx3,5,6\n")
     s = load_csv(tmp_path / "t.csv")
     assert s.ids == ["x1", "x3"] and s.columns == ["a", "b"] and s.X.shape == (2, 2)  # x2 has a gap
-    (tmp_path / "u.csv").write_text("id,a\n7,1\n7,2\n")  # repeated: the rows keep their numbers, and why is said
-    u = load_csv(tmp_path / "u.csv")
-    assert u.ids == ["row-0", "row-1"] and u.columns == ["a"]
-    assert u.skipped == [("u.csv column id", "id '7' is on rows 0 and 1: rows are named row-0, row-1, … instead")]
-    (tmp_path / "v.csv").write_text("id,a\np,1\n,2\nq,3\n\"\",4\n")  # missing ids come first in the note
-    assert load_csv(tmp_path / "v.csv").skipped == [
-        ("v.csv column id", "no id on 2 row(s), the first row 1: rows are named row-0, row-1, … instead")]
+    # a repeated or missing id is refused, with its rows: rows named by their place would not match the
+    # labels given on them once the file is fixed (before: every row lost its id for one bad cell)
+    (tmp_path / "u.csv").write_text("id,a\n7,1\n8,2\n7,3\n")
+    with pytest.raises(DataError, match=r"u.csv: id '7' is on data rows 1 and 3: fix the file, or rename the "
+                                        r"column 'id' to load it without ids"):
+        load_csv(tmp_path / "u.csv")
+    (tmp_path / "v.csv").write_text("id,a\np,1\n,2\nq,3\n\"\",4\n")
+    with pytest.raises(DataError, match=r"v.csv: no id on data row 2, 4: fix the file"):
+        load_csv(tmp_path / "v.csv")
+
+
+def test_a_csv_ending_in_lines_of_separators_alone_keeps_its_ids(tmp_path):
+    """A spreadsheet saved as CSV often ends in ",,,": those lines are no samples, and have no id to refuse."""
+    (tmp_path / "t.csv").write_text("id,a,b\np1,1,2\np2,3,4\n,,\n , ,\n")
+    s = load_csv(tmp_path / "t.csv")
+    assert s.ids == ["p1", "p2"] and s.skipped == [] and s.input_ids is None
+
+
+def test_a_word_in_a_column_of_numbers_is_named_where_its_row_is_skipped(tmp_path):
+    (tmp_path / "t.csv").write_text("id,a,b\np1,1,2\np2,err,4\np3,5,\np4,6,7\n")
+    s = load_csv(tmp_path / "t.csv")
+    assert s.ids == ["p1", "p4"]
+    assert s.skipped == [("t.csv row 1 (id p2)", "'err' in column 'a' is not a number"),
+                         ("t.csv row 2 (id p3)", "missing or non-finite value")]
 
 
 def test_csv_ids_that_pandas_would_read_as_missing_are_ids(tmp_path):
@@ -284,7 +301,7 @@ def test_a_csv_column_with_no_value_in_any_row_is_left_out_and_named(tmp_path):
     s = load_csv(tmp_path / "t.csv")
     assert s.columns == ["a", "b"] and s.X.shape == (3, 2)  # no row is lost to the empty column
     assert s.skipped == [("t.csv column name", "not numeric"), ("t.csv column empty", "no value in any row")]
-    (tmp_path / "u.csv").write_text("a,b\n,\n,\n")
+    (tmp_path / "u.csv").write_text("a,b,name\n,,x\n,,y\n")
     with pytest.raises(DataError, match=r"u.csv: no numeric columns \(2 column\(s\) hold no value\)"):
         load_csv(tmp_path / "u.csv")
 
