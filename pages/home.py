@@ -44,7 +44,7 @@ if kind.startswith("Bundled") or kind.startswith("MNIST"):
     options["anomaly_fraction"] = st.slider("Share of anomalies", 0.01, 0.3, 0.1, 0.01, key="new_frac")
 if not kind.startswith("Bundled"):
     source = st.text_input("Path on this machine", key="new_path",
-                           placeholder="/data/inspection/images  or  /data/table.csv")
+                           placeholder="/data/inspection/images  or  /data/table.csv").strip()  # as pasted, spaces too
 if kind.startswith("MNIST"):
     options["split"] = st.selectbox("Split", ["test", "train", "all"], key="new_split")
 if kind.startswith("Folder"):
@@ -78,15 +78,20 @@ if st.button("Create project and train", type="primary", key="create"):
     if (kind.startswith("Bundled") or kind.startswith("MNIST")) and not options.get("normal"):
         st.error("Pick at least one normal class.")
         st.stop()
+    if not kind.startswith("Bundled") and not source:
+        st.error("Enter the path of your data.")
+        st.stop()
+    if not name or name in {p.name for p in projects}:  # said before the data is loaded, which may take minutes
+        st.error(f"A project named {name!r} exists already: give this one another name." if name
+                 else "Give the project a name.")
+        st.stop()
     try:
         with st.spinner("Loading data…"):
             if kind.startswith("Bundled"):
                 samples = load(None, **options)
             else:
-                if not source.strip():
-                    raise DataError("enter the path of your data")
-                samples = load(confined(source.strip()), **options)  # inside SEMIAD_DATA_ROOT when set
-        pid = store.create_project(name, samples, source=source.strip() or "digits", options=options)
+                samples = load(confined(source), **options)  # inside SEMIAD_DATA_ROOT when set
+        pid = store.create_project(name, samples, source=source or "digits", options=options)
         method = defaults.DEFAULT_METHOD
         representation = defaults.representation_for(samples.kind, method, samples.X.shape[1:])
         store.request_run(pid, method, app_first_fit(method, samples.kind, len(samples), samples.X.shape[1:],

@@ -711,6 +711,8 @@ def load(source: str | Path | None = None, **options) -> SampleSet:
         return load_csv(path, **options)
     if suffix == ".mat":
         return load_mat(path)
+    if suffix in IMAGE_SUFFIXES:
+        raise DataError(f"{path.name} is one image: give the folder that holds the images")
     raise DataError(f"{path.name}: unsupported file type {suffix!r} (use a folder of images, .npz, .csv or .mat)")
 
 

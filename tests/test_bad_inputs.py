@@ -354,3 +354,27 @@ def test_a_project_name_typed_before_the_path_arrives_is_kept_and_an_empty_one_i
     at.text_input(key="new_name-Table (.npz, .csv or .mat)").input("").run()
     at.button(key="create").click().run()
     assert sorted(p.name for p in Store(home=tmp_path / "workspace").projects()) == ["arr", "my table"]
+
+
+def test_a_path_pasted_with_spaces_around_it_proposes_its_name_and_a_name_taken_is_said_before_loading(
+        app, tmp_path, monkeypatch):
+    from semiad import data
+    from state.store import Store
+
+    for i in range(6):
+        good_png(tmp_path / "scans" / f"s{i}.png", value=40 * i)
+    at = create_from(app, "Folder of images", f" {tmp_path / 'scans'}/ ")  # as pasted from a terminal
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [p.name for p in Store(home=tmp_path / "workspace").projects()] == ["scans"]
+    at.switch_page("pages/home.py").run()
+    loads = []
+    monkeypatch.setattr(data, "load", lambda *a, **k: loads.append(a))  # would the page load it again?
+    at = create_from(at, "Folder of images", tmp_path / "scans")
+    assert [e.value for e in at.error] == ["A project named 'scans' exists already: give this one another name."]
+    assert loads == []  # said at once, not after loading the data
+
+
+def test_the_path_of_one_image_asks_for_its_folder(tmp_path):
+    good_png(tmp_path / "one.png")
+    with pytest.raises(DataError, match="one.png is one image: give the folder that holds the images"):
+        load(tmp_path / "one.png")
