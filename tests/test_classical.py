@@ -438,3 +438,14 @@ def test_a_fit_that_would_not_fit_in_memory_is_refused_before_it_starts(method, 
     assert not det.fitted
     monkeypatch.setattr(data, "available_memory", lambda: 64 * 2**20)
     assert det.fit(X).fitted
+
+
+def test_the_classical_fits_report_steps_in_words_without_a_loss(cardio):
+    """The sidebar shows a run's phase: "first ranking", not "prior epoch 0/1 · loss 0" (they train no network)."""
+    for det in (Fusion(), IsolationForest(), KNN()):
+        reports = []
+        det.fit(cardio.X, progress=reports.append)
+        assert not det.trains_network and reports and all(p.loss is None for p in reports)
+        assert reports[-1].phase == "fitted" and reports[-1].fraction == 1.0
+        if isinstance(det, Fusion):
+            assert [p.phase for p in reports] == ["first ranking", "scorers on the labels", "fitted"]

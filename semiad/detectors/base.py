@@ -39,7 +39,7 @@ class Progress:
     phase: str  # e.g. "pretrain", "train", "finetune"
     epoch: int  # epochs (or steps) done in this phase
     epochs: int  # epochs (or steps) in this phase
-    loss: float  # mean loss of the last epoch
+    loss: float | None  # mean loss of the last epoch; None where a fit has no loss (the classical methods)
     fraction: float  # of the whole fit, 0..1
 
 
@@ -257,6 +257,7 @@ class BaseDetector:
     app_settings: ClassVar[tuple[Param, ...]] = ()
     FAST: ClassVar[dict[str, Any]] = {}
     fast_by_default: ClassVar[bool] = False
+    trains_network: ClassVar[bool] = True  # False: a fit of seconds, no epochs (the classical methods)
     # former constructor argument -> its current name (still accepted by __init__ and set_params)
     RENAMED: ClassVar[dict[str, str]] = {}
     # memory a fit takes beside its inputs: bytes per input value, per sample (bench/RESULTS.md, session 11)

@@ -259,6 +259,7 @@ class _Classical(BaseDetector):
     """Shared by the classical detectors: rows in, an input space for the embedding, no torch nets."""
 
     input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    trains_network: ClassVar[bool] = False
     # float64 copies of the rows and the PCA fits; per sample, each scorer's pool scores
     fit_memory: ClassVar[tuple[float, float]] = (50.0, 1000.0)
 
@@ -338,7 +339,7 @@ class IsolationForest(_Classical):
         self._fit_space(rows, warm_start)
         keep = not_anomalous(y.cpu().numpy())
         self.state_["forest"], self._fit_scores = fit_forest(rows[keep], self.n_estimators, self.seed, pool=rows)
-        report(Progress("fit", 1, 1, 0.0, 1.0))
+        report(Progress("fitted", 1, 1, None, 1.0))
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         return forest_score(rows, self.state_["forest"])
@@ -366,7 +367,7 @@ class KNN(_Classical):
         self._fit_space(rows, warm_start)
         self.state_["reference"] = reference_points(_scaled(rows, self.state_["space"]), y.cpu().numpy(),
                                                     self.max_reference, self.seed)
-        report(Progress("fit", 1, 1, 0.0, 1.0))
+        report(Progress("fitted", 1, 1, None, 1.0))
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         return knn_score(_scaled(rows, self.state_["space"]), self.state_["reference"], self.k)
@@ -650,9 +651,9 @@ class Fusion(_Classical):
             st["perf"] = {}
             st.pop("graded_both", None)
         spaces = self._fit_spaces(rows, warm_start)
-        report(Progress("prior", 0, 1, 0.0, 0.1))
+        report(Progress("first ranking", 0, 1, None, 0.1))
         prior = self._fit_prior(feats, pixels, y, keep_knn=same_pool)
-        report(Progress("prior", 1, 1, 0.0, 0.5))
+        report(Progress("scorers on the labels", 1, 1, None, 0.5))
         self._check_stop()
         for name in [n for n in st if n.split("+")[0] in LABEL_SCORERS]:
             st.pop(name)
@@ -667,7 +668,7 @@ class Fusion(_Classical):
         st["last_y"] = y.astype(np.int8)
         # the pool's scores are at hand: no second kNN pass over 70k images for decision_scores_
         self._fit_scores = self._combine(raw)
-        report(Progress("labels", 1, 1, 0.0, 1.0))
+        report(Progress("fitted", 1, 1, None, 1.0))
 
     def _fit_prior(self, feats: np.ndarray, pixels: np.ndarray | None, y: np.ndarray,
                    keep_knn: bool = False) -> np.ndarray:
