@@ -69,10 +69,12 @@ def _by_score(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
 
 
 def top(scores: Any, labeled: Any, n: int, rng: np.random.Generator | None = None) -> list[Pick]:
-    """The n highest-scoring unlabeled samples. Rank counts among the unlabeled (1 = most anomalous)."""
+    """The n highest-scoring unlabeled samples, most anomalous first. (The reason names no rank among the
+    unlabeled: that changes with every label, and a card picked earlier said another than one picked since;
+    the card shows the sample's place in the whole ranking.)"""
     scores, labeled, _ = _check(scores, labeled, n)
     order = _by_score(scores, np.flatnonzero(~labeled))[:n]
-    return [(int(i), f"top score, unlabeled rank {r}") for r, i in enumerate(order, start=1)]
+    return [(int(i), "top score") for i in order]
 
 
 def threshold_at(scores: Any, contamination: float = 0.1) -> float:
@@ -135,8 +137,7 @@ def diverse(scores: Any, labeled: Any, n: int, rng: np.random.Generator | None =
     unlabeled = _by_score(scores, np.flatnonzero(~labeled))
     pool = unlabeled[:max(n, int(np.ceil(top_fraction * len(unlabeled))))]
     chosen = _k_center_greedy(embeddings[pool], embeddings[labeled], n)
-    rank = {int(i): r for r, i in enumerate(unlabeled[:len(pool)], start=1)}
-    return [(int(pool[j]), f"spread-out high scorer, unlabeled rank {rank[int(pool[j])]}") for j in chosen]
+    return [(int(pool[j]), "spread-out high scorer") for j in chosen]
 
 
 def random_audit(scores: Any, labeled: Any, n: int, rng: np.random.Generator | None = None) -> list[Pick]:

@@ -48,7 +48,7 @@ def test_top_in_score_order_with_rank_and_reason(store, ranked):
     assert batch["key"].tolist() == ["s39", "s38", "s37", "s36", "s35"]
     assert batch["rank"].tolist() == [1, 2, 3, 4, 5]
     assert np.allclose(batch["score"], [39 / N, 38 / N, 37 / N, 36 / N, 35 / N])
-    assert batch["reason"].iloc[0] == "top score, unlabeled rank 1"
+    assert batch["reason"].iloc[0] == "top score"
 
 
 def test_labeled_and_excluded_samples_are_never_returned(store, ranked):
