@@ -291,7 +291,7 @@ def job_status(project_id: int) -> None:
     if seen is not None:
         st.session_state.pop("_active_run", None)
         finished = store.run(seen)
-        st.session_state["_finished_note"] = f"Run {finished.id} {finished.status}: {finished.message}"
+        st.session_state["_finished_note"] = f"Run {finished.id}: {finished.message or finished.status}"
         st.rerun(scope="app")
     done = store.latest_done_run(project_id)
     if done is not None:

@@ -181,21 +181,23 @@ else:
     for r in reversed(runs):
         status = "interrupted" if r.stale else ("cancelling…" if r.cancelling else r.status)
         rows.append({
-            "run": r.id, "round": r.round, "method": display_name(r.method),
+            "run": r.id, "round": r.round, "method": r.method,
             "start": f"warm from {r.parent_id}" if r.parent_id else "fresh", "status": status,
             "sees": (r.params.get("representation") or {}).get("kind", "pixels") if images else "columns",
             "labels": r.n_labels, "AUC (ground truth)": r.metrics.get("auc"),
             "seconds": r.metrics.get("train_seconds"), "by": r.requested_by,
-            "first ranking": r.metrics.get("first_ranking"),
+            "first ranking": r.metrics.get("first_ranking") or "",
             "settings": ", ".join(f"{k}={v}" for k, v in r.params.get("hyper", {}).items()),
             "message": r.error or r.message,
         })
     history = pd.DataFrame(rows)
-    for column in ("round", "AUC (ground truth)", "seconds"):  # blank, not "None", for a run that did not finish
+    if history["AUC (ground truth)"].isna().all():  # data without ground truth: no column of blanks
+        history = history.drop(columns="AUC (ground truth)")
+    # written out, so that a run that did not finish shows blanks (a table cell shows a missing number as "None")
+    for column, fmt in (("round", "{:.0f}"), ("AUC (ground truth)", "{:.3f}"), ("seconds", "{:.1f}")):
         if column in history:
-            history[column] = pd.to_numeric(history[column], errors="coerce")
-    st.dataframe(history, hide_index=True, width="stretch",
-                 column_config={"AUC (ground truth)": st.column_config.NumberColumn(format="%.3f")})
+            history[column] = [fmt.format(v) if v is not None and v == v else "" for v in history[column]]
+    st.dataframe(history, hide_index=True, width="stretch")
 
 
 SCORER_NAMES = {"prior": "the first ranking (no labels)", "linear": "your labels: anomalies against the bulk",

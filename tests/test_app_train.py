@@ -156,6 +156,14 @@ def test_a_table_project_says_it_sees_the_columns_and_reviews_without_error(home
     leans = open_app(pid, "pages/train.py").dataframe[1].value
     assert {"your labels alone (balanced), raw columns", "the columns' PCA ranking"} <= set(leans["scorer"])
     assert abs(leans["share"].sum() - 1) < 1e-9
+    # the history of a table without ground truth: no AUC column; a queued run's cells blank, not "None"
+    store.request_run(pid, "fusion", {"hyper": {}, "warm_start": True}, "alice",
+                      parent_id=store.latest_done_run(pid).id)
+    history = open_app(pid, "pages/train.py").dataframe[0].value
+    assert "AUC (ground truth)" not in history.columns
+    assert history[["round", "seconds", "first ranking"]].values.tolist() == [
+        ["", "", ""], ["2", history["seconds"][1], "IsolationForest"], ["1", history["seconds"][2], "IsolationForest"]]
+    assert history["method"].tolist() == ["fusion"] * 3
 
 
 def test_history_shows_the_first_ranking_the_run_used_not_only_the_one_asked_for(home):
