@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from semiad.data import DataError, SampleSet, confined, encode_png, picture_of_file
@@ -298,3 +299,18 @@ def job_status(project_id: int) -> None:
         st.caption(f"Model: round {done.round} · {run_label(done)}")
     else:
         st.caption("No model trained yet.")
+
+
+def blank_missing(table: pd.DataFrame, formats: dict[str, str] | None = None) -> pd.DataFrame:
+    """A copy of `table` for st.dataframe, whose cells show a missing value as "None": the columns in
+    `formats` (column → format spec) and every other column holding a missing value are written out as
+    text, with blanks where values are missing (numbers as `formats` says, else to 4 significant digits)."""
+    out = table.copy()
+    for column in out.columns:
+        values = out[column]
+        if column not in (formats or {}) and not values.isna().any():
+            continue
+        spec = (formats or {}).get(column, ".4g")
+        out[column] = ["" if pd.isna(v) else format(v, spec) if isinstance(v, (int, float, np.number)) else str(v)
+                       for v in values]
+    return out

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.common import require_project
+from pages.common import blank_missing, require_project
 from semiad import metrics, query
 from semiad.settings import display_name
 
@@ -107,7 +107,17 @@ st.subheader("Per round")
 HEADINGS = {"labels": "labels given", "anomalies": "anomalies among them", "precision": "batch precision",
             "cum_labels": "labels so far", "cum_anomalies": "anomalies so far", "audit_labels": "audit labels so far",
             "audit_anomaly_rate": "audit anomaly rate", "audit_low": "rate, 95% low", "audit_high": "rate, 95% high"}
-st.dataframe(per_round, hide_index=True, width="stretch",
+shown = per_round.copy()  # a round with no label yet (the current model's, say) gave none: 0, not blank
+for column in ("labels", "anomalies"):
+    if column in shown:
+        shown[column] = shown[column].fillna(0).astype(int)
+for column in ("cum_labels", "cum_anomalies", "audit_labels"):
+    if column in shown:
+        shown[column] = shown[column].ffill().fillna(0).astype(int)
+st.dataframe(blank_missing(shown, {"precision": ".2f", "audit_anomaly_rate": ".3f", "audit_low": ".3f",
+                                   "audit_high": ".3f", "AUC": ".3f", "AP": ".3f", "AUC unlabeled": ".3f",
+                                   "seconds": ".1f"}),
+             hide_index=True, width="stretch",
              column_config={k: st.column_config.Column(v) for k, v in HEADINGS.items() if k in per_round})
 st.download_button("Download CSV", per_round.to_csv(index=False), f"{project.name}-progress.csv", "text/csv",
                    key="progress_csv")

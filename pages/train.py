@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import annotator, model_of, require_project, run_label, samples_of
+from pages.common import annotator, blank_missing, model_of, require_project, run_label, samples_of
 from semiad import defaults as data_defaults
 from semiad import represent
 from semiad.settings import (
@@ -186,18 +186,15 @@ else:
             "sees": (r.params.get("representation") or {}).get("kind", "pixels") if images else "columns",
             "labels": r.n_labels, "AUC (ground truth)": r.metrics.get("auc"),
             "seconds": r.metrics.get("train_seconds"), "by": r.requested_by,
-            "first ranking": r.metrics.get("first_ranking") or "",
+            "first ranking": r.metrics.get("first_ranking"),
             "settings": ", ".join(f"{k}={v}" for k, v in r.params.get("hyper", {}).items()),
             "message": r.error or r.message,
         })
     history = pd.DataFrame(rows)
     if history["AUC (ground truth)"].isna().all():  # data without ground truth: no column of blanks
         history = history.drop(columns="AUC (ground truth)")
-    # written out, so that a run that did not finish shows blanks (a table cell shows a missing number as "None")
-    for column, fmt in (("round", "{:.0f}"), ("AUC (ground truth)", "{:.3f}"), ("seconds", "{:.1f}")):
-        if column in history:
-            history[column] = [fmt.format(v) if v is not None and v == v else "" for v in history[column]]
-    st.dataframe(history, hide_index=True, width="stretch")
+    st.dataframe(blank_missing(history, {"round": ".0f", "AUC (ground truth)": ".3f", "seconds": ".1f"}),
+                 hide_index=True, width="stretch")
 
 
 SCORER_NAMES = {"prior": "the first ranking (no labels)", "linear": "your labels: anomalies against the bulk",

@@ -133,6 +133,16 @@ def test_progress_page_counts_rounds_and_offers_csv(home):
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     by_round = [c for c in charts if "round" in c["layout"]["xaxis"]["title"]["text"]]
     assert charts and all(c["layout"]["xaxis"]["dtick"] == 1 for c in by_round)
+    # a new model, no label on it yet: its round gave 0 labels, and the cells with nothing to say are blank
+    from state.worker import Worker
+
+    store.request_run(pid, "deepsad", {"hyper": {"finetune_epochs": 1}}, "alice",
+                      parent_id=store.latest_done_run(pid).id)
+    assert Worker(store, maps=False).run_once()
+    table = open_app(pid, "pages/progress.py").dataframe[-1].value
+    second = table.loc[table["round"] == 2]
+    assert second[["labels", "anomalies", "cum_labels", "cum_anomalies"]].values.tolist() == [[0, 0, 4, 3]]
+    assert second["precision"].item() == "" and first["precision"].item() == "0.75"
 
 
 def test_a_dry_stretch_is_named_and_top_audit_turns_to_a_random_audit(home):
