@@ -392,7 +392,8 @@ class Store:
         return self.record_label_changes(project_id, {int(i): label for i in sample_ids}, annotator, source)
 
     def record_label_changes(self, project_id: int, labels: dict[int, str], annotator: str,
-                             source: str = "review", token: str | None = None, seen_round: int | None = None) -> str:
+                             source: str = "review", token: str | None = None, seen_round: int | None = None,
+                             pressed_at: datetime | None = None) -> str:
         """Give each sample its own label, all in one transaction and one batch (an import: one undo
         reverts it); returns the batch id. The events' round is the number of finished runs, or
         `seen_round` where that is lower: the round whose ranking showed the card (a press applied after
@@ -400,7 +401,10 @@ class Store:
 
         With a `token` (one per key press or click, made by the browser) the request is applied at
         most once: a second call with the same token writes nothing and returns the first call's
-        batch."""
+        batch. With `pressed_at` (when the key was pressed), a sample labeled since then, other than by
+        the same browser tab (tokens "<tab>_<random>": the tab's own presses come in their order), is
+        refused with who labeled it: a press held back on its way (a dropped connection) does not write
+        over a label given after it."""
         bad = sorted({lab for lab in labels.values() if lab not in LABELS})
         if bad:
             raise StoreError(f"label must be one of {LABELS}, not {bad[0]!r}")
@@ -416,6 +420,8 @@ class Store:
                 earlier = self._claim_token(s, project_id, token, annotator, "label", batch)
                 if earlier is not None:
                     return earlier[0] or ""
+            if pressed_at is not None:
+                self._refuse_if_labeled_since(s, project_id, [i for i, _ in changes], pressed_at, token)
             for start in range(0, len(changes), 5000):  # under the databases' bound-parameter limits
                 self._write_events(s, project_id, changes[start:start + 5000], annotator, source, batch, None,
                                    seen_round=seen_round)
@@ -423,10 +429,34 @@ class Store:
         return batch
 
     def record_label(self, project_id: int, sample_id: int, label: str, annotator: str, source: str = "review",
-                     token: str | None = None, seen_round: int | None = None) -> str:
+                     token: str | None = None, seen_round: int | None = None,
+                     pressed_at: datetime | None = None) -> str:
         if label not in LABELS:
             raise StoreError(f"label must be one of {LABELS}, not {label!r}")
-        return self.record_label_changes(project_id, {int(sample_id): label}, annotator, source, token, seen_round)
+        return self.record_label_changes(project_id, {int(sample_id): label}, annotator, source, token, seen_round,
+                                         pressed_at)
+
+    @staticmethod
+    def _refuse_if_labeled_since(s: Session, project_id: int, ids: list[int], pressed_at: datetime,
+                                 token: str | None) -> None:
+        """Raise StoreError (the transaction is then rolled back) when one of `ids` has a label event written
+        after `pressed_at` that did not come from the same tab as `token`."""
+        since = s.execute(select(LabelEvent.batch, LabelEvent.label, LabelEvent.annotator, Sample.key)
+                          .join(Sample, Sample.id == LabelEvent.sample_id)
+                          .where(LabelEvent.project_id == project_id, LabelEvent.sample_id.in_(ids),
+                                 LabelEvent.created_at > pressed_at)
+                          .order_by(LabelEvent.id.desc())).all()
+        tab, mark, _ = (token or "").partition("_")  # a token is letters, digits, "-" and "_" (_claim_token)
+        if since and mark:  # the tab's own presses since (a label, its undo, a new label) are in their order
+            own = set(s.scalars(select(LabelRequest.batch).where(
+                LabelRequest.batch.in_({row.batch for row in since}),
+                LabelRequest.token.like(tab + "\\_%", escape="\\"))))
+            since = [row for row in since if row.batch not in own]
+        if since:
+            late = (utcnow() - pressed_at).total_seconds()
+            row = since[0]
+            raise StoreError(f"{row.key} was labeled {row.label} by {row.annotator} after your key press, which "
+                             f"reached the server {late:.0f} s later; the newer label stands")
 
     def applied_tokens(self, tokens: Iterable[str]) -> set[str]:
         """Which of these request tokens the store has applied already."""

@@ -171,3 +171,49 @@ def test_a_database_from_before_tokens_gets_the_table(tmp_path):
     new.record_label(pid, a, "anomalous", "ann", token=t)
     assert new.label_counts(pid)["events"] == 2
     new.close()
+
+
+def test_a_press_held_back_past_a_label_given_elsewhere_is_refused_and_the_tabs_own_presses_are_not(store, project):
+    """A press made before another label of the same sample, that reached the server after it (a dropped
+    connection), must not write over it; presses of the same tab since (tokens "<tab>_…") come in order."""
+    from datetime import timedelta
+
+    from state.models import utcnow
+
+    a, b = (int(i) for i in store.samples(project)["sample_id"][:2])
+    pressed = utcnow() - timedelta(seconds=5)
+    store.record_label(project, a, "anomalous", "nia", token="tabB_" + tok())  # nia, in another tab, now
+    with pytest.raises(StoreError, match=r"s0 was labeled anomalous by nia after your key press, which reached "
+                                         r"the server 5 s later; the newer label stands"):
+        store.record_label(project, a, "normal", "max", token="tabA_" + tok(), pressed_at=pressed)
+    assert store.samples(project)["label"][0] == "anomalous" and len(store.events(project)) == 1
+    # max's own tab: a label, then (pressed before that label was written) a change of mind: both, in order
+    store.record_label(project, b, "anomalous", "max", token="tabA_" + tok(), pressed_at=utcnow())
+    store.record_label(project, b, "normal", "max", token="tabA_" + tok(), pressed_at=pressed)
+    assert store.samples(project)["label"][1] == "normal"
+    # a label given elsewhere since counts whoever gave it, the same person in another tab too
+    with pytest.raises(StoreError, match="s1 was labeled normal by max after your key press"):
+        store.record_label(project, b, "anomalous", "max", token="tabC_" + tok(), pressed_at=pressed)
+    assert store.record_label(project, b, "anomalous", "max", token=tok())  # no press time: applied as before
+
+
+def test_each_request_is_applied_as_the_annotator_who_pressed(store, project):
+    """A name changed in the sidebar while presses were on their way does not take them over."""
+    import time
+
+    from pages.review_card import apply_requests
+
+    a, b = (int(i) for i in store.samples(project)["sample_id"][:2])
+    pressed = time.time() * 1000 - 3000  # ms on the server's clock, as the browser stamps a press
+    requests = [{"t": "tabA_" + tok(), "op": "label", "sid": a, "label": "normal", "who": "alice", "at": pressed},
+                {"t": "tabA_" + tok(), "op": "label", "sid": b, "label": "anomalous", "who": "alice", "at": pressed}]
+    acked, errors, _ = apply_requests(store, project, "bob", requests, [])
+    assert errors == [] and acked == [r["t"] for r in requests]
+    ev = store.events(project)
+    assert ev["annotator"].tolist() == ["alice", "alice"] and ev["label"].tolist() == ["normal", "anomalous"]
+    # bob labels a afterwards; alice's press on a, 3 s old and held back on its way, is refused, not applied
+    store.record_label(project, a, "anomalous", "bob")
+    late = {"t": "tabA_" + tok(), "op": "label", "sid": a, "label": "normal", "who": "alice", "at": pressed}
+    acked, errors, _ = apply_requests(store, project, "alice", [late], [])
+    assert acked == [late["t"]] and errors[0]["message"].startswith("Not saved: s0 was labeled anomalous by bob after")
+    assert store.samples(project)["label"][0] == "anomalous"

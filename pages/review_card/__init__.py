@@ -15,12 +15,15 @@ request about the sample that was on screen:
 
 The value the page reads: {"pending": [request, ...], "seq": int, "zoom": {"sid": int, "n": int} | None}
 with request = {"t": token, "op": "label" | "skip" | "unskip" | "undo", "sid": sample id, "label": ..., "src": ...,
-"round": the round whose ranking showed the card,
+"round": the round whose ranking showed the card, "who": the annotator named when it was pressed, "at": when
+(ms since 1970 on the server's clock, from the browser's clock and the page's "now"),
 "target": token of the label request an undo reverts, or None}. "u" sends "unskip" when the tab's last press
 was a skip (the card comes back), else "undo".
 """
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -78,7 +81,16 @@ def review_card(*, key: str, cards: list[dict[str, Any]], acked: list[str], erro
     unsent requests per scope across a reload of the component)."""
     return _component(key=key, default=None, cards=cards, acked=acked, errors=errors,
                       per_page=per_page, per_row=per_row, who=who, scope=scope, skip_epoch=skip_epoch,
-                      run=run, zoom=zoom, note=note)
+                      run=run, zoom=zoom, note=note, now=time.time() * 1000)
+
+
+def pressed_at(req: dict) -> datetime | None:
+    """When a request's key was pressed, on the server's clock (the browser stamps it with its own clock
+    moved by the difference it last saw between the two: the page's `now`). None when not known."""
+    at = req.get("at")
+    if not isinstance(at, (int, float)) or isinstance(at, bool):
+        return None
+    return datetime.fromtimestamp(float(at) / 1000.0, timezone.utc)
 
 
 def apply_requests(store, project_id: int, who: str, requests: list, skipped: list[int],
@@ -88,7 +100,13 @@ def apply_requests(store, project_id: int, who: str, requests: list, skipped: li
     tokens); skips go to `skipped` (this session's list). Returns (acknowledged tokens, refusals as
     {"t", "message"}, a note for the page). A request that cannot be read is acknowledged as refused.
     Samples an undo reverted are added to the front of `brought_back`, for the page to show first (the
-    browser may not hold their cards any more: after a reload, or a new model's ranking)."""
+    browser may not hold their cards any more: after a reload, or a new model's ranking).
+
+    Each request is applied as the annotator it names (the name in the sidebar when the key was pressed;
+    `who`, the session's name now, for a request that names none): a name changed while presses were on
+    their way must not take them over. A label pressed (its "at") before someone else labeled the same
+    sample, and held back on its way (a dropped connection), is refused rather than written over the newer
+    label (`Store.record_label_changes`)."""
     from state.store import StoreError
 
     known = {f"review:{s}" for s in strategies}
@@ -100,11 +118,12 @@ def apply_requests(store, project_id: int, who: str, requests: list, skipped: li
         if not isinstance(t, str):
             continue
         op = req.get("op")
+        by = req["who"] if isinstance(req.get("who"), str) and req["who"].strip() else who
         try:
             if op == "label":
                 source = req.get("src") if req.get("src") in known else "review"
-                store.record_label(project_id, int(req["sid"]), str(req.get("label")), who, source=source, token=t,
-                                   seen_round=req.get("round"))
+                store.record_label(project_id, int(req["sid"]), str(req.get("label")), by, source=source, token=t,
+                                   seen_round=req.get("round"), pressed_at=pressed_at(req))
             elif op == "skip":
                 sid = int(req["sid"])
                 if sid not in skipped:
@@ -117,7 +136,7 @@ def apply_requests(store, project_id: int, who: str, requests: list, skipped: li
                     brought_back[:0] = [sid]
             elif op == "undo":
                 target = req.get("target") if isinstance(req.get("target"), str) else None
-                reverted = store.undo_last(project_id, who, token=t, target=target)
+                reverted = store.undo_last(project_id, by, token=t, target=target)
                 if brought_back is not None:  # first in the queue: this tab may no longer hold the card
                     brought_back[:0] = [int(i) for i in reverted]  # (after a reload, or a new model's ranking)
                 if target is None:

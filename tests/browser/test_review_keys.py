@@ -407,3 +407,33 @@ def test_a_double_click_labels_only_the_card_clicked(server_factory, new_page):
     wait_saved(page)
     events = store.events(pid)
     assert list(zip(events["sample_id"].astype(int), events["label"])) == meant
+
+
+def test_a_press_held_back_by_a_dropped_connection_never_overwrites_a_later_label(server_factory, new_page):
+    """Max's connection drops: he labels the card on screen and the next; meanwhile Nia labels the first card
+    anomalous. When max's connection comes back, his first press is refused, saying Nia's label is newer (it
+    wrote over hers before); his second is stored. (A name typed while presses are on their way does not take
+    them over: test_label_requests.)"""
+    store, pid, a = open_review(server_factory, new_page, "max")
+    b = new_page()
+    open_project(b, a.url.split("/review")[0], "nia", pid)
+    x = focused_sample(a)
+    assert focused_sample(b) == x
+    a.context.set_offline(True)
+    focus_page(a)
+    a.keyboard.press("n")
+    y = wait_focused_changes(a, x)
+    a.keyboard.press("a")
+    wait_focused_changes(a, y)
+    time.sleep(1.0)
+    focus_page(b)
+    b.keyboard.press("a")
+    wait_saved(b)
+    a.context.set_offline(False)
+    wait_saved(a)  # sent again once the connection is back, and answered
+    events = store.events(pid)
+    assert list(zip(events["sample_id"].astype(int), events["label"], events["annotator"])) == [
+        (x, "anomalous", "nia"), (y, "anomalous", "max")]
+    expect(card_frame(a).get_by_test_id("reviewStatus")).to_contain_text(
+        "was labeled anomalous by nia after your key press")
+    shot(a, "review-held-back-press-refused")

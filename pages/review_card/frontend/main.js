@@ -45,11 +45,20 @@ function send() {
   save();
 }
 
-function token() {
-  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-  const b = new Uint8Array(16); crypto.getRandomValues(b);
+function randomHex(bytes) {
+  const b = new Uint8Array(bytes); crypto.getRandomValues(b);
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
+// This tab's name, first in each of its tokens ("<tab>_<random>"): the store tells this tab's own earlier
+// presses from labels given elsewhere after a press (a press held back on its way must not overwrite those)
+const TAB = (() => {
+  try {
+    let t = sessionStorage.getItem("semiad-tab");
+    if (!t) { t = randomHex(6); sessionStorage.setItem("semiad-tab", t); }
+    return t;
+  } catch (e) { return randomHex(6); }
+})();
+function token() { return TAB + "_" + randomHex(16); }
 
 // Unacknowledged requests and this tab's history survive a remount of the component (a page switch,
 // a full rerun that rebuilt it): kept per project and annotator in the tab's sessionStorage.
@@ -98,7 +107,7 @@ function press(op, sid, label) {
     const last = S.history.pop();
     // the last press was a skip: the card comes back (the server forgets the skip); else the last label
     const req = last && last.op === "skip" ? { t: token(), op: "unskip", sid: last.sid }
-      : { t: token(), op: "undo", target: last ? last.t : null };
+      : { t: token(), op: "undo", target: last ? last.t : null, who: a.who };
     if (last) {
       if (req.op === "undo") S.undid.set(req.t, last.sid);  // a refused undo hides the card again
       S.done.delete(last.sid);
@@ -115,7 +124,9 @@ function press(op, sid, label) {
       return;
     }
     const card = S.cards.get(sid);
-    const req = { t: token(), op: op, sid: sid, src: card.src, round: card.round };
+    // when, on the server's clock: the browser's own, moved by the difference seen at the last render
+    const req = { t: token(), op: op, sid: sid, src: card.src, round: card.round, who: a.who,
+                  at: Math.round(Date.now() + (S.clockShift || 0)) };
     if (op === "label") req.label = label;
     S.history.push({ t: req.t, sid: sid, op: op });
     S.done.set(sid, op === "label" ? "label" : "skip");
@@ -263,16 +274,17 @@ function meta(card) {
     el("span", { class: "reason", text: card.reason }),
   ]);
 }
-// A click this soon after the previous one is a double-click's second: the card under the pointer has just
-// moved into the place of the one answered (the grid closes up, the focused card is replaced), so it was
-// never looked at. Such a click answers nothing.
-const DOUBLE_CLICK_MS = 400;
-let lastClick = -Infinity;
+// A click at the same place this soon after the previous one is a double-click's second: the card under the
+// pointer has just moved into the place of the one answered (the grid closes up, the focused card is
+// replaced), so it was never looked at. Such a click answers nothing; a quick click elsewhere does.
+const DOUBLE_CLICK_MS = 400, DOUBLE_CLICK_PX = 8;
+let lastClick = { t: -Infinity, x: NaN, y: NaN };
 function button(text, key, cls, onclick, testid) {
   const guarded = (e) => {
     const now = performance.now();
-    const second = e.detail > 1 || now - lastClick < DOUBLE_CLICK_MS;
-    lastClick = now;
+    const second = e.detail > 1 || (now - lastClick.t < DOUBLE_CLICK_MS &&
+      Math.hypot(e.clientX - lastClick.x, e.clientY - lastClick.y) <= DOUBLE_CLICK_PX);
+    lastClick = { t: now, x: e.clientX, y: e.clientY };
     if (!second) { onclick(); return; }
     S.note = "A second click right after the first was ignored (a double-click): the card under it had just " +
       "moved in. Click again to answer it.";
@@ -431,6 +443,7 @@ function onRender(args, theme) {
     S.run = args.run;
   }
   S.args = args;
+  if (typeof args.now === "number") S.clockShift = args.now - Date.now();  // the server's clock less ours
   const acked = new Set(args.acked || []);
   const before = S.pending.length;
   S.pending = S.pending.filter((r) => !acked.has(r.t));
