@@ -46,6 +46,9 @@ STALE_AFTER = timedelta(seconds=90)  # a running job that has not reported for t
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
+# a press refused for a label given since must have been held back this long: two people pressing at once
+# are both recorded (a dispute), and the press's time, from the browser's clock, may be off by a render's way
+HELD_BACK = timedelta(seconds=2)
 
 
 def _not_undone(event: type[LabelEvent]):
@@ -440,11 +443,11 @@ class Store:
     def _refuse_if_labeled_since(s: Session, project_id: int, ids: list[int], pressed_at: datetime,
                                  token: str | None) -> None:
         """Raise StoreError (the transaction is then rolled back) when one of `ids` has a label event written
-        after `pressed_at` that did not come from the same tab as `token`."""
+        more than HELD_BACK after `pressed_at` that did not come from the same tab as `token`."""
         since = s.execute(select(LabelEvent.batch, LabelEvent.label, LabelEvent.annotator, Sample.key)
                           .join(Sample, Sample.id == LabelEvent.sample_id)
                           .where(LabelEvent.project_id == project_id, LabelEvent.sample_id.in_(ids),
-                                 LabelEvent.created_at > pressed_at)
+                                 LabelEvent.created_at > pressed_at + HELD_BACK)
                           .order_by(LabelEvent.id.desc())).all()
         tab, mark, _ = (token or "").partition("_")  # a token is letters, digits, "-" and "_" (_claim_token)
         if since and mark:  # the tab's own presses since (a label, its undo, a new label) are in their order

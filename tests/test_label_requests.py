@@ -195,6 +195,11 @@ def test_a_press_held_back_past_a_label_given_elsewhere_is_refused_and_the_tabs_
     with pytest.raises(StoreError, match="s1 was labeled normal by max after your key press"):
         store.record_label(project, b, "anomalous", "max", token="tabC_" + tok(), pressed_at=pressed)
     assert store.record_label(project, b, "anomalous", "max", token=tok())  # no press time: applied as before
+    # two people pressing at once are both recorded (a dispute): a press is refused only when held back 2 s
+    c = int(store.samples(project)["sample_id"][2])
+    store.record_label(project, c, "anomalous", "nia", token="tabB_" + tok())
+    store.record_label(project, c, "normal", "max", token="tabA_" + tok(), pressed_at=utcnow() - timedelta(seconds=1))
+    assert store.disputes(project)
 
 
 def test_each_request_is_applied_as_the_annotator_who_pressed(store, project):

@@ -126,7 +126,7 @@ function press(op, sid, label) {
     const card = S.cards.get(sid);
     // when, on the server's clock: the browser's own, moved by the difference seen at the last render
     const req = { t: token(), op: op, sid: sid, src: card.src, round: card.round, who: a.who,
-                  at: Math.round(Date.now() + (S.clockShift || 0)) };
+                  at: Math.round(Date.now() + (Number.isFinite(S.clockShift) ? S.clockShift : 0)) };
     if (op === "label") req.label = label;
     S.history.push({ t: req.t, sid: sid, op: op });
     S.done.set(sid, op === "label" ? "label" : "skip");
@@ -443,7 +443,8 @@ function onRender(args, theme) {
     S.run = args.run;
   }
   S.args = args;
-  if (typeof args.now === "number") S.clockShift = args.now - Date.now();  // the server's clock less ours
+  // the server's clock less ours: each render's way here makes it look smaller, so the largest seen is nearest
+  if (typeof args.now === "number") S.clockShift = Math.max(S.clockShift ?? -Infinity, args.now - Date.now());
   const acked = new Set(args.acked || []);
   const before = S.pending.length;
   S.pending = S.pending.filter((r) => !acked.has(r.t));
