@@ -429,6 +429,9 @@ def test_a_press_held_back_by_a_dropped_connection_never_overwrites_a_later_labe
     focus_page(b)
     b.keyboard.press("a")
     wait_saved(b)
+    expect(card_frame(a).get_by_test_id("reviewStatus")).to_contain_text(  # max is told, not left guessing
+        "Saving 2 request(s)… no answer from the server for", timeout=20_000)
+    shot(a, "review-connection-down")
     a.context.set_offline(False)
     wait_saved(a)  # sent again once the connection is back, and answered
     events = store.events(pid)

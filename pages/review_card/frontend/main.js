@@ -36,6 +36,7 @@ function setHeight() {
   if (h !== S.lastHeight) { S.lastHeight = h; post("streamlit:setFrameHeight", { height: h }); }
 }
 function send() {
+  if (!S.waitingSince) S.waitingSince = Date.now();
   S.seq += 1;
   S.lastSend = Date.now();
   post("streamlit:setComponentValue", {
@@ -363,11 +364,17 @@ function focusedLayout(sid, c, pics, views) {
                      "data-score": c.score, "data-key": c.key }, [pics, info]);
 }
 
+// how long requests have waited with no answer from the server (since the first was sent, or the last render)
+const QUIET_MS = 8000;
+function quietFor() { return S.pending.length ? Date.now() - Math.max(S.lastRender || 0, S.waitingSince || 0) : 0; }
 function statusLine() {
   let text = "", cls = "status";
   if (S.errors.length) { text = S.errors[S.errors.length - 1]; cls += " err"; }
   else if (S.note) text = S.note;
-  else if (S.pending.length) text = "Saving " + S.pending.length + " request(s)…";
+  else if (S.pending.length && quietFor() > QUIET_MS) {
+    text = "Saving " + S.pending.length + " request(s)… no answer from the server for " + Math.round(quietFor() / 1000) +
+      " s: the connection may be down. They are kept in this tab and sent when it is back.";
+  } else if (S.pending.length) text = "Saving " + S.pending.length + " request(s)…";
   else text = "Every label is saved.";
   return el("div", { class: cls, "data-testid": "reviewStatus", "data-pending": S.pending.length, text: text });
 }
@@ -443,11 +450,13 @@ function onRender(args, theme) {
     S.run = args.run;
   }
   S.args = args;
+  S.lastRender = Date.now();
   // the server's clock less ours: each render's way here makes it look smaller, so the largest seen is nearest
   if (typeof args.now === "number") S.clockShift = Math.max(S.clockShift ?? -Infinity, args.now - Date.now());
   const acked = new Set(args.acked || []);
   const before = S.pending.length;
   S.pending = S.pending.filter((r) => !acked.has(r.t));
+  if (!S.pending.length) S.waitingSince = null;
   const now = performance.now();
   for (const e of window.reviewTrace) if (e.tAck === null && acked.has(e.t)) e.tAck = now;
   if (S.pending.length < before) S.resendAfter = 1500;
@@ -505,6 +514,8 @@ setInterval(() => {
     S.resendAfter = Math.min(S.resendAfter * 2, 12000);
     send();
   }
+  const status = document.querySelector("[data-testid='reviewStatus']");
+  if (status && quietFor() > QUIET_MS) status.replaceWith(statusLine());  // it counts the seconds without an answer
 }, 500);
 
 // Closing or reloading the tab with requests not yet acknowledged asks first (a reload keeps them in
