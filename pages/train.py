@@ -191,8 +191,8 @@ else:
             "message": r.error or r.message,
         })
     history = pd.DataFrame(rows)
-    if history["AUC (ground truth)"].isna().all():  # data without ground truth: no column of blanks
-        history = history.drop(columns="AUC (ground truth)")
+    # no column of blanks: data without ground truth, runs of methods without a first ranking of their own
+    history = history.drop(columns=[c for c in ("AUC (ground truth)", "first ranking") if history[c].isna().all()])
     st.dataframe(blank_missing(history, {"round": ".0f", "AUC (ground truth)": ".3f", "seconds": ".1f"}),
                  hide_index=True, width="stretch")
 
