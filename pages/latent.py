@@ -126,10 +126,13 @@ def clear_selection() -> None:
     st.session_state[nonce_key] += 1  # a new chart key: the chart's own selection goes too
 
 
+labeled_keys = set(by_key.index[[isinstance(v, str) for v in by_key["label"]]])
+
+
 def unlabeled(key: str) -> bool:
     """Whether a sample starts ticked: a bulk label is for the unlabeled; a labeled sample (an anomaly found
     earlier, say) changes only when its own tick is put back, one picture at a time."""
-    return not isinstance(by_key.loc[key, "label"], str)
+    return key not in labeled_keys
 
 
 def selection() -> list[str]:
