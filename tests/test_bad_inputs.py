@@ -353,6 +353,7 @@ def test_a_project_name_typed_before_the_path_arrives_is_kept_and_an_empty_one_i
     assert at.text_input(key="new_name-Table (.npz, .csv or .mat)").placeholder == "arr"
     at.text_input(key="new_name-Table (.npz, .csv or .mat)").input("").run()
     at.button(key="create").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     assert sorted(p.name for p in Store(home=tmp_path / "workspace").projects()) == ["arr", "my table"]
 
 
