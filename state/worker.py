@@ -246,8 +246,7 @@ class Worker:
         self.auto_retrain = auto_retrain  # queue projects' auto-retrain runs when idle (the loop, not run_once)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None  # the runs' thread
-        self._threads: list[threading.Thread] = []  # it, and the maps' thread when maps are on
+        self._threads: list[threading.Thread] = []  # the runs' thread, and the maps' thread when maps are on
 
     def start(self) -> "Worker":
         interrupted = self.store.interrupt_dead_runs()
@@ -256,8 +255,8 @@ class Worker:
         requeued = self.store.requeue_dead_maps()
         if requeued:
             log.warning("queued the maps %s again", requeued)
-        self._thread = threading.Thread(target=self._loop, args=(self._runs_once,), name="semiad-worker", daemon=True)
-        self._threads = [self._thread]
+        self._threads = [threading.Thread(target=self._loop, args=(self._runs_once,), name="semiad-worker",
+                                          daemon=True)]
         if self.maps:
             self._threads.append(threading.Thread(target=self._loop, args=(self.map_once,), name="semiad-maps",
                                                   daemon=True))
@@ -280,7 +279,7 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return bool(self._threads) and self._threads[0].is_alive()
 
     def _runs_once(self) -> bool:
         """A queued run, else (auto-retrain on) queue the runs projects are due: whether there was work."""
