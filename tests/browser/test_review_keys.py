@@ -343,15 +343,11 @@ def test_keys_label_again_right_after_a_strategy_is_picked(server_factory, new_p
 
 def test_a_key_with_no_card_left_says_it_labeled_nothing(server_factory, new_page):
     """Once the queue is answered, a key labels nothing, and the page says so instead of staying silent."""
-    from semiad.data import SampleSet
-    from state.worker import Worker
+    from tests.test_latent_page import table_project
 
     server = server_factory()
     store = Store(home=server.home)
-    X = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
-    pid = store.create_project("six rows", SampleSet([f"r{i}" for i in range(6)], X, "tabular", "six"), source="six")
-    store.request_run(pid, "iforest", {"hyper": {}}, "setup")
-    assert Worker(store, maps=False).run_once()
+    pid, _ = table_project(store, "six rows", 6)
     server.start()
     page = new_page()
     open_project(page, server.url, "erin", pid)
