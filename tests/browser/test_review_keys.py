@@ -255,6 +255,17 @@ def test_closing_the_tab_with_presses_not_yet_saved_asks_first(server_factory, n
     expect(review_root(page)).to_have_attribute("data-pending", "1")  # the press is still held
     assert not page.is_closed()
 
+    # requests kept under the name this tab had before (changed while they were on their way) count too
+    other = new_page()
+    server.start()
+    open_project(other, server.url, "erin", pid)
+    other.evaluate("""() => sessionStorage.setItem('semiad-review:' + 'elsewhere|1|erin-before',
+                                                   JSON.stringify({pending: [{t: 'tab_0123456789', op: 'skip'}]}))""")
+    with other.expect_event("dialog", timeout=10_000) as asking:
+        other.close(run_before_unload=True)
+    assert asking.value.type == "beforeunload"
+    asking.value.dismiss()
+
 
 def test_undo_after_a_reload_brings_the_card_back_to_the_front(server_factory, new_page):
     """The tab remembers its presses across a reload, but no longer holds the card it moved past: the

@@ -520,9 +520,23 @@ setInterval(() => {
 
 // Closing or reloading the tab with requests not yet acknowledged asks first (a reload keeps them in
 // sessionStorage; closing the tab would lose them). Not once this frame has left the page.
+// Requests kept for another name of this tab count too (a name changed while they were on their way).
+function waitingElsewhere() {
+  try {
+    for (let i = 0; i < sessionStorage.length; i++) {
+      const key = sessionStorage.key(i);
+      if (!key || !key.startsWith("semiad-review:") || key === storageKey()) continue;
+      const saved = JSON.parse(sessionStorage.getItem(key) || "null");
+      if (saved && Array.isArray(saved.pending) && saved.pending.length) return true;
+    }
+  } catch (e) { /* unreadable: nothing known to be waiting */ }
+  return false;
+}
 try {
   window.parent.addEventListener("beforeunload", (e) => {
-    if (window.frameElement && window.frameElement.isConnected && S.pending.length) { e.preventDefault(); e.returnValue = ""; }
+    if (window.frameElement && window.frameElement.isConnected && (S.pending.length || waitingElsewhere())) {
+      e.preventDefault(); e.returnValue = "";
+    }
   });
 } catch (e) { /* not same-origin */ }
 
