@@ -4,6 +4,7 @@ right name, and the page shows a sample the two disagree on as disputed, with bo
 from __future__ import annotations
 
 import re
+import time
 
 from browser_util import (
     card_button,
@@ -55,6 +56,9 @@ def test_two_annotators_label_the_same_project_at_once(server_factory, new_page)
     # Three more rounds: each clicks a grid card at once, alice from the left, bob from the right
     # (the queue is the same for both, so their picks never collide).
     for _ in range(3):
+        # a person looks at the card that moved in before clicking it: two clicks at one place within 0.4 s
+        # are a double-click, whose second the page ignores (it would answer a card never looked at)
+        time.sleep(0.5)
         a_sid, b_sid = grid_samples(alice)[0], grid_samples(bob)[-1]
         assert a_sid != b_sid
         card_button(alice, a_sid, "Normal").click()
