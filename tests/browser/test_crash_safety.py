@@ -47,7 +47,7 @@ def test_labels_survive_a_kill_mid_training_and_the_run_shows_interrupted(server
     wait_focused_changes(page, first)
     expect_counts(page, **{"Labeled anomalous": 1, "Label events": 1})
     for n, (name, value) in enumerate((("Normal", "normal"), ("Anomalous", "anomalous")), start=2):
-        time.sleep(0.5)  # a person's pace: two clicks at one place within 0.4 s are a double-click (one answer)
+        time.sleep(0.5)  # a person's pace: two clicks at one place within 0.3 s are a double-click (one answer)
         sid = grid_samples(page)[0]
         card_button(page, sid, name).click()
         given[sid] = value

@@ -389,13 +389,13 @@ def test_a_double_click_labels_only_the_card_clicked(server_factory, new_page):
     it must label nothing (before: it labeled that unseen card)."""
     store, pid, page = open_review(server_factory, new_page, "dora")
     meant = []
-    for gap in (0.15, 0.25):
+    for gap in (0.1, 0.2):
         sid = grid_samples(page)[0]
         meant.append((sid, "normal"))
         double_click(page, card_button(page, sid, "Normal"), gap)
         expect(card_frame(page).locator(f"[data-testid='gridCard'][data-sid='{sid}']")).to_have_count(0)
         time.sleep(1.0)
-    for gap in (0.15, 0.25):
+    for gap in (0.1, 0.2):
         sid = focused_sample(page)
         meant.append((sid, "anomalous"))
         double_click(page, focus_button(page, "Anomalous"), gap)

@@ -278,7 +278,7 @@ function meta(card) {
 // A click at the same place this soon after the previous one is a double-click's second: the card under the
 // pointer has just moved into the place of the one answered (the grid closes up, the focused card is
 // replaced), so it was never looked at. Such a click answers nothing; a quick click elsewhere does.
-const DOUBLE_CLICK_MS = 400, DOUBLE_CLICK_PX = 8;
+const DOUBLE_CLICK_MS = 300, DOUBLE_CLICK_PX = 8;  // people double-click 100–250 ms apart
 let lastClick = { t: -Infinity, x: NaN, y: NaN };
 function button(text, key, cls, onclick, testid) {
   const guarded = (e) => {
