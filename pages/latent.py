@@ -163,7 +163,7 @@ def undo() -> None:
         st.session_state["_map_note"] = str(e)
         return
     # your last label may be one given on Review: name it, so the person knows what was taken back
-    named = f": {table.set_index('sample_id').loc[undone[0], 'key']}" if len(undone) == 1 else ""
+    named = f": {store.sample_key(pid, undone[0])}" if len(undone) == 1 else ""
     st.session_state["_map_note"] = (f"Undid the last label of {len(undone)} sample(s){named}." if undone
                                      else "Nothing of yours to undo.")
 

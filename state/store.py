@@ -347,6 +347,14 @@ class Store:
                     Sample.project_id == project_id, Sample.key.in_(chunk))).all())
         return out
 
+    def sample_key(self, project_id: int, sample_id: int) -> str:
+        """The id users see of one sample (its file path, a CSV's id, "digit-12")."""
+        with self.session() as s:
+            key = s.scalar(select(Sample.key).where(Sample.project_id == project_id, Sample.id == int(sample_id)))
+        if key is None:
+            raise StoreError(f"no sample {sample_id} in project {project_id}")
+        return key
+
     def labeled_sample_ids(self, project_id: int) -> np.ndarray:
         """The samples that have a label now (read from the (project, label) index, not the samples)."""
         rows = self._bulk_rows(select(Sample.id).where(Sample.project_id == project_id, Sample.label.is_not(None)))

@@ -222,3 +222,17 @@ def test_each_request_is_applied_as_the_annotator_who_pressed(store, project):
     acked, errors, _ = apply_requests(store, project, "alice", [late], [])
     assert acked == [late["t"]] and errors[0]["message"].startswith("Not saved: s0 was labeled anomalous by bob after")
     assert store.samples(project)["label"][0] == "anomalous"
+
+
+def test_an_undo_of_your_last_label_given_elsewhere_names_its_sample(store, project):
+    """A tab whose own presses are all undone takes back your last label, maybe given in another tab: it says
+    which sample that was."""
+    from pages.review_card import apply_requests
+
+    a, b = (int(i) for i in store.samples(project)["sample_id"][:2])
+    store.record_label(project, a, "normal", "ann", token=tok())  # in another tab
+    undo = {"t": tok(), "op": "undo", "target": None, "who": "ann"}
+    assert apply_requests(store, project, "ann", [undo], [])[2] == "Undid your last label: s0."
+    store.record_labels(project, [a, b], "anomalous", "ann", source="map")
+    assert apply_requests(store, project, "ann", [dict(undo, t=tok())], [])[2] == "Undid your last label (2 samples)."
+    assert apply_requests(store, project, "bob", [dict(undo, t=tok(), who="bob")], [])[2] == "Nothing of yours to undo."

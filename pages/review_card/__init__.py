@@ -139,9 +139,10 @@ def apply_requests(store, project_id: int, who: str, requests: list, skipped: li
                 reverted = store.undo_last(project_id, by, token=t, target=target)
                 if brought_back is not None:  # first in the queue: this tab may no longer hold the card
                     brought_back[:0] = [int(i) for i in reverted]  # (after a reload, or a new model's ranking)
-                if target is None:
-                    note = (f"Undid your last label ({len(reverted)} sample(s))." if reverted
-                            else "Nothing of yours to undo.")
+                if target is None:  # your last label, maybe given in another tab or page: named, if one
+                    named = (f": {store.sample_key(project_id, reverted[0])}" if len(reverted) == 1
+                             else f" ({len(reverted)} samples)")
+                    note = f"Undid your last label{named}." if reverted else "Nothing of yours to undo."
             else:
                 raise StoreError(f"unknown request {op!r}")
         except (StoreError, KeyError, TypeError, ValueError) as e:
