@@ -185,9 +185,10 @@ shown = picked[:MAX_GRID]
 if len(picked) > MAX_GRID:
     st.caption(f"Showing the first {MAX_GRID} pictures; labeling applies to all {len(picked)} "
                "selected samples except those you untick and those labeled already.")
-done = sum(not unlabeled(k) for k in shown)
+done = sum(not unlabeled(k) for k in picked)
 if done:
-    st.caption(f"{done} of the pictures below are labeled already and start unticked: tick one to change its label.")
+    st.caption(f"{done} of the selected samples are labeled already: they start unticked and keep their label "
+               "unless you tick one among the pictures.")
 cols = st.columns(8)
 for i, k in enumerate(shown):
     row = by_key.loc[k]

@@ -85,7 +85,7 @@ def test_samples_labeled_already_start_unticked_so_a_bulk_label_leaves_them_as_t
     at.run()
     assert not at.exception
     assert [at.checkbox(key=f"keep-{run.id}-{k}").value for k in keys] == [True, False, False, True, True, True]
-    assert any(c.value.startswith("2 of the pictures below are labeled already") for c in at.caption)
+    assert any(c.value.startswith("2 of the selected samples are labeled already") for c in at.caption)
     at.button(key="map_normal").click().run()
     labels = store.samples(pid).set_index("key")["label"]
     assert labels[keys].tolist() == ["normal", "anomalous", "anomalous", "normal", "normal", "normal"]
