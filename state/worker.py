@@ -80,7 +80,8 @@ def features_path(store: Store, project_id: int, representation: dict[str, Any])
 
 
 def run_inputs(store: Store, run: RunInfo, samples: SampleSet, representation: dict[str, Any] | None,
-               device: str = "auto", should_stop: StopFn | None = None, share: float = 0.3) -> np.ndarray:
+               device: str = "auto", should_stop: StopFn | None = None,
+               share: float = FEATURES_SHARE[True]) -> np.ndarray:
     """The detector's inputs for a run: the samples as loaded, or (with) their pretrained features,
     computed once per project (progress on the run up to `share`, cancel between batches) and cached in the
     workspace."""
