@@ -270,6 +270,18 @@ def data_uri(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
+# what a method's score is: shown beside it on the cards and the map, so a fused score near 1 is not read as a
+# probability
+SCORE_MEANING = {"deepsad": "distance to the centre c (Deep SAD score)",
+                 "ganomaly": "latent mismatch ‖z − ẑ‖² (GANomaly score)",
+                 "fusion": "the fused score, 0–1: the weighted mean of its scorers' percentiles in the pool, "
+                           "a place in the ranking, not a probability"}
+
+
+def score_meaning(method: str) -> str:
+    return SCORE_MEANING.get(method, "the detector's own scale: only the order counts")
+
+
 # ----- job status -----------------------------------------------------------------------------
 
 def run_label(run: RunInfo) -> str:

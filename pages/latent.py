@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import annotator, maps_enabled, require_project, sample_thumbnail, samples_of
+from pages.common import annotator, maps_enabled, require_project, sample_thumbnail, samples_of, score_meaning
 from semiad import embed
 from semiad.latent_plot import center_position, scatter_figure, selected_ids
 from state.store import StoreError
@@ -85,9 +85,8 @@ y = store.semi_targets(pid)
 centre = center_position(coords, table["score"].to_numpy()) if run.method == "deepsad" else None
 fig, info = scatter_figure(coords, keys, color_by, scores=table["score"].to_numpy(), labels=y,
                            truth=samples.truth, center=centre)
-score_cue = {"deepsad": "Colour = distance to the centre c (Deep SAD score); the ring marks the centre region.",
-             "ganomaly": "Colour = latent mismatch ‖z − ẑ‖² (GANomaly score).",
-             "fusion": "Colour = the fused score, 0–1 (its pool percentile)."}.get(run.method, "")
+score_cue = f"Colour = {score_meaning(run.method)}" + ("; the ring marks the centre region." if centre is not None
+                                                      else ".")
 space = (" The map is laid out from the model's input space (the pretrained features or the columns, reduced by "
          "PCA)." if run.method == "fusion" else "")
 st.caption(f"{kind} of round {run.round} (run {run.id}). {info.message()}{space} "

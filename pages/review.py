@@ -24,6 +24,7 @@ from pages.common import (
     require_project,
     sample_thumbnail,
     samples_of,
+    score_meaning,
     skips_key,
 )
 from pages.review_card import apply_requests, review_card, scope_of
@@ -289,7 +290,8 @@ def labeling() -> None:
     maps = difference_maps(run, idxs)
     cards = []
     for pos, row in enumerate(queue.itertuples(index=False)):
-        card = {"sid": int(row.sample_id), "key": str(row.key), "rank": int(row.rank), "score": f"{row.score:.4g}",
+        card = {"sid": int(row.sample_id), "key": str(row.key), "rank": int(row.rank), "of": len(samples),
+                "score": f"{row.score:.4g}", "score_help": score_meaning(run.method),
                 "reason": str(row.reason),
                 "src": "review:random" if query.is_audit(str(row.reason)) else f"review:{strategy}", "round": run.round}
         if samples.kind == "image":

@@ -239,3 +239,14 @@ def test_an_unskip_request_puts_the_skipped_card_first_again(home):
     assert not at.exception, at.exception
     assert [c["sid"] for c in review_cards(at)][:2] == [first, second]
     assert store.events(pid).empty
+
+
+def test_cards_give_their_place_among_all_samples_and_what_the_score_is(home):
+    from pages.common import score_meaning
+
+    store, pid = trained_project(home)
+    cards = review_cards(open_app(pid))
+    assert [c["rank"] for c in cards[:3]] == [1, 2, 3] and {c["of"] for c in cards} == {198}
+    assert {c["score_help"] for c in cards} == {"distance to the centre c (Deep SAD score)"}
+    assert "not a probability" in score_meaning("fusion")  # a fused score of 1 is a place, said so beside it
+    assert score_meaning("toll") == "the detector's own scale: only the order counts"
