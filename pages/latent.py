@@ -168,7 +168,7 @@ def undo() -> None:
 
 
 def undo_button(where) -> None:
-    where.button("Undo", key="map_undo", on_click=undo, help="Revert your last label in this project "
+    where.button("Undo your last label", key="map_undo", on_click=undo, help="Revert your last label in this project "
                  "(a bulk label is one label)")
 
 

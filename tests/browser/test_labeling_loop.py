@@ -1,6 +1,8 @@
 """The labeling loop in a real browser, by clicks and keys as a person would do it (issue 8, item 1)."""
 from __future__ import annotations
 
+import re
+
 from browser_util import (
     card_button,
     card_frame,
@@ -48,6 +50,10 @@ def test_create_train_label_undo_retrain_reload_and_every_page(server, new_page)
     expect_counts(page, Round=1, **{"Labeled normal": 0, "Labeled anomalous": 0, "Unlabeled": 198,
                                     "Label events": 0})
     shot(page, "loop-review-round1")
+    # the first card's place among all 198, and what its score is on hover (a fused score is no probability)
+    meta = card_frame(page).locator("[data-testid='focusedCard'] .meta")
+    expect(meta).to_contain_text("#1 of 198 in the ranking")
+    expect(meta.get_by_test_id("score")).to_have_attribute("title", re.compile("not a probability"))
 
     # 1: keyboard shortcut on the focused card (the next card is focused at once)
     first = focused_sample(page)

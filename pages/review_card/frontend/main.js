@@ -270,10 +270,11 @@ function features(rows) {  // a table row: [name, value, z] of the columns furth
 function meta(card) {
   return el("div", { class: "meta" }, [
     // the place in the whole ranking (labeled samples included); the reason below gives it among the unlabeled
-    el("b", { text: "#" + card.rank }),
-    document.createTextNode(" of " + Number(card.of).toLocaleString("en") + " in the ranking · "),
-    el("span", { class: "score", title: "Score: " + card.score_help + ". Higher = more anomalous.",
-                 text: "score " + card.score }), el("br"),
+    el("span", { class: "whole" }, [el("b", { text: "#" + Number(card.rank).toLocaleString("en") }),
+                                    document.createTextNode(" of " + Number(card.of).toLocaleString("en"))]),
+    document.createTextNode(" in the ranking · "),
+    el("span", { class: "whole", title: "Score: " + card.score_help + ". Higher = more anomalous.",
+                 "data-testid": "score", text: "score " + card.score }), el("br"),
     el("code", { text: card.key }), el("br"),
     el("span", { class: "reason", text: card.reason }),
   ]);
