@@ -110,7 +110,8 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
                    help=f"detector (default {defaults.DEFAULT_METHOD}, the app's default loop)")
     g.add_argument("--representation", default="auto", choices=["auto", "pixels", "features", "features+pixels"],
                    help="what the detector sees: auto = the app's default for the data and method (for images "
-                        "features+pixels with fusion, pretrained features with iforest/knn, the pixels for the "
+                        "with fusion features+pixels when gray, the features alone when colour; pretrained features "
+                        "with iforest/knn; the pixels for the "
                         "deep methods; the columns for tables), pixels = the inputs as loaded, features = "
                         "pretrained image features, features+pixels = both side by side")
     g.add_argument("--size", type=int, default=None, help="input size of the feature backbone in px (default 224)")
