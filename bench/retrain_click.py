@@ -84,7 +84,7 @@ def main() -> None:
         print(f"{r['method']:9s} first fit {r['first_fit_s']:6.1f} s  retrain click → ranking "
               f"{r['retrain_median_s']:5.2f} s (+{POLL_S:.0f} s poll = {r['to_screen_s']:.2f} s)  "
               f"runs {r['retrain_s']}  "
-              f"AUC after {r['auc_after']:.3f}  {r['device']}")
+              f"AUC after {'–' if r['auc_after'] is None else format(r['auc_after'], '.3f')}  {r['device']}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 
