@@ -33,6 +33,10 @@ from state.store import JobBusy, RunInfo, Store
 log = logging.getLogger("semiad.worker")
 PROGRESS_EVERY_S = 0.5
 HEARTBEAT_S = 10.0
+# UMAP's numba compilation (about a minute of one core, holding the GIL most of it) waits until no run has
+# trained for this long: beside a run it slowed the first model of a new project 3× (436 images: 28–35 s
+# in the app against 9 s alone, bench/RESULTS.md), and the first map pays it anyway if no quiet minute came
+WARM_UP_AFTER_IDLE_S = 60.0
 CANCEL_POLL_S = 0.1  # how often the running job's cancel flag is read from the store
 
 
@@ -248,6 +252,8 @@ class Worker:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []  # the runs' thread, and the maps' thread when maps are on
+        self._idle_since: float | None = time.monotonic()  # None while a run trains
+        self.warm_up_after_s = WARM_UP_AFTER_IDLE_S
 
     def start(self) -> "Worker":
         interrupted = self.store.interrupt_dead_runs()
@@ -265,8 +271,16 @@ class Worker:
             thread.start()
         Worker.running.add(self)
         if self.maps:
-            threading.Thread(target=_warm_up_umap, name="semiad-umap-warmup", daemon=True).start()
+            threading.Thread(target=self._warm_up_when_idle, name="semiad-umap-warmup", daemon=True).start()
         return self
+
+    def _warm_up_when_idle(self) -> None:
+        """Compile UMAP once no run has trained for `warm_up_after_s` (`WARM_UP_AFTER_IDLE_S`)."""
+        while not self._stop.wait(0.25):
+            idle = self._idle_since
+            if idle is not None and time.monotonic() - idle >= self.warm_up_after_s:
+                _warm_up_umap()
+                return
 
     def stop(self, timeout: float | None = None) -> None:
         self._stop.set()
@@ -320,6 +334,7 @@ class Worker:
         beating, cancel = threading.Event(), threading.Event()
         threading.Thread(target=self._watch, args=(run.id, beating, cancel), name="semiad-heartbeat",
                          daemon=True).start()
+        self._idle_since = None
         try:
             with torch_threads(self.threads):
                 execute(self.store, run, self.device, should_stop=cancel.is_set)
@@ -333,6 +348,7 @@ class Worker:
             return True
         finally:
             beating.set()
+            self._idle_since = time.monotonic()
         if self.maps:  # the new model's map with the default settings, for the maps' thread
             self.store.request_map(run.id, default_map_params())
         return True

@@ -224,3 +224,47 @@ def test_the_selection_outlives_a_figure_redrawn_by_someone_elses_label(home):
     assert at.subheader[0].value == "2 selected"
     at.button(key="map_clear").click().run()
     assert not at.subheader
+
+
+def test_the_umap_warm_up_waits_for_a_spell_without_training(home, monkeypatch):
+    """UMAP's numba compilation holds the GIL for about a minute: beside a new project's first model it
+    made that model 3× slower, so it waits until no run has trained for a while."""
+    import time
+
+    import state.worker as worker_module
+    from semiad.data import load_digits
+
+    store = Store(home=home)
+    pid = store.create_project("digits", load_digits(), source="digits")
+    store.request_run(pid, "deepsad", {"hyper": {"pretrain_epochs": 10, "epochs": 10}}, "setup")
+    calls = []
+    monkeypatch.setattr(worker_module, "_warm_up_umap",
+                        lambda: calls.append(([r.status for r in store.runs(pid)], time.monotonic())))
+    monkeypatch.setattr(Worker, "map_once", lambda self: False)  # the run's own map is not what is tested
+    worker = Worker(store, poll_s=0.05)
+    worker.warm_up_after_s = 1.0
+    worker.start()
+    try:
+        deadline = time.monotonic() + 180
+        while store.latest_done_run(pid) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        done_seen = time.monotonic()
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop(timeout=60)
+    ((statuses, at),) = calls
+    assert statuses == ["done"]  # not beside the run
+    assert at > done_seen + 0.5  # and only after a quiet spell
+
+    calls.clear()
+    idle = Worker(store, poll_s=0.05)  # a server with nothing to train warms up once the spell has passed
+    idle.warm_up_after_s = 0.5
+    started = time.monotonic()
+    idle.start()
+    try:
+        while not calls and time.monotonic() < started + 30:
+            time.sleep(0.05)
+    finally:
+        idle.stop(timeout=30)
+    assert len(calls) == 1 and calls[0][1] - started >= 0.5
