@@ -346,7 +346,11 @@ def _table(X: np.ndarray, y: np.ndarray | None, path: Path, columns: list[str] |
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{path.name}: X must be a non-empty 2-D table, got shape {X.shape}")
     bad_rows = ~np.isfinite(X).all(axis=1)
-    notes = notes or {}
+    notes = dict(notes or {})
+    if np.issubdtype(X.dtype, np.number) and X.dtype.itemsize > 4:  # the model sees float32: ±3.4e38 at most
+        beyond = np.flatnonzero(~bad_rows & (np.abs(X) > np.finfo(np.float32).max).any(axis=1))
+        notes.update({int(i): ("", "a value beyond float32's range (±3.4e38)") for i in beyond if i not in notes})
+        bad_rows[beyond] = True
     skipped = []
     for i in map(int, np.flatnonzero(bad_rows)):  # named only where skipped: a table may hold 300k rows
         where = f"{path.name} row {i}" + ("" if names is None else f" (id {names[i]})")
@@ -362,9 +366,29 @@ def _table(X: np.ndarray, y: np.ndarray | None, path: Path, columns: list[str] |
         y = (y[keep] != 0).astype(np.int8)
     every = [f"row-{i}" for i in range(len(X))] if names is None else names
     usable = X[keep] if bad_rows.any() else X  # no copy of a whole table before the float32 one
-    return SampleSet(ids=[every[i] for i in keep], X=usable.astype(np.float32), kind="tabular",
+    X32 = usable.astype(np.float32)
+    skipped += [(f"{path.name} column {(columns or [f'x{j}' for j in range(X.shape[1])])[j]}", why)
+                for j, why in _detail_lost(usable, X32)]
+    return SampleSet(ids=[every[i] for i in keep], X=X32, kind="tabular",
                      name=path.name, truth=y, skipped=skipped, columns=columns,
                      input_ids=list(every) if bad_rows.any() else None)
+
+
+def _detail_lost(X: np.ndarray, X32: np.ndarray) -> list[tuple[int, str]]:
+    """The columns whose values float32 (what the models see) cannot tell apart at their size, such as
+    millisecond timestamps (1.7e12 ± 1000 all become one number), with why: (column, reason)."""
+    if X.dtype.itemsize <= 4 or not np.issubdtype(X.dtype, np.number) or len(X) < 2:
+        return []
+    big = np.abs(X32).max(axis=0).astype(np.float64)
+    risky = np.flatnonzero(X.astype(np.float64).std(axis=0) < 1e3 * np.spacing(big.astype(np.float32)))
+    out = []
+    for j in risky:  # few columns at most: counting distinct values is cheap there
+        before, after = len(np.unique(X[:, j])), len(np.unique(X32[:, j]))
+        if after < before / 2:
+            out.append((int(j), f"kept, but float32 tells only {after} of its {before} distinct values apart at "
+                                f"their size (about {big[j]:.2g}): subtract an offset, such as its first value, "
+                                "and load the file again"))
+    return out
 
 
 # the words a ground-truth column may hold besides numbers (non-zero = anomaly), any case
@@ -453,8 +477,9 @@ def load_mat(path: str | Path) -> SampleSet:
         d = loadmat(path)
     except NotImplementedError as e:  # v7.3 files are HDF5
         raise DataError(f"{path.name}: a MATLAB v7.3 (HDF5) file; save it with -v7, or as .npz or .csv") from e
-    except (MatReadError, OSError, ValueError) as e:
-        raise DataError(f"{path.name}: not a readable .mat file ({e})") from e
+    except (MatReadError, OSError, ValueError, IndexError, EOFError) as e:  # IndexError: a file cut short
+        why = "cut short, or not a .mat file" if isinstance(e, (IndexError, EOFError)) else e
+        raise DataError(f"{path.name}: not a readable .mat file ({why})") from e
     if "X" not in d:
         found = ", ".join(k for k in d if not k.startswith("__")) or "none"
         raise DataError(f"{path.name}: no array named X (found {found})")

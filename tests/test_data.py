@@ -143,6 +143,40 @@ def test_npz_with_and_without_y(tmp_path):
         load_npz(tmp_path / "v.npz")
 
 
+def test_what_float32_cannot_hold_is_said_not_lost_silently(tmp_path):
+    """The models see float32: a value beyond its range skips its row with the reason (it made the whole
+    file fail as 'NaN or infinite'), and a column whose values float32 cannot tell apart (millisecond
+    timestamps) is named with what to do."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([1.7e12 + 10.0 * rng.permutation(200), rng.normal(size=200)])
+    X[7, 1] = 1e39
+    np.savez(tmp_path / "t.npz", X=X)
+    s = load(tmp_path / "t.npz")
+    assert len(s) == 199 and "row-7" not in s.ids and np.isfinite(s.X).all()
+    assert ("t.npz row 7", "a value beyond float32's range (±3.4e38)") in s.skipped
+    ((where, why),) = [w for w in s.skipped if "column" in w[0]]
+    assert where == "t.npz column x0" and "tells only 1 of its 199 distinct values apart" in why
+    assert "subtract an offset" in why
+    X[:, 0] -= 1.7e12  # the same column less an offset loses nothing, and nothing is said
+    X[7, 1] = 0
+    np.savez(tmp_path / "u.npz", X=X)
+    assert load(tmp_path / "u.npz").skipped == []
+    pd_frame = __import__("pandas").DataFrame({"ts": X[:, 0] + 1.7e12, "v": X[:, 1]})
+    pd_frame.to_csv(tmp_path / "t.csv", index=False)
+    assert [w for w, _ in load(tmp_path / "t.csv").skipped] == ["t.csv column ts"]  # named by its header
+
+
+def test_a_mat_file_cut_short_is_refused_in_words(tmp_path):
+    from scipy.io import savemat
+
+    savemat(tmp_path / "whole.mat", {"X": np.ones((50, 3)), "y": np.zeros((50, 1))})
+    data = (tmp_path / "whole.mat").read_bytes()
+    for n in (60, 100):
+        (tmp_path / "cut.mat").write_bytes(data[:n])
+        with pytest.raises(DataError, match=r"cut\.mat: not a readable \.mat file \(cut short, or not a \.mat file\)"):
+            load(tmp_path / "cut.mat")
+
+
 def test_an_array_too_large_for_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
     """A compressed file can expand far beyond its size on disk: the declared shape and type are checked
     first."""
