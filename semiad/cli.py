@@ -259,12 +259,17 @@ def read_labels(path: Path, ids: Sequence[str], left_out: Collection[str] = ()) 
     table = read_label_table(path)
     position = {str(k): i for i, k in enumerate(ids)}
     y = np.zeros(len(ids), dtype=np.int64)
+    unknown = [w for w in table["sample_id"] if known_id(w, position) is None]
+    if unknown:
+        left = [w for w in unknown if known_id(w, left_out) is not None]
+        if left:
+            raise ValueError(f"{path.name}: id {left[0]!r} was left out of the data (it cannot be used)"
+                             + (f", and {len(left) - 1} more" if len(left) > 1 else ""))
+        named = ", ".join(map(repr, unknown[:3])) + (", …" if len(unknown) > 3 else "")
+        raise ValueError(f"{path.name}: {len(unknown)} of its {len(table)} ids are not samples of the data "
+                         f"({named}); the data's ids are such as {', '.join(map(repr, list(ids)[:2]))}")
     for written, word in zip(table["sample_id"], table["label"]):
         key = known_id(written, position)
-        if key is None:
-            left = known_id(written, left_out) is not None
-            why = "was left out of the data (it cannot be used)" if left else "is not a sample of the data"
-            raise ValueError(f"{path.name}: id {written!r} {why}")
         if word not in SEMI_TARGET:
             raise ValueError(f"{path.name}: label {word!r} for {key!r} is not normal/anomalous or +1/-1")
         y[position[key]] = SEMI_TARGET[word]

@@ -173,10 +173,13 @@ def test_fit_then_score_tomorrows_batch(tmp_path, capsys):
     scores = pd.read_csv(tmp_path / "s.csv")
     assert scores.columns.tolist() == ["id", "score"] and scores["id"].tolist() == [f"row-{i}" for i in range(6)]
     assert scores["score"].idxmax() == 5
-    pd.DataFrame({"id": ["row-999"], "label": ["anomalous"]}).to_csv(tmp_path / "bad.csv", index=False)
+    pd.DataFrame({"id": ["row-999", "row-3", "5", "6", "7"], "label": ["anomalous"] * 5}).to_csv(tmp_path / "bad.csv",
+                                                                                           index=False)
     assert main(["fit", "--data", str(tmp_path / "today.npz"), "--labels", str(tmp_path / "bad.csv"),
                  "--out", str(tmp_path / "m2.pt")]) == 2
-    assert "row-999" in capsys.readouterr().err
+    # every unknown id counted, and the form the data's ids take (a plain 5 is no id of a .npz's rows)
+    assert ("bad.csv: 4 of its 5 ids are not samples of the data ('row-999', '5', '6', …); the data's ids are "
+            "such as 'row-0', 'row-1'") in capsys.readouterr().err
     # the app's JSON export reads the same way as its CSV (one reader for the app's import and the CLI)
     (tmp_path / "l.json").write_text(json.dumps([{"sample_id": "row-195", "label": "anomalous", "annotator": "ann"},
                                                  {"sample_id": "row-3", "label": "normal", "annotator": "ann"}]))
