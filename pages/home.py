@@ -27,7 +27,7 @@ if projects:
             open_project(p.id)
             st.switch_page("pages/review.py")
         if p.skipped:  # what the loader could not use stays on record, not only in the note after creation
-            with st.expander(f"{len(p.skipped)} left out of {p.name} when it was created (could not be used)"):
+            with st.expander(f"{len(p.skipped)} note(s) from loading {p.name}: left out or flagged"):
                 st.dataframe(pd.DataFrame(p.skipped, columns=["file", "reason"]), hide_index=True)
 
 st.subheader("New project")

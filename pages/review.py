@@ -53,7 +53,8 @@ for note in ("_finished_note",):
 # trains; popping the note on the first draw showed it for a moment), and kept on the Projects page
 if st.session_state.get(f"_skipped_note-{pid}"):
     bad = st.session_state[f"_skipped_note-{pid}"]
-    with st.expander(f"{len(bad)} file(s) or row(s) could not be used and were left out", expanded=True):
+    with st.expander(f"{len(bad)} note(s) from loading the data: files, rows or columns left out or flagged",
+                     expanded=True):
         st.dataframe(pd.DataFrame(bad, columns=["file", "reason"]), hide_index=True)
         if st.button("Hide (the list stays on the Projects page)", key=f"hide_skipped-{pid}"):
             st.session_state.pop(f"_skipped_note-{pid}")

@@ -59,7 +59,7 @@ def load_dataset(args: argparse.Namespace) -> Any:
     if samples.skipped:
         shown = "; ".join(f"{what}: {why}" for what, why in samples.skipped[:5])
         more = f" (and {len(samples.skipped) - 5} more)" if len(samples.skipped) > 5 else ""
-        print(f"{samples.name}: skipped, cannot be used: {shown}{more}", file=sys.stderr)
+        print(f"{samples.name}: left out or flagged: {shown}{more}", file=sys.stderr)
     return samples
 
 

@@ -617,9 +617,17 @@ def load_csv(path: str | Path, label_column: str | None = None) -> SampleSet:
         raise DataError(f"{path.name}: no numeric columns{held}")
     s = _table(numeric.to_numpy(dtype=np.float64), y, path, columns=[str(c) for c in numeric.columns], names=names,
                notes=notes)
+    truth_like = [c for c in numeric.columns if label_column is None and str(c).strip().lower() in TRUTH_NAMES]
     s.skipped = ([(f"{path.name} column {c}", "not numeric") for c in text]
-                 + [(f"{path.name} column {c}", "no value in any row") for c in empty] + unplaced + s.skipped)
+                 + [(f"{path.name} column {c}", "no value in any row") for c in empty] + unplaced + s.skipped
+                 + [(f"{path.name} column {c}", "kept as a feature, but its name says ground truth: if it is, "
+                     "name it as the label column, or the scores will follow it") for c in truth_like])
     return s
+
+
+# column names that usually hold ground truth: a CSV loaded without a label column says so when it has one
+TRUTH_NAMES = ("label", "labels", "y", "class", "target", "anomaly", "anomalous", "outlier", "is_anomaly",
+               "ground_truth", "truth")
 
 
 def _without_trailing_blank_rows(df: "pd.DataFrame") -> "pd.DataFrame":

@@ -308,7 +308,7 @@ def test_the_projects_page_shows_why_a_bad_csv_cannot_be_used(app, tmp_path):
     at = create_from(at.switch_page("pages/home.py").run(), "Table (.npz, .csv or .mat)", tmp_path / "gaps.csv")
     assert not at.exception and not at.error
     def review_note():
-        return [e for e in at.expander if "could not be used and were left out" in e.label]
+        return [e for e in at.expander if "left out or flagged" in e.label]
 
     assert len(review_note()) == 1  # Review shows what was left out
     at.switch_page("pages/review.py").run()
@@ -317,8 +317,8 @@ def test_the_projects_page_shows_why_a_bad_csv_cannot_be_used(app, tmp_path):
     at.switch_page("pages/review.py").run()
     assert review_note() == []  # hidden when asked
     at.switch_page("pages/home.py").run()
-    (left_out,) = [e for e in at.expander if "left out of gaps" in e.label]  # on record after the note is gone
-    assert left_out.label.startswith("1 left out")
+    (left_out,) = [e for e in at.expander if "from loading gaps" in e.label]  # on record after the note is gone
+    assert left_out.label.startswith("1 note(s)")
     assert left_out.dataframe[0].value["file"].tolist() == ["gaps.csv row 1 (id y)"]  # the CSV's own id too
 
 

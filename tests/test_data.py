@@ -339,3 +339,14 @@ def test_a_csv_column_with_no_value_in_any_row_is_left_out_and_named(tmp_path):
     with pytest.raises(DataError, match=r"u.csv: no numeric columns \(2 column\(s\) hold no value\)"):
         load_csv(tmp_path / "u.csv")
 
+
+
+def test_a_csv_column_named_like_ground_truth_is_flagged_when_no_label_column_is_named(tmp_path):
+    pd = __import__("pandas")
+    pd.DataFrame({"x": [0.1, 0.2, 0.3], "Label": [0, 0, 1]}).to_csv(tmp_path / "t.csv", index=False)
+    s = load_csv(tmp_path / "t.csv")
+    assert s.columns == ["x", "Label"]  # kept: the loader does not guess
+    ((where, why),) = s.skipped
+    assert where == "t.csv column Label" and "name it as the label column" in why
+    named = load_csv(tmp_path / "t.csv", label_column="Label")
+    assert named.skipped == [] and named.truth.tolist() == [0, 0, 1]
