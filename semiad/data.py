@@ -326,9 +326,12 @@ def load_image_folder(folder: str | Path, color: bool | None = None, anomaly_fol
         raise DataError(f"{folder}: no usable images" + (f" ({detail}{more})" if detail else ""))
     truth = None
     if anomaly_folders:
+        anomaly_folders = [str(f).strip().rstrip("/\\") for f in anomaly_folders]  # as tab completion writes it
         unknown = set(anomaly_folders) - set(classes)
         if unknown:
-            raise DataError(f"{folder}: no sub-folder named {', '.join(sorted(unknown))}")
+            there = sorted({c for c in classes if c})
+            raise DataError(f"{folder}: no sub-folder named {', '.join(sorted(unknown))} holds images (those that do: "
+                            f"{', '.join(there[:10]) + (' …' if len(there) > 10 else '') if there else 'none'})")
         truth = np.isin(classes, list(anomaly_folders)).astype(np.int8)
     every = [p.relative_to(folder).as_posix() for p in candidates]
     return SampleSet(ids=ids, X=np.stack(arrays), kind="image", name=f"images in {folder.name}",
@@ -444,7 +447,8 @@ def load_npz(path: str | Path) -> SampleSet:
                 raise DataError(f"{path.name}: no array named X (found {', '.join(d.files) or 'none'})")
             check_fits(path, *_npz_header(d.zip, "X"))
             X = d["X"]
-            y = _truth(d["y"], path, "y") if "y" in d.files else None
+            key = _truth_key(d.files)
+            y = _truth(d[key], path, key) if key else None
     except DataError:
         raise
     except ValueError as e:  # object arrays need pickle, which we refuse
@@ -456,6 +460,8 @@ def load_npz(path: str | Path) -> SampleSet:
 
 def _from_arrays(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:
     """X and ground truth y read from a file (.npz, .mat): images if X has 3 or 4 dimensions, else a table."""
+    if X.dtype == bool and X.ndim == 2:  # a one-hot table
+        X = X.astype(np.uint8)
     if not np.issubdtype(X.dtype, np.number):
         raise DataError(f"{path.name}: X is not numeric (dtype {X.dtype})")
     if X.ndim in (3, 4):
@@ -483,7 +489,13 @@ def load_mat(path: str | Path) -> SampleSet:
     if "X" not in d:
         found = ", ".join(k for k in d if not k.startswith("__")) or "none"
         raise DataError(f"{path.name}: no array named X (found {found})")
-    return _from_arrays(np.asarray(d["X"]), None if "y" not in d else _truth(d["y"], path, "y"), path)
+    key = _truth_key(d)
+    return _from_arrays(np.asarray(d["X"]), _truth(d[key], path, key) if key else None, path)
+
+
+def _truth_key(names: Container[str]) -> str | None:
+    """The array holding ground truth in a .npz or .mat: y (as ODDS writes it), else Y."""
+    return next((k for k in ("y", "Y") if k in names), None)
 
 
 def _image_array(X: np.ndarray, y: np.ndarray | None, path: Path) -> SampleSet:

@@ -94,8 +94,9 @@ def test_image_folder_with_nested_class_folders_as_ground_truth(tmp_path):
     assert all(Path(p).is_file() and Path(p).is_absolute() for p in s.paths)
     x = s.X[s.ids.index("ok/a0.png")]
     assert np.allclose(x, 200 / 255, atol=1 / 255)
-    with pytest.raises(DataError, match="no sub-folder named nope"):
+    with pytest.raises(DataError, match=r"no sub-folder named nope holds images \(those that do: ok, scratch\)"):
         load_image_folder(tmp_path, anomaly_folders=["nope"])
+    assert load_image_folder(tmp_path, anomaly_folders=["scratch/"]).truth.tolist() == s.truth.tolist()  # as typed
 
 
 def test_image_folder_gray_or_color(tmp_path):
@@ -350,3 +351,14 @@ def test_a_csv_column_named_like_ground_truth_is_flagged_when_no_label_column_is
     assert where == "t.csv column Label" and "name it as the label column" in why
     named = load_csv(tmp_path / "t.csv", label_column="Label")
     assert named.skipped == [] and named.truth.tolist() == [0, 0, 1]
+
+
+def test_ground_truth_named_Y_and_a_one_hot_table_of_booleans(tmp_path):
+    from scipy.io import savemat
+
+    X = np.eye(4, dtype=bool)[np.arange(20) % 4]
+    np.savez(tmp_path / "b.npz", X=X, Y=(np.arange(20) == 3).astype(float))
+    savemat(tmp_path / "b.mat", {"X": X.astype(float), "Y": (np.arange(20) == 3).astype(float)[:, None]})
+    for name in ("b.npz", "b.mat"):
+        s = load(tmp_path / name)
+        assert s.X.dtype == np.float32 and s.X.sum() == 20 and s.truth.tolist() == [int(i == 3) for i in range(20)]
