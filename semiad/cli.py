@@ -230,16 +230,20 @@ def run_simulate(args: argparse.Namespace) -> int:
                    log=None if args.quiet else print)
     paths = sim.save(args.out)
     s = sim.summary
+    every = s["anomalies_found"] == s["n_anomalies"] and s["last_found_at"] and s["last_found_at"] < s["n_labeled"]
     print(f"{s['anomalies_found']} of {s['n_anomalies']} anomalies found with {s['n_labeled']} labels "
-          f"(precision {_num(s['query_precision'])}); AUC on the unlabeled rest "
-          f"{_num(s['auc_unlabeled_start'])} → {_num(s['auc_unlabeled'])}; WSS@95 {_num(s['wss_95'])}")
+          + (f"(every one by label {s['last_found_at']}; " if every else "(")
+          + f"precision {_num(s['query_precision'])}); AUC on the unlabeled rest {_num(s['auc_unlabeled_start'])} → "
+          + (_num(s["auc_unlabeled"]) if s["auc_unlabeled"] is not None else
+             "- (no anomaly left unlabeled)" if s["anomalies_found"] == s["n_anomalies"] else "- (one class left)")
+          + f"; WSS@95 {_num(s['wss_95'])}")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
 def _num(v: Any) -> str:
     """A figure for a summary line; '-' where it is undefined (e.g. AUC once every anomaly is labeled)."""
-    return "-" if v is None else f"{v:.3f}"
+    return "-" if v is None else f"{round(v, 3) + 0.0:.3f}"  # + 0.0: no "-0.000"
 
 
 # ----- fit and score ----------------------------------------------------------------------------

@@ -180,6 +180,8 @@ def simulate(X: np.ndarray, truth: np.ndarray, method: str = "deepsad", strategy
     summary = {
         "n_samples": int(len(X)), "n_anomalies": int(truth.sum()), "n_labeled": last["n_labeled"],
         "anomalies_found": last["anomalies_found"], "query_precision": last["query_precision"],
+        # how many labels the last anomaly found took (1-based); None before the first is found
+        "last_found_at": max((k + 1 for k, q in enumerate(queries) if q["anomaly"]), default=None),
         "auc_unlabeled": last["auc_unlabeled"], "ap_unlabeled": last["ap_unlabeled"],
         "auc_unlabeled_start": rows[0]["auc_unlabeled"],
         **({"auc_test": last["auc_test"], "auc_test_start": rows[0]["auc_test"]} if test is not None else {}),

@@ -154,7 +154,10 @@ def test_cli_default_loop_ends_cleanly_when_everything_is_labeled(tmp_path, caps
                    "--out", str(tmp_path / "o"), "--quiet"])
     out = capsys.readouterr().out
     assert status == 0, out
-    assert "10 of 10 anomalies found with 100 labels" in out and "→ -" in out
+    assert "10 of 10 anomalies found with 100 labels (every one by label 10; precision 0.100)" in out
+    assert "→ - (no anomaly left unlabeled)" in out and "-0.000" not in out
+    summary = json.loads((tmp_path / "o" / "rounds.json").read_text())["summary"]
+    assert summary["last_found_at"] == 10
     assert json.loads((tmp_path / "o" / "rounds.json").read_text())["config"]["method"] == "fusion"
 
 
