@@ -304,7 +304,9 @@ def run_fit(args: argparse.Namespace) -> int:
         y = read_labels(args.labels, samples.ids, left_out)
     rep = representation(args, samples)
     det = make(args.method, **detector_params(args, samples, rep))  # a bad --set fails before the features
-    det.representation_ = rep
+    # images: their channels too, so that `score` refuses gray images for a colour model (features alone
+    # would fit: gray is repeated to three channels)
+    det.representation_ = {**rep, "channels": int(samples.X.shape[1])} if samples.kind == "image" else rep
     det.columns_ = samples.columns
     X = model_inputs(args, samples, rep)
     det.fit(X, y)
@@ -335,8 +337,14 @@ def run_score(args: argparse.Namespace) -> int:
     writable(args.out, folder=False)
     det = BaseDetector.load(args.model, device=args.device)
     samples = match_columns(load_dataset(args), getattr(det, "columns_", None))
-    rep = represent.check(getattr(det, "representation_", None) or {"kind": "pixels"},
-                          images=samples.kind == "image")
+    fitted = getattr(det, "representation_", None) or {"kind": "pixels"}
+    if represent.uses_features(fitted) and samples.kind != "image":
+        raise ValueError(f"{samples.name}: the model was fitted on images (their {fitted['kind']}); this is a table")
+    channels = {1: "gray (1 channel)", 3: "colour (3 channels)"}
+    if samples.kind == "image" and fitted.get("channels", samples.X.shape[1]) != samples.X.shape[1]:
+        raise ValueError(f"{samples.name}: the model was fitted on {channels[fitted['channels']]} images; these are "
+                         f"{channels[samples.X.shape[1]]}: fit a model on images like these")
+    rep = represent.check(fitted, images=samples.kind == "image")
     X = model_inputs(args, samples, rep)
     scores = pd.Series(det.decision_function(X), index=samples.ids)
     ids = samples.input_ids or samples.ids  # one row per input sample: an unusable one's score is empty

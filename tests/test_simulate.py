@@ -355,3 +355,21 @@ def test_score_reads_an_app_run_folder_and_refuses_what_is_not_a_model_in_one_li
                      "--out", str(tmp_path / "x.csv")]) == 2
         err = capsys.readouterr().err
         assert why in err and "Traceback" not in err, err
+
+
+def test_score_refuses_images_of_another_colour_and_a_table_for_an_image_model(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "rgb.npz", X=rng.integers(0, 256, size=(30, 32, 32, 3), dtype=np.uint8))
+    np.savez(tmp_path / "gray.npz", X=rng.integers(0, 256, size=(30, 32, 32), dtype=np.uint8))
+    np.savez(tmp_path / "table.npz", X=rng.normal(size=(30, 4)))
+    assert main(["fit", "--data", str(tmp_path / "rgb.npz"), "--method", "iforest", "--representation", "features",
+                 "--size", "32", "--out", str(tmp_path / "m.pt")]) == 0
+    assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "gray.npz"),
+                 "--out", str(tmp_path / "s.csv")]) == 2  # gray repeated to three channels would have passed
+    assert ("gray.npz: the model was fitted on colour (3 channels) images; these are gray (1 channel)"
+            in capsys.readouterr().err)
+    assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "table.npz"),
+                 "--out", str(tmp_path / "s.csv")]) == 2
+    assert "table.npz: the model was fitted on images (their features); this is a table" in capsys.readouterr().err
+    assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "rgb.npz"),
+                 "--out", str(tmp_path / "s.csv")]) == 0
