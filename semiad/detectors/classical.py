@@ -374,7 +374,6 @@ class KNN(_Classical):
 
 
 LABEL_SCORERS = ("linear", "kernel", "labeled")
-UNSUPERVISED = ("pixels", "pca")  # the scorers that join the prior at the first anomaly, fitted without labels
 PRIORS = ("iforest", "knn", "iforest+knn", "knn+pixels")
 PIXEL_COMPONENTS = 10  # the pixel view's reconstruction error: a coarse model of the typical image
 PLAIN_BACKGROUND = 0.25  # prior "knn+pixels" lets the pixels in when at least this share is plain background
@@ -664,11 +663,7 @@ class Fusion(_Classical):
             raw.update(self._error_scores(rows, pixels, ("pixels", "pca")))
         st["pool"] = {name: np.sort(s) for name, s in raw.items()}
         perf = np.array([float(st["perf"].get(name, 0.0)) for name in raw])
-        # an unsupervised scorer that joined at the first anomaly ("pixels", "pca") learns nothing from the
-        # labels, so it has no evidence yet, neither a record (the prior's) nor the labels it was fitted
-        # on (the label scorers'): it is scored and graded with the others, and weighs nothing until graded
-        waiting = np.array([name in UNSUPERVISED and name not in st["perf"] for name in raw])
-        w = np.where(waiting, 0.0, np.exp(self.eta * (perf - perf.max())))
+        w = np.exp(self.eta * (perf - perf.max()))
         st["weights"] = dict(zip(raw, w / w.sum()))
         st["last_y"] = y.astype(np.int8)
         # the pool's scores are at hand: no second kNN pass over 70k images for decision_scores_
