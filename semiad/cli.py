@@ -211,7 +211,7 @@ def writable(out: Path, folder: bool) -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from semiad.simulate import simulate
+    from semiad.simulate import detector_for, simulate
 
     writable(args.out, folder=True)
     samples = load_dataset(args)
@@ -224,10 +224,12 @@ def run_simulate(args: argparse.Namespace) -> int:
     rep = representation(args, samples)
     params = detector_params(args, samples, rep)
     X = model_inputs(args, samples, rep)
+    det = detector_for(args.method, {"seed": args.seed, **params})  # fitted in place: its choices are said below
     sim = simulate(X, samples.truth, method=args.method, strategy=args.strategy, rounds=args.rounds,
-                   batch=args.batch, seed=args.seed, params=params,
+                   batch=args.batch, seed=args.seed, params=params, detector=det,
                    strategy_options=options, ids=samples.ids, data_name=samples.name,
                    log=None if args.quiet else print)
+    say_how_it_ranks(det)
     paths = sim.save(args.out)
     s = sim.summary
     every = s["anomalies_found"] == s["n_anomalies"] and s["last_found_at"] and s["last_found_at"] < s["n_labeled"]
@@ -239,6 +241,18 @@ def run_simulate(args: argparse.Namespace) -> int:
           + f"; WSS@95 {_num(s['wss_95'])}")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def say_how_it_ranks(det: Any) -> None:
+    """What the default loop decided from the data itself, as the Train page says it: a table ranked as
+    feature vectors, photos' pixels left out of the first ranking."""
+    if getattr(det, "treated_as_feature_vectors", lambda: False)():
+        print("note: the table's columns look like a network's feature vectors (embeddings), so its rows are ranked "
+              "and learned as image features are (unit length, no raw-column view); --set vector_gate=False ranks "
+              "its columns as a table", file=sys.stderr)
+    if getattr(det, "pixels_kept_out", lambda: False)():
+        print("note: the pixels stay out of the first ranking (under a quarter of them are plain background, as in "
+              "photos)", file=sys.stderr)
 
 
 def _num(v: Any) -> str:
@@ -311,6 +325,7 @@ def run_fit(args: argparse.Namespace) -> int:
     X = model_inputs(args, samples, rep)
     det.fit(X, y)
     det.save(args.out)
+    say_how_it_ranks(det)
     normal, anomalous = (0, 0) if y is None else (int((y == 1).sum()), int((y == -1).sum()))
     print(f"fitted {args.method} on {len(samples)} samples ({normal + anomalous} labeled: {normal} normal, "
           f"{anomalous} anomalous) of {samples.name}; wrote {args.out}")

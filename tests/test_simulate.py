@@ -373,3 +373,14 @@ def test_score_refuses_images_of_another_colour_and_a_table_for_an_image_model(t
     assert "table.npz: the model was fitted on images (their features); this is a table" in capsys.readouterr().err
     assert main(["score", "--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "rgb.npz"),
                  "--out", str(tmp_path / "s.csv")]) == 0
+
+
+def test_simulate_and_fit_say_when_a_table_is_ranked_as_feature_vectors(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "emb.npz", X=rng.normal(size=(120, 300)), y=(np.arange(120) < 6).astype(int))
+    assert main(["simulate", "--data", str(tmp_path / "emb.npz"), "--rounds", "1", "--batch", "10",
+                 "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert "look like a network's feature vectors" in capsys.readouterr().err
+    assert main(["fit", "--data", str(tmp_path / "emb.npz"), "--set", "vector_gate=False",
+                 "--out", str(tmp_path / "m.pt")]) == 0
+    assert "feature vectors" not in capsys.readouterr().err  # said only where it happened
