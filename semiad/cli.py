@@ -218,6 +218,11 @@ def run_simulate(args: argparse.Namespace) -> int:
     if samples.truth is None:
         print(f"{samples.name}: no ground truth, so there is nothing for the oracle to answer with", file=sys.stderr)
         return 2
+    n, share = len(samples.truth), float(samples.truth.mean())
+    if share == 0 or share > 0.5:  # nothing to find, or "anomalies" are the bulk: often class labels read as truth
+        print(f"note: the ground truth marks {int(samples.truth.sum())} of {n} samples as anomalies"
+              + ("" if share == 0 else " (more than half: is it class labels? non-zero counts as anomalous)"),
+              file=sys.stderr)
     options: dict[str, Any] = {"contamination": args.contamination}
     if args.mix:
         options["weights"] = {k: float(v) for k, v in key_values(args.mix).items()}

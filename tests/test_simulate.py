@@ -384,3 +384,18 @@ def test_simulate_and_fit_say_when_a_table_is_ranked_as_feature_vectors(tmp_path
     assert main(["fit", "--data", str(tmp_path / "emb.npz"), "--set", "vector_gate=False",
                  "--out", str(tmp_path / "m.pt")]) == 0
     assert "feature vectors" not in capsys.readouterr().err  # said only where it happened
+
+
+def test_simulate_notes_ground_truth_that_looks_wrong(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    np.savez(tmp_path / "classes.npz", X=X, y=np.arange(50) % 10)  # class labels given as ground truth
+    np.savez(tmp_path / "none.npz", X=X, y=np.zeros(50))
+    np.savez(tmp_path / "fine.npz", X=X, y=(np.arange(50) < 5).astype(int))
+    notes = {}
+    for name in ("classes", "none", "fine"):
+        assert main(["simulate", "--data", str(tmp_path / f"{name}.npz"), "--method", "iforest", "--rounds", "1",
+                     "--out", str(tmp_path / name), "--quiet"]) == 0
+        notes[name] = capsys.readouterr().err
+    assert "marks 45 of 50 samples as anomalies (more than half: is it class labels?" in notes["classes"]
+    assert "marks 0 of 50 samples as anomalies" in notes["none"] and notes["fine"] == ""
