@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import get_worker, navigation
+from pages.common import app_icon, get_worker, navigation
 
-st.set_page_config(page_title="semiad", page_icon=":material/fact_check:", layout="wide")
+st.set_page_config(page_title="semiad", page_icon=app_icon(), layout="wide")
 get_worker()  # one background training worker per server process
 
 navigation().run()  # each page draws the sidebar through pages.common.page_setup

@@ -9,12 +9,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from semiad.data import DataError, SampleSet, confined, encode_png, picture_of_file
 from state.store import ProjectInfo, RunInfo, Store
 from state.worker import Worker, load_model
 
 THUMB_PX = 84
+
+
+def app_icon() -> "Image.Image":
+    """The tab's icon, drawn here: eight gray dots and one red, the odd one out. A material icon or an
+    emoji would be fetched from Google's or Twitter's servers on every run, from an app meant to work
+    offline."""
+    yy, xx = np.mgrid[:32, :32]
+    icon = np.full((32, 32, 3), 255, dtype=np.uint8)
+    for k, (cy, cx) in enumerate((y, x) for y in (6, 16, 26) for x in (6, 16, 26)):
+        icon[(yy - cy) ** 2 + (xx - cx) ** 2 <= 12] = (220, 40, 60) if k == 5 else (150, 150, 150)
+    return Image.fromarray(icon)  # an image, not the array: set_page_config tests the icon's truth
 
 
 @st.cache_resource(show_spinner=False)

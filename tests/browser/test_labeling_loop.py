@@ -33,6 +33,8 @@ from state.store import Store
 
 def test_create_train_label_undo_retrain_reload_and_every_page(server, new_page):
     page = new_page()
+    elsewhere = []  # the app works offline: no page may fetch anything from another host (a tab icon did)
+    page.on("request", lambda r: None if r.url.startswith((server.url, "data:", "blob:")) else elsewhere.append(r.url))
     open_app(page, server.url)
     shot(page, "loop-projects-empty")
     enter_name(page, "alice")
@@ -120,3 +122,4 @@ def test_create_train_label_undo_retrain_reload_and_every_page(server, new_page)
         go(page, name)
         shot(page, f"loop-page-{name.lower().replace(' ', '-')}")
         no_exception(page)
+    assert elsewhere == []
