@@ -188,16 +188,18 @@ done = sum(not unlabeled(k) for k in picked)
 if done:
     st.caption(f"{done} of the selected samples are labeled already: they start unticked and keep their label "
                "unless you tick one among the pictures.")
-cols = st.columns(8)
+per_row = 8 if samples.kind == "image" else 4  # a table's tick carries its id: wider columns, no cut-off names
+cols = st.columns(per_row)
 for i, k in enumerate(shown):
     row = by_key.loc[k]
-    with cols[i % 8]:
+    with cols[i % per_row]:
         label = row["label"] if isinstance(row["label"], str) else "unlabeled"
         if samples.kind == "image":  # the id under the picture, the label beside the tick (a narrow column)
             st.image(sample_thumbnail(store, samples, pid, int(row["idx"])), caption=k, width="stretch")
             st.checkbox(label, value=unlabeled(k), key=f"keep-{run.id}-{k}")
         else:
-            st.checkbox(label, value=unlabeled(k), key=f"keep-{run.id}-{k}", help=f"{k} · score {row['score']:.3g}")
+            st.checkbox(f"{k} · {label}", value=unlabeled(k), key=f"keep-{run.id}-{k}",
+                        help=f"score {row['score']:.3g}")
 keep = selection()
 
 b = st.columns(3)

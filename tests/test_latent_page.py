@@ -268,3 +268,16 @@ def test_the_umap_warm_up_waits_for_a_spell_without_training(home, monkeypatch):
     finally:
         idle.stop(timeout=30)
     assert len(calls) == 1 and calls[0][1] - started >= 0.5
+
+
+def test_a_tables_selection_ticks_name_their_rows(home):
+    """A table's rows have no picture: each tick says which row it is (it read 'unlabel…', the id in a tooltip)."""
+    store = Store(home=home)
+    pid, run = table_project(store, "t", 200)
+    store.record_label(pid, int(store.samples(pid)["sample_id"].iloc[1]), "anomalous", "alice")
+    at = open_app(pid, "pages/latent.py")
+    at.session_state[f"map-{run.id}-0"] = selection(["r0", "r1", "r2"], as_dict=True)
+    at.run()
+    assert not at.exception, at.exception
+    assert [c.label for c in at.checkbox if c.key.startswith("keep-")] == ["r0 · unlabeled", "r1 · anomalous",
+                                                                           "r2 · unlabeled"]
