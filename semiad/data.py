@@ -382,14 +382,15 @@ def _detail_lost(X: np.ndarray, X32: np.ndarray) -> list[tuple[int, str]]:
     millisecond timestamps (1.7e12 ± 1000 all become one number), with why: (column, reason)."""
     if X.dtype.itemsize <= 4 or not np.issubdtype(X.dtype, np.number) or len(X) < 2:
         return []
-    big = np.abs(X32).max(axis=0).astype(np.float64)
-    risky = np.flatnonzero(X.astype(np.float64).std(axis=0) < 1e3 * np.spacing(big.astype(np.float32)))
+    big = np.abs(X32).max(axis=0)
+    # a column's range against float32's step at its size (reductions only: no copy of a large table)
+    risky = np.flatnonzero(np.ptp(X, axis=0).astype(np.float64) < 1e3 * np.spacing(big).astype(np.float64))
     out = []
     for j in risky:  # few columns at most: counting distinct values is cheap there
         before, after = len(np.unique(X[:, j])), len(np.unique(X32[:, j]))
         if after < before / 2:
             out.append((int(j), f"kept, but float32 tells only {after} of its {before} distinct values apart at "
-                                f"their size (about {big[j]:.2g}): subtract an offset, such as its first value, "
+                                f"their size (about {float(big[j]):.2g}): subtract an offset, such as its first value, "
                                 "and load the file again"))
     return out
 
