@@ -374,6 +374,31 @@ def test_fusion_keeps_following_a_first_ranking_whose_batches_are_all_anomalies(
     assert found >= 195  # of 200 reviewed (mixed at equal weights until a batch held a normal: 183)
 
 
+def test_scorers_without_a_grade_share_one_weight_and_do_not_outvote_a_perfect_first_ranking():
+    """A small table like those of trial I (session 14): 30 anomalies shifted in one wide column. The forest
+    ranks them on top; its first batch is all anomalies. Three scorers join, at a weight each they took 0.3
+    of the score and sank some of the anomalies left (2 rounds found 23 of 30)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 4))
+    X[:, 0] *= 577.0
+    truth = np.zeros(1000, dtype=int)
+    truth[rng.choice(1000, 30, replace=False)] = 1
+    X[truth == 1, 0] += 20_000.0
+    det = Fusion(raw_view=True).fit(X)
+    y = np.zeros(1000, dtype=int)
+    top = np.argsort(-det.decision_scores_, kind="stable")[:20]
+    assert truth[top].all()  # the first batch: anomalies alone
+    y[top] = -1
+    det.fit(X, y, warm_start=True)
+    weights = det.scorer_weights()
+    fresh = [n for n in weights if n != "prior"]
+    assert len(fresh) >= 3 and weights["prior"] > 0.85
+    assert sum(weights[n] for n in fresh) == pytest.approx(weights["prior"] * np.exp(-det.eta * 0.5), rel=0.05)
+    rest = y == 0
+    assert roc_auc(truth[rest], det.decision_scores_[rest]) > 0.99  # 0.976 at a weight each
+    assert loop_finds(Fusion(raw_view=True).fit(X), X, truth, rounds=2) >= 29  # of 30 in 40 reviews (was 23)
+
+
 def test_fusion_grades_batches_of_anomalies_alone_only_until_a_batch_holds_both_classes(cardio):
     truth = cardio.truth.astype(int)
     det = Fusion().fit(cardio.X)

@@ -411,7 +411,10 @@ class Fusion(_Classical):
     well a scorer sorts the top of the list, which is what the expert sees next); a scorer's weight
     is exp(`eta` · Σ (AUC − 0.5)), normalised. Until a batch holds both classes, batches of anomalies
     alone are graded by their AUC against the pool (mostly normal), so a first ranking that keeps
-    finding keeps its lead; batches of normals alone are not graded.
+    finding keeps its lead; batches of normals alone are not graded. Scorers with no grade yet (those
+    that joined since the last batch) share the weight of one scorer with an even record, however many
+    they are: three to seven join with the first anomaly, and at a weight each they outvoted a first
+    ranking whose batches had all been anomalies (small tables, bench/RESULTS.md, session 14).
 
     Two views (images, representation "features+pixels"): with `feature_columns` = n > 0 the first n
     input columns are pretrained features and the rest are the image's pixels. The embedding uses the
@@ -664,6 +667,11 @@ class Fusion(_Classical):
         st["pool"] = {name: np.sort(s) for name, s in raw.items()}
         perf = np.array([float(st["perf"].get(name, 0.0)) for name in raw])
         w = np.exp(self.eta * (perf - perf.max()))
+        # scorers with no record yet share the weight of one even record: how many are fitted on the labels is
+        # our choice, and it must not outvote a scorer whose record the expert's batches made
+        fresh = np.array([name not in st["perf"] for name in raw])
+        if fresh.any() and not fresh.all():
+            w[fresh] /= fresh.sum()
         st["weights"] = dict(zip(raw, w / w.sum()))
         st["last_y"] = y.astype(np.int8)
         # the pool's scores are at hand: no second kNN pass over 70k images for decision_scores_
