@@ -18,6 +18,7 @@ from state.worker import Worker, load_model
 THUMB_PX = 84
 
 
+@st.cache_resource(show_spinner=False)  # app.py asks on every run of every page: drawn once per server
 def app_icon() -> "Image.Image":
     """The tab's icon, drawn here: eight gray dots and one red, the odd one out. A material icon or an
     emoji would be fetched from Google's or Twitter's servers on every run, from an app meant to work
